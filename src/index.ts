@@ -1,1 +1,10 @@
-export const VERSION = "0.1.0";
+/** Tessera's library API. */
+export { createEngine, Engine, EngineClosedError } from './engine.ts';
+export type { ChatMessage, ChatRequest, DoneReason, EngineOptions, GenerateChunk, GenerateRequest, GenerateStats, Generation, ModelInfo } from './engine.ts';
+export { TesseraError, ValidationError } from './errors.ts';
+export { KvCacheFullError } from './kv/cache.ts';
+export { ModelFormatError, UnsupportedArchitectureError } from './model/hparams.ts';
+export { UnsupportedTensorTypeError } from './model/weights.ts';
+export { DEFAULT_OPTIONS } from './sampling/options.ts';
+export type { GenerateOptions, ResolvedOptions } from './sampling/options.ts';
+export const VERSION = '0.1.0';

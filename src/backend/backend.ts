@@ -1,0 +1,106 @@
+/**
+ * The backend interface: the one thing a model is written against.
+ *
+ * A backend owns memory (weights, activations, KV pages) and records ops into a command list that
+ * `compute()` executes. Models record the same ops on every backend (wasm, webgpu, native); only the
+ * backend knows how buffers are laid out and how work is split across threads or a GPU.
+ *
+ * Conventions (as in ggml):
+ * - Matrices are row-major with the innermost dimension last. A weight `W` of GGUF dims `[n_in, n_out]`
+ *   holds `n_out` rows of `n_in` values; `matmul` computes `out[t][r] = Σ_i W[r][i] · x[t][i]`.
+ * - Activations are f32 `[rows][cols]`. Ops take explicit row counts so one buffer sized for the
+ *   largest batch serves every batch size without reallocation.
+ * - Ops are recorded, not executed: `compute()` runs everything recorded since the last `compute()`.
+ */
+import type { GgmlType } from '../gguf/types.ts';
+
+/** An opaque handle to memory owned by a backend. */
+export interface Tensor {
+  readonly type: GgmlType;
+  /** ggml order: dims[0] is contiguous. */
+  readonly dims: readonly number[];
+  readonly byteSize: number;
+}
+
+export const RopeMode = { NORMAL: 0, NEOX: 2 } as const;
+export type RopeMode = (typeof RopeMode)[keyof typeof RopeMode];
+
+export interface RopeParams {
+  nHead: number;
+  headDim: number;
+  nRot: number;
+  mode: RopeMode;
+  freqBase: number;
+  freqScale: number;
+  /** Optional per-dimension divisors `[n_rot/2]` (Llama 3.1 `rope_freqs.weight`). */
+  freqFactors: Tensor | null;
+}
+
+/** One layer's view of a sequence's KV pages: page address tables owned by the KV cache. */
+export interface KvLayerView {
+  readonly kPages: Tensor; // u32 [n_pages] page handles
+  readonly vPages: Tensor; // u32 [n_pages]
+  readonly pageSize: number; // tokens per page
+  readonly kvType: GgmlType; // F16 or F32
+}
+
+export interface AttentionParams {
+  nHead: number;
+  nHeadKv: number;
+  headDim: number;
+  scale: number;
+}
+
+export interface Backend {
+  readonly name: string;
+  readonly nThreads: number;
+
+  /** Whether `matmul`/`getRows` accept weights of this type (ask, don't assume). */
+  supportsWeightType(type: GgmlType): boolean;
+
+  // ---- memory (load time only) ----
+  /** Allocate a tensor and let `fill` write its bytes straight into backend memory (e.g. from a file). */
+  weight(type: GgmlType, dims: number[], fill: (dest: Uint8Array) => Promise<void>): Promise<Tensor>;
+  /** Allocate an uninitialised buffer. `dims` in ggml order. */
+  buffer(type: GgmlType, dims: number[]): Tensor;
+  /** A tensor that aliases `rows` rows of `t` starting at `row` (no copy). Call at load time. */
+  rows(t: Tensor, row: number, rows: number): Tensor;
+  /** Host-visible typed views (valid until the next allocation). */
+  f32(t: Tensor): Float32Array;
+  i32(t: Tensor): Int32Array;
+  u32(t: Tensor): Uint32Array;
+  /** Bytes of backend memory in use. */
+  bytesAllocated(): number;
+
+  // ---- ops (recorded; executed by compute) ----
+  /** out[t][r] = Σ_i W[r][i]·x[t][i] for t < nTok. */
+  matmul(out: Tensor, w: Tensor, x: Tensor, nTok: number): void;
+  /** out[i] = dequant(table[ids[i]]) for i < n. */
+  getRows(out: Tensor, table: Tensor, ids: Tensor, n: number): void;
+  /** out[r] = x[r] / sqrt(mean(x[r]²) + eps) · w, rows of `w.dims[0]` or `n` values. */
+  rmsNorm(out: Tensor, x: Tensor, w: Tensor | null, eps: number, n: number, nRows: number): void;
+  /** In place over x `[nTok][nHead][headDim]`, positions `pos` i32 `[nTok]`. */
+  rope(x: Tensor, pos: Tensor, nTok: number, p: RopeParams): void;
+  softmax(out: Tensor, x: Tensor, n: number, nRows: number, scale: number): void;
+  swiglu(out: Tensor, gate: Tensor, up: Tensor, n: number): void;
+  silu(out: Tensor, x: Tensor, n: number): void;
+  gelu(out: Tensor, x: Tensor, n: number): void;
+  add(out: Tensor, a: Tensor, b: Tensor, n: number): void;
+  mul(out: Tensor, a: Tensor, b: Tensor, n: number): void;
+  scale(out: Tensor, x: Tensor, s: number, n: number): void;
+  /** Write K or V rows `src [nTok][rowLen]` at positions `pos` into the pages of `pages`. */
+  kvStore(src: Tensor, nTok: number, rowLen: number, pos: Tensor, pages: Tensor, pageSize: number, kvType: GgmlType): void;
+  /** Causal GQA attention of q `[nTok][nHead][headDim]` over cache positions `[0, nKv)`. */
+  attention(out: Tensor, q: Tensor, qPos: Tensor, nTok: number, nKv: number, kv: KvLayerView, p: AttentionParams): void;
+
+  /** Execute everything recorded. May return a promise (GPU backends); the WASM backend is synchronous. */
+  compute(): void | Promise<void>;
+
+  /** Reserve scratch for the worst case: `maxTokens` rows per batch, rows up to `maxRowLen` values, attention over up to `maxKv` positions. Call once at load. */
+  reserve(opts: { maxTokens: number; maxRowLen: number; maxKv: number }): void;
+
+  /** Allocate KV page memory: `nPages` pages of `bytesPerPage` bytes; returns the page handles. */
+  allocPages(nPages: number, bytesPerPage: number): number[];
+
+  close(): Promise<void>;
+}

@@ -1,0 +1,187 @@
+/** The WASM backend: ops recorded into a command list in WASM memory, executed by the thread pool. */
+import type { AttentionParams, Backend, KvLayerView, RopeParams, Tensor } from '../backend.ts';
+import { availableParallelism } from 'node:os';
+import { GgmlType } from '../../gguf/types.ts';
+import { Op } from './abi.ts';
+import { CommandList } from './commands.ts';
+import { WasmCore, type CoreVariant } from './core.ts';
+import { ThreadPool } from './pool.ts';
+
+/** Weight types the core's MATMUL and GET_ROWS accept. */
+const WEIGHT_TYPES = new Set<GgmlType>([GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0]);
+
+const BLOCK: Partial<Record<GgmlType, [number, number]>> = {
+  [GgmlType.F32]: [1, 4],
+  [GgmlType.I32]: [1, 4],
+  [GgmlType.F16]: [1, 2],
+  [GgmlType.BF16]: [1, 2],
+  [GgmlType.Q8_0]: [32, 34],
+  [GgmlType.Q4_0]: [32, 18],
+};
+
+function byteSizeOf(type: GgmlType, dims: readonly number[]): number {
+  const b = BLOCK[type];
+  if (!b) throw new Error(`wasm backend: no layout for type ${GgmlType[type]}`);
+  const n = dims.reduce((a, d) => a * d, 1);
+  return (n / b[0]) * b[1];
+}
+
+export class WasmTensor implements Tensor {
+  constructor(
+    readonly type: GgmlType,
+    readonly dims: readonly number[],
+    readonly byteSize: number,
+    readonly ptr: number,
+  ) {}
+}
+
+const bits = CommandList.f32bits;
+const ptr = (t: Tensor) => (t as WasmTensor).ptr;
+
+export interface WasmBackendOptions {
+  threads?: number;
+  variant?: 'auto' | CoreVariant;
+}
+
+export class WasmBackend implements Backend {
+  readonly name = 'wasm';
+  private scratch = 0; // matmul activation conversion, see ABI.md MATMUL
+  private attnScratch = 0; // f32 [n_threads][max_kv]
+  private allocated = 0;
+
+  private constructor(
+    readonly core: WasmCore,
+    private readonly pool: ThreadPool | null,
+    private readonly cmds: CommandList,
+  ) {}
+
+  static async create(opts: WasmBackendOptions = {}): Promise<WasmBackend> {
+    const core = await WasmCore.load({ variant: opts.variant ?? 'auto' });
+    const threads = Math.max(1, opts.threads ?? defaultThreads());
+    const pool = threads > 1 ? await ThreadPool.create(core, threads) : null;
+    return new WasmBackend(core, pool, new CommandList(core, 8192));
+  }
+
+  get nThreads(): number {
+    return this.pool?.nThreads ?? 1;
+  }
+
+  get variant(): CoreVariant {
+    return this.core.variant;
+  }
+
+  supportsWeightType(type: GgmlType): boolean {
+    return WEIGHT_TYPES.has(type);
+  }
+
+  private alloc(type: GgmlType, dims: number[]): WasmTensor {
+    const size = byteSizeOf(type, dims);
+    this.allocated += size;
+    return new WasmTensor(type, dims, size, this.core.alloc(size, 64));
+  }
+
+  async weight(type: GgmlType, dims: number[], fill: (dest: Uint8Array) => Promise<void>): Promise<Tensor> {
+    const t = this.alloc(type, dims);
+    await fill(this.core.u8(t.ptr, t.byteSize));
+    return t;
+  }
+
+  buffer(type: GgmlType, dims: number[]): Tensor {
+    return this.alloc(type, dims);
+  }
+
+  rows(t: Tensor, row: number, rows: number): Tensor {
+    const rowBytes = t.byteSize / t.dims[t.dims.length - 1];
+    const dims = [...t.dims.slice(0, -1), rows];
+    return new WasmTensor(t.type, dims, rowBytes * rows, ptr(t) + row * rowBytes);
+  }
+
+  f32(t: Tensor): Float32Array {
+    return this.core.f32(ptr(t), t.byteSize >> 2);
+  }
+  i32(t: Tensor): Int32Array {
+    return this.core.i32(ptr(t), t.byteSize >> 2);
+  }
+  u32(t: Tensor): Uint32Array {
+    return this.core.u32(ptr(t), t.byteSize >> 2);
+  }
+
+  bytesAllocated(): number {
+    return this.allocated;
+  }
+
+  reserve(opts: { maxTokens: number; maxRowLen: number; maxKv: number }): void {
+    const bytes = opts.maxTokens * opts.maxRowLen * 4; // ≥ Q8_0 (34/32 B) and F16/BF16 (2 B) per value
+    this.scratch = this.core.alloc(bytes, 64);
+    this.attnScratch = this.core.alloc(this.nThreads * opts.maxKv * 4, 64);
+    this.allocated += bytes + this.nThreads * opts.maxKv * 4;
+  }
+
+  allocPages(nPages: number, bytesPerPage: number): number[] {
+    const pages: number[] = [];
+    for (let i = 0; i < nPages; i++) pages.push(this.core.alloc(bytesPerPage, 64));
+    this.allocated += nPages * bytesPerPage;
+    return pages;
+  }
+
+  // ---- ops ----
+  matmul(out: Tensor, w: Tensor, x: Tensor, nTok: number): void {
+    this.cmds.push(Op.MATMUL, w.type, ptr(w), ptr(x), ptr(out), w.dims[0], w.dims[1], nTok, this.scratch);
+  }
+  getRows(out: Tensor, table: Tensor, ids: Tensor, n: number): void {
+    this.cmds.push(Op.GET_ROWS, table.type, ptr(table), ptr(ids), ptr(out), table.dims[0], n);
+  }
+  rmsNorm(out: Tensor, x: Tensor, w: Tensor | null, eps: number, n: number, nRows: number): void {
+    this.cmds.push(Op.RMSNORM, ptr(x), w ? ptr(w) : 0, ptr(out), n, nRows, bits(eps));
+  }
+  rope(x: Tensor, pos: Tensor, nTok: number, p: RopeParams): void {
+    const ff = p.freqFactors ? ptr(p.freqFactors) : 0;
+    this.cmds.push(Op.ROPE, ptr(x), ptr(x), ptr(pos), nTok, p.nHead, p.headDim, p.nRot, p.mode, bits(p.freqBase), bits(p.freqScale), ff);
+  }
+  softmax(out: Tensor, x: Tensor, n: number, nRows: number, scale: number): void {
+    this.cmds.push(Op.SOFTMAX, ptr(x), ptr(out), n, nRows, bits(scale));
+  }
+  swiglu(out: Tensor, gate: Tensor, up: Tensor, n: number): void {
+    this.cmds.push(Op.SWIGLU, ptr(gate), ptr(up), ptr(out), n);
+  }
+  silu(out: Tensor, x: Tensor, n: number): void {
+    this.cmds.push(Op.SILU, ptr(x), ptr(out), n);
+  }
+  gelu(out: Tensor, x: Tensor, n: number): void {
+    this.cmds.push(Op.GELU, ptr(x), ptr(out), n);
+  }
+  add(out: Tensor, a: Tensor, b: Tensor, n: number): void {
+    this.cmds.push(Op.ADD, ptr(a), ptr(b), ptr(out), n);
+  }
+  mul(out: Tensor, a: Tensor, b: Tensor, n: number): void {
+    this.cmds.push(Op.MUL, ptr(a), ptr(b), ptr(out), n);
+  }
+  scale(out: Tensor, x: Tensor, s: number, n: number): void {
+    this.cmds.push(Op.SCALE, ptr(x), ptr(out), n, bits(s));
+  }
+  kvStore(src: Tensor, nTok: number, rowLen: number, pos: Tensor, pages: Tensor, pageSize: number, kvType: GgmlType): void {
+    this.cmds.push(Op.KV_STORE, ptr(src), nTok, rowLen, ptr(pos), ptr(pages), pageSize, kvType);
+  }
+  attention(out: Tensor, q: Tensor, qPos: Tensor, nTok: number, nKv: number, kv: KvLayerView, p: AttentionParams): void {
+    this.cmds.push(
+      Op.ATTENTION, ptr(q), ptr(out), nTok, ptr(qPos), nKv, p.nHead, p.nHeadKv, p.headDim,
+      ptr(kv.kPages), ptr(kv.vPages), kv.pageSize, kv.kvType, bits(p.scale), this.attnScratch,
+    );
+  }
+
+  compute(): void {
+    if (this.pool) this.pool.run(this.cmds);
+    else this.core.run(this.cmds);
+    this.cmds.reset();
+  }
+
+  async close(): Promise<void> {
+    await this.pool?.close();
+  }
+}
+
+/** Threads default to the number of cores. */
+export function defaultThreads(): number {
+  const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;
+  return Math.max(1, nav?.hardwareConcurrency ?? availableParallelism());
+}

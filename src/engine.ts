@@ -1,0 +1,417 @@
+/**
+ * The library API: load a GGUF model, generate text, chat.
+ *
+ * ```ts
+ * const engine = await createEngine({ model: 'model.gguf', threads: 2 });
+ * for await (const { text } of engine.generate({ prompt: 'Once upon a time', options: { num_predict: 32 } })) {
+ *   process.stdout.write(text);
+ * }
+ * await engine.close();
+ * ```
+ */
+import type { Backend } from './backend/backend.ts';
+import { WasmBackend } from './backend/wasm/backend.ts';
+import { TesseraError, ValidationError } from './errors.ts';
+import { openGguf, type GgufFile } from './gguf/reader.ts';
+import { GgmlType } from './gguf/types.ts';
+import { KvCacheFullError } from './kv/cache.ts';
+import { loadModel, type Model } from './model/model.ts';
+import { resolveOptions, type GenerateOptions, type ResolvedOptions } from './sampling/options.ts';
+import { Sampler } from './sampling/sampler.ts';
+import { StopMatcher } from './sampling/stop.ts';
+import { Utf8Stream } from './sampling/utf8.ts';
+import { renderChat } from './tokenizer/chat-template.ts';
+import { createTokenizer, type Tokenizer } from './tokenizer/index.ts';
+
+export interface EngineOptions {
+  /** Path to a GGUF file. */
+  model: string;
+  /** Worker threads; default: the number of cores. */
+  threads?: number;
+  /** Backend; only 'wasm' exists so far ('auto' picks it). */
+  backend?: 'auto' | 'wasm';
+  /** Context length reserved at load (default: min(2048, the model's training context)). */
+  numCtx?: number;
+  /** Largest prompt chunk evaluated in one forward (default 512). */
+  numBatch?: number;
+  /** KV cache element type (default 'f16'). */
+  kvType?: 'f16' | 'f32';
+  /** Rows of logits kept per forward: 1 for generation; more lets `evaluate` score every prompt position. */
+  logitRows?: number;
+  /** WASM variant override (tests/benchmarks); default: chosen by a known-answer test. */
+  wasmVariant?: 'auto' | 'simd' | 'relaxed';
+}
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant' | 'tool' | string;
+  content: string;
+}
+
+export interface GenerateRequest {
+  /** Text, or token ids (taken as they are). */
+  prompt: string | number[];
+  /** Skip the chat template (Ollama's `raw`). Without it, a text prompt is wrapped as one user turn when the model has a template. */
+  raw?: boolean;
+  system?: string;
+  options?: GenerateOptions;
+  signal?: AbortSignal;
+}
+
+export interface ChatRequest {
+  messages: ChatMessage[];
+  options?: GenerateOptions;
+  signal?: AbortSignal;
+}
+
+export interface GenerateChunk {
+  /** Text completed by this token (may be empty while a multi-byte character or a possible stop string is pending). */
+  text: string;
+  token: number;
+}
+
+export type DoneReason = 'stop' | 'length' | 'abort';
+
+/** Timings in nanoseconds, as Ollama reports them. */
+export interface GenerateStats {
+  promptTokens: number;
+  /** Prompt tokens served from the KV cache instead of evaluated. */
+  cachedTokens: number;
+  promptEvalNs: number;
+  evalCount: number;
+  evalNs: number;
+  totalNs: number;
+}
+
+/** An async iterable of chunks; `doneReason` and `stats` are set when it finishes. */
+export interface Generation extends AsyncIterable<GenerateChunk> {
+  doneReason: DoneReason | null;
+  stats: GenerateStats | null;
+}
+
+export interface ModelInfo {
+  path: string;
+  architecture: string;
+  nVocab: number;
+  nCtx: number;
+  nCtxTrain: number;
+  nEmbd: number;
+  nLayer: number;
+  nHead: number;
+  nHeadKv: number;
+  fileType: string;
+  /** Bytes of backend memory: weights + activations + KV cache. */
+  memoryBytes: number;
+  kvBytes: number;
+  backend: string;
+  threads: number;
+  chatTemplate: string | null;
+}
+
+export class EngineClosedError extends TesseraError {
+  constructor() {
+    super('engine_closed', 'the engine was closed');
+  }
+}
+
+/** Monotonic clock in nanoseconds. */
+const now = () => Math.round(performance.now() * 1e6);
+
+export class Engine {
+  /** Tokens whose K/V are in the cache, in order (positions 0..n-1). */
+  private cached: number[] = [];
+  private busy: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  private constructor(
+    readonly info: ModelInfo,
+    readonly tokenizer: Tokenizer,
+    private readonly model: Model,
+    private readonly backend: Backend,
+  ) {}
+
+  static async create(opts: EngineOptions): Promise<Engine> {
+    if (typeof opts?.model !== 'string' || opts.model === '') throw new ValidationError("createEngine: 'model' must be a path to a GGUF file");
+    if (opts.threads !== undefined && !(Number.isInteger(opts.threads) && opts.threads >= 1 && opts.threads <= 256)) {
+      throw new ValidationError(`createEngine: 'threads' must be an integer in 1..256, got ${opts.threads}`);
+    }
+    if (opts.backend && opts.backend !== 'auto' && opts.backend !== 'wasm') throw new ValidationError(`createEngine: backend '${opts.backend}' is not available`);
+    const file = await openGguf(opts.model);
+    const tokenizer = createTokenizer(file.metadata, { path: file.path });
+    const be = await WasmBackend.create({ threads: opts.threads, variant: opts.wasmVariant });
+    try {
+      const nCtxTrain = Number(file.metadata.get(`${file.metadata.get('general.architecture')}.context_length`) ?? 2048);
+      const nCtx = opts.numCtx ?? Math.min(2048, nCtxTrain);
+      if (!Number.isInteger(nCtx) || nCtx < 1) throw new ValidationError(`createEngine: numCtx must be a positive integer, got ${nCtx}`);
+      const model = await loadModel(file, be, {
+        nCtx,
+        maxTokens: opts.numBatch ?? 512,
+        logitRows: opts.logitRows,
+        kvType: opts.kvType === 'f32' ? GgmlType.F32 : GgmlType.F16,
+      });
+      return new Engine(describe(file, model, be, nCtx), tokenizer, model, be);
+    } catch (e) {
+      await be.close();
+      throw e;
+    }
+  }
+
+  /** Generate from a prompt. Iterate the result to stream `{ text, token }`. */
+  generate(req: GenerateRequest): Generation {
+    if (req === null || typeof req !== 'object') throw new ValidationError('generate: request must be an object');
+    const options = resolveOptions(req.options ?? {});
+    let tokens: number[];
+    if (Array.isArray(req.prompt)) {
+      tokens = req.prompt.slice();
+      for (const t of tokens) if (!Number.isInteger(t) || t < 0 || t >= this.info.nVocab) throw new ValidationError(`generate: token id ${t} is outside the vocabulary (0..${this.info.nVocab - 1})`);
+    } else if (typeof req.prompt === 'string') {
+      let text = req.prompt;
+      if (!req.raw && this.info.chatTemplate) {
+        const messages: ChatMessage[] = [];
+        if (req.system) messages.push({ role: 'system', content: req.system });
+        messages.push({ role: 'user', content: req.prompt });
+        text = this.renderTemplate(messages);
+      }
+      tokens = this.tokenizer.encode(text, { addSpecial: true, parseSpecial: true });
+    } else {
+      throw new ValidationError('generate: prompt must be a string or an array of token ids');
+    }
+    if (tokens.length === 0) throw new ValidationError('generate: the prompt is empty');
+    return this.run(tokens, options, req.signal);
+  }
+
+  /** Chat: renders the model's chat template over `messages` and generates the assistant's turn. */
+  chat(req: ChatRequest): Generation {
+    if (!Array.isArray(req?.messages) || req.messages.length === 0) throw new ValidationError('chat: messages must be a non-empty array');
+    for (const m of req.messages) {
+      if (typeof m?.role !== 'string' || typeof m.content !== 'string') throw new ValidationError('chat: every message needs a string role and content');
+    }
+    const text = this.renderTemplate(req.messages);
+    return this.generate({ prompt: text, raw: true, options: req.options, signal: req.signal });
+  }
+
+  private renderTemplate(messages: ChatMessage[]): string {
+    const bos = this.tokenizer.bos !== null ? this.tokenizer.tokenText(this.tokenizer.bos) : '';
+    const eos = this.tokenizer.eos !== null ? this.tokenizer.tokenText(this.tokenizer.eos) : '';
+    const text = renderChat(this.info.chatTemplate, messages, { addGenerationPrompt: true, bosToken: bos, eosToken: eos });
+    // The template usually writes the BOS text itself; encode() adds BOS again when the GGUF asks for it.
+    return this.tokenizer.addBos && bos && text.startsWith(bos) ? text.slice(bos.length) : text;
+  }
+
+  /**
+   * Evaluate `tokens` from position 0 and return the logits of every position, f32 [n][n_vocab].
+   * Requires `logitRows ≥ tokens.length` at createEngine. For tests and scoring.
+   */
+  async evaluate(tokens: number[]): Promise<Float32Array[]> {
+    return this.exclusive(async () => {
+      const m = this.model;
+      if (tokens.length > m.logitRows || tokens.length > m.maxTokens) throw new ValidationError(`evaluate: ${tokens.length} tokens exceed logitRows ${m.logitRows} / batch ${m.maxTokens}`);
+      this.cached = [];
+      m.kv.ensure(tokens.length);
+      for (let i = 0; i < tokens.length; i++) {
+        m.inputTokens[i] = tokens[i];
+        m.inputPositions[i] = i;
+      }
+      await m.forward(tokens.length, tokens.length, tokens.length);
+      this.cached = tokens.slice();
+      const V = this.info.nVocab;
+      return tokens.map((_, i) => m.logits.slice(i * V, (i + 1) * V));
+    });
+  }
+
+  /** Time prefill of `promptTokens` (one batch) and `nPredict` greedy decode steps. Milliseconds. */
+  async bench(req: { promptTokens: number[]; nPredict: number }): Promise<{ prefillMs: number; decodeMs: number; nPrompt: number; nDecode: number }> {
+    return this.exclusive(async () => {
+      const m = this.model;
+      const n = req.promptTokens.length;
+      m.kv.ensure(n + req.nPredict);
+      this.cached = [];
+      const t0 = performance.now();
+      for (let start = 0; start < n; start += m.maxTokens) {
+        const len = Math.min(m.maxTokens, n - start);
+        for (let i = 0; i < len; i++) {
+          m.inputTokens[i] = req.promptTokens[start + i];
+          m.inputPositions[i] = start + i;
+        }
+        await m.forward(len, start + len, 1);
+      }
+      const t1 = performance.now();
+      let tok = argmax(m.logits, this.info.nVocab);
+      for (let i = 0; i < req.nPredict; i++) {
+        m.inputTokens[0] = tok;
+        m.inputPositions[0] = n + i;
+        await m.forward(1, n + i + 1, 1);
+        tok = argmax(m.logits, this.info.nVocab);
+      }
+      const t2 = performance.now();
+      return { prefillMs: t1 - t0, decodeMs: t2 - t1, nPrompt: n, nDecode: req.nPredict };
+    });
+  }
+
+  private run(prompt: number[], o: ResolvedOptions, signal?: AbortSignal): Generation {
+    const self = this;
+    const gen: Generation = {
+      doneReason: null,
+      stats: null,
+      [Symbol.asyncIterator]() {
+        return self.stream(prompt, o, gen, signal)[Symbol.asyncIterator]();
+      },
+    };
+    return gen;
+  }
+
+  private async *stream(prompt: number[], o: ResolvedOptions, gen: Generation, signal?: AbortSignal): AsyncGenerator<GenerateChunk> {
+    let release!: () => void;
+    const prev = this.busy;
+    this.busy = new Promise<void>((r) => (release = r));
+    await prev;
+    try {
+      if (this.closed) throw new EngineClosedError();
+      yield* this.decode(prompt, o, gen, signal);
+    } finally {
+      release();
+    }
+  }
+
+  private async *decode(prompt: number[], o: ResolvedOptions, gen: Generation, signal?: AbortSignal): AsyncGenerator<GenerateChunk> {
+    const t0 = now();
+    const m = this.model;
+    const V = this.info.nVocab;
+    const nCtx = this.info.nCtx;
+    if (prompt.length >= nCtx) throw new KvCacheFullError(prompt.length + 1, nCtx);
+
+    // Reuse the cached prefix; always evaluate at least the last prompt token to get its logits.
+    let reuse = 0;
+    const maxReuse = Math.min(this.cached.length, prompt.length - 1);
+    while (reuse < maxReuse && this.cached[reuse] === prompt[reuse]) reuse++;
+    this.cached.length = reuse;
+
+    for (let start = reuse; start < prompt.length; start += m.maxTokens) {
+      if (signal?.aborted) break;
+      const len = Math.min(m.maxTokens, prompt.length - start);
+      for (let i = 0; i < len; i++) {
+        m.inputTokens[i] = prompt[start + i];
+        m.inputPositions[i] = start + i;
+      }
+      await m.forward(len, start + len, 1);
+      for (let i = 0; i < len; i++) this.cached.push(prompt[start + i]);
+    }
+    const t1 = now();
+
+    const sampler = new Sampler(V, o);
+    const window = o.repeat_last_n === -1 ? nCtx : o.repeat_last_n;
+    for (const t of prompt.slice(Math.max(0, prompt.length - window))) sampler.accept(t);
+    const utf8 = new Utf8Stream();
+    const stops = new StopMatcher([...o.stop]);
+    const limit = o.num_predict < 0 ? Infinity : o.num_predict;
+    let n = 0;
+    let stopped = false;
+    let reason: DoneReason = 'stop';
+    if (signal?.aborted) reason = 'abort';
+    else {
+      for (;;) {
+        if (n >= limit) {
+          reason = 'length';
+          break;
+        }
+        const tok = sampler.sample(m.logits.subarray(0, V));
+        sampler.accept(tok);
+        n++;
+        if (this.tokenizer.isEog(tok)) break;
+        const r = stops.push(utf8.push(this.tokenizer.tokenBytes(tok)));
+        if (r.emit || !r.stopped) yield { text: r.emit, token: tok };
+        if (r.stopped) {
+          stopped = true;
+          break;
+        }
+        if (signal?.aborted) {
+          reason = 'abort';
+          break;
+        }
+        const pos = this.cached.length;
+        if (pos + 1 > nCtx) {
+          reason = 'length';
+          break;
+        }
+        m.inputTokens[0] = tok;
+        m.inputPositions[0] = pos;
+        await m.forward(1, pos + 1, 1);
+        this.cached.push(tok);
+      }
+      if (!stopped) {
+        const r = stops.push(utf8.flush());
+        const tail = r.stopped ? r.emit : r.emit + stops.flush();
+        if (tail) yield { text: tail, token: -1 };
+      }
+    }
+    const t2 = now();
+    gen.doneReason = reason;
+    gen.stats = {
+      promptTokens: prompt.length,
+      cachedTokens: reuse,
+      promptEvalNs: t1 - t0,
+      evalCount: n,
+      evalNs: t2 - t1,
+      totalNs: t2 - t0,
+    };
+  }
+
+  private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    let release!: () => void;
+    const prev = this.busy;
+    this.busy = new Promise<void>((r) => (release = r));
+    await prev;
+    try {
+      if (this.closed) throw new EngineClosedError();
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.exclusive(async () => {
+      await this.backend.close();
+    });
+    this.closed = true;
+  }
+}
+
+function argmax(a: Float32Array, n: number): number {
+  let best = 0;
+  for (let i = 1; i < n; i++) if (a[i] > a[best]) best = i;
+  return best;
+}
+
+function describe(file: GgufFile, model: Model, be: Backend, nCtx: number): ModelInfo {
+  const hp = model.hp;
+  const ft = file.metadata.get('general.file_type');
+  const template = file.metadata.get('tokenizer.chat_template');
+  return {
+    path: file.path,
+    architecture: hp.arch,
+    nVocab: hp.nVocab,
+    nCtx,
+    nCtxTrain: hp.nCtxTrain,
+    nEmbd: hp.nEmbd,
+    nLayer: hp.nLayer,
+    nHead: hp.nHead,
+    nHeadKv: hp.nHeadKv,
+    fileType: typeof ft === 'number' ? fileTypeName(ft) : 'unknown',
+    memoryBytes: be.bytesAllocated(),
+    kvBytes: model.kv.bytes,
+    backend: be.name,
+    threads: be.nThreads,
+    chatTemplate: typeof template === 'string' ? template : null,
+  };
+}
+
+/** llama.cpp `enum llama_ftype` names for the types we load. */
+function fileTypeName(ft: number): string {
+  const names: Record<number, string> = { 0: 'F32', 1: 'F16', 2: 'Q4_0', 7: 'Q8_0', 32: 'BF16' };
+  return names[ft] ?? `ftype#${ft}`;
+}
+
+export function createEngine(opts: EngineOptions): Promise<Engine> {
+  return Engine.create(opts);
+}

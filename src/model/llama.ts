@@ -1,0 +1,186 @@
+/**
+ * The llama architecture (Llama 2/3, Mistral, TinyLlama, SmolLM), written once against `Backend`.
+ *
+ * Per layer, in PyTorch terms:
+ *   h = rms_norm(x) * attn_norm
+ *   q, k, v = h @ Wq.T, h @ Wk.T, h @ Wv.T ; q, k = rope(q, pos), rope(k, pos)
+ *   x = x + attention(q, cache ∪ {k, v}) @ Wo.T
+ *   h = rms_norm(x) * ffn_norm
+ *   x = x + (silu(h @ Wgate.T) * (h @ Wup.T)) @ Wdown.T
+ * logits = (rms_norm(x) * output_norm) @ Wout.T
+ */
+import type { AttentionParams, Backend, RopeParams, Tensor } from '../backend/backend.ts';
+import { RopeMode } from '../backend/backend.ts';
+import type { GgufFile } from '../gguf/reader.ts';
+import { GgmlType } from '../gguf/types.ts';
+import { KvCache } from '../kv/cache.ts';
+import { readHParams, type HParams } from './hparams.ts';
+import type { Model, ModelOptions } from './model.ts';
+import { WeightLoader } from './weights.ts';
+
+interface LayerWeights {
+  attnNorm: Tensor; // f32 [n_embd]
+  wq: Tensor; // [n_embd] → [n_head·head_dim]   (GGUF dims [n_embd, n_head·head_dim])
+  wk: Tensor; // [n_embd] → [n_head_kv·head_dim]
+  wv: Tensor; // [n_embd] → [n_head_kv·head_dim]
+  wo: Tensor; // [n_head·head_dim] → [n_embd]
+  ffnNorm: Tensor; // f32 [n_embd]
+  wGate: Tensor; // [n_embd] → [n_ff]
+  wUp: Tensor; // [n_embd] → [n_ff]
+  wDown: Tensor; // [n_ff] → [n_embd]
+}
+
+/** Activation buffers, allocated once at load for `maxTokens` rows. */
+interface RunState {
+  tokens: Tensor; // i32 [max_tok]
+  pos: Tensor; // i32 [max_tok]
+  x: Tensor; // f32 [max_tok][n_embd]       residual stream
+  h: Tensor; // f32 [max_tok][n_embd]       normed input of a sub-block
+  q: Tensor; // f32 [max_tok][n_head][head_dim]
+  k: Tensor; // f32 [max_tok][n_head_kv][head_dim]
+  v: Tensor; // f32 [max_tok][n_head_kv][head_dim]
+  att: Tensor; // f32 [max_tok][n_head][head_dim]
+  o: Tensor; // f32 [max_tok][n_embd]       output of a sub-block before the residual add
+  gate: Tensor; // f32 [max_tok][n_ff]
+  up: Tensor; // f32 [max_tok][n_ff]
+  xRow: Tensor[]; // views: row i of x
+  hRow: Tensor[]; // views: row i of h
+  logits: Tensor; // f32 [logit_rows][n_vocab]
+}
+
+export class LlamaModel implements Model {
+  readonly kv: KvCache;
+  private readonly tokensView: Int32Array;
+  private readonly posView: Int32Array;
+  private readonly logitsView: Float32Array;
+  private readonly ropeQ: RopeParams;
+  private readonly ropeK: RopeParams;
+  private readonly attn: AttentionParams;
+
+  private constructor(
+    readonly hp: HParams,
+    private readonly be: Backend,
+    private readonly tokEmbd: Tensor, // [n_vocab][n_embd]
+    private readonly outputNorm: Tensor, // f32 [n_embd]
+    private readonly output: Tensor, // [n_vocab][n_embd] (token_embd when tied)
+    private readonly layers: LayerWeights[],
+    private readonly s: RunState,
+    readonly maxTokens: number,
+    readonly logitRows: number,
+    kv: KvCache,
+  ) {
+    this.kv = kv;
+    this.tokensView = be.i32(s.tokens);
+    this.posView = be.i32(s.pos);
+    this.logitsView = be.f32(s.logits);
+    this.ropeQ = { nHead: hp.nHead, headDim: hp.headDim, nRot: hp.nRot, mode: RopeMode.NORMAL, freqBase: hp.ropeBase, freqScale: hp.ropeScale, freqFactors: null };
+    this.ropeK = { ...this.ropeQ, nHead: hp.nHeadKv };
+    this.attn = { nHead: hp.nHead, nHeadKv: hp.nHeadKv, headDim: hp.headDim, scale: 1 / Math.sqrt(hp.headDim) };
+  }
+
+  static async load(file: GgufFile, be: Backend, opts: ModelOptions): Promise<LlamaModel> {
+    const hp = readHParams(file, file.metadata.get('general.architecture') as string);
+    const w = new WeightLoader(file, be);
+    const { nEmbd, nVocab, nHead, nHeadKv, headDim, nFf } = hp;
+    const qDim = nHead * headDim;
+    const kvDim = nHeadKv * headDim;
+    const tokEmbd = await w.load('token_embd.weight', [nEmbd, nVocab]);
+    const outputNorm = await w.load('output_norm.weight', [nEmbd]);
+    const output = (await w.loadOptional('output.weight', [nEmbd, nVocab])) ?? tokEmbd;
+    const layers: LayerWeights[] = [];
+    for (let il = 0; il < hp.nLayer; il++) {
+      const p = `blk.${il}.`;
+      layers.push({
+        attnNorm: await w.load(p + 'attn_norm.weight', [nEmbd]),
+        wq: await w.load(p + 'attn_q.weight', [nEmbd, qDim]),
+        wk: await w.load(p + 'attn_k.weight', [nEmbd, kvDim]),
+        wv: await w.load(p + 'attn_v.weight', [nEmbd, kvDim]),
+        wo: await w.load(p + 'attn_output.weight', [qDim, nEmbd]),
+        ffnNorm: await w.load(p + 'ffn_norm.weight', [nEmbd]),
+        wGate: await w.load(p + 'ffn_gate.weight', [nEmbd, nFf]),
+        wUp: await w.load(p + 'ffn_up.weight', [nEmbd, nFf]),
+        wDown: await w.load(p + 'ffn_down.weight', [nFf, nEmbd]),
+      });
+    }
+
+    const nCtx = opts.nCtx;
+    const maxTok = Math.max(1, Math.min(opts.maxTokens, nCtx));
+    const logitRows = Math.max(1, Math.min(opts.logitRows ?? 1, maxTok));
+    const f32 = (...dims: number[]) => be.buffer(GgmlType.F32, dims);
+    const x = f32(nEmbd, maxTok);
+    const h = f32(nEmbd, maxTok);
+    const s: RunState = {
+      tokens: be.buffer(GgmlType.I32, [maxTok]),
+      pos: be.buffer(GgmlType.I32, [maxTok]),
+      x,
+      h,
+      q: f32(qDim, maxTok),
+      k: f32(kvDim, maxTok),
+      v: f32(kvDim, maxTok),
+      att: f32(qDim, maxTok),
+      o: f32(nEmbd, maxTok),
+      gate: f32(nFf, maxTok),
+      up: f32(nFf, maxTok),
+      xRow: Array.from({ length: maxTok }, (_, i) => be.rows(x, i, 1)),
+      hRow: Array.from({ length: maxTok }, (_, i) => be.rows(h, i, 1)),
+      logits: f32(nVocab, logitRows),
+    };
+    be.reserve({ maxTokens: maxTok, maxRowLen: Math.max(nEmbd, nFf, qDim), maxKv: nCtx });
+    const kv = new KvCache(be, { nLayer: hp.nLayer, nHeadKv, headDim, nCtx, kvType: opts.kvType });
+    return new LlamaModel(hp, be, tokEmbd, outputNorm, output, layers, s, maxTok, logitRows, kv);
+  }
+
+  /** Input token ids of the next batch, i32 [max_tokens]: write before `forward`. */
+  get inputTokens(): Int32Array {
+    return this.tokensView;
+  }
+
+  /** Positions of the next batch, i32 [max_tokens]. */
+  get inputPositions(): Int32Array {
+    return this.posView;
+  }
+
+  /** Logits of the last forward, f32 [logit_rows][n_vocab]. */
+  get logits(): Float32Array {
+    return this.logitsView;
+  }
+
+  /**
+   * Run `nTok` tokens (already in inputTokens/inputPositions) through the model. Cache positions
+   * `[0, nKv)` must be filled after this batch, i.e. nKv = max position + 1.
+   * `outRows` = 1 computes the logits of the last token only; `outRows` = nTok, of every token.
+   */
+  forward(nTok: number, nKv: number, outRows: number): void | Promise<void> {
+    const { be, hp, s } = this;
+    const { nEmbd, nHead, nHeadKv, headDim, nFf } = hp;
+    const kvDim = nHeadKv * headDim;
+    const { ropeQ, ropeK, attn } = this;
+
+    be.getRows(s.x, this.tokEmbd, s.tokens, nTok);
+    for (let il = 0; il < hp.nLayer; il++) {
+      const L = this.layers[il];
+      const kv = this.kv.layer(il);
+      be.rmsNorm(s.h, s.x, L.attnNorm, hp.rmsEps, nEmbd, nTok);
+      be.matmul(s.q, L.wq, s.h, nTok);
+      be.matmul(s.k, L.wk, s.h, nTok);
+      be.matmul(s.v, L.wv, s.h, nTok);
+      be.rope(s.q, s.pos, nTok, ropeQ);
+      be.rope(s.k, s.pos, nTok, ropeK);
+      be.kvStore(s.k, nTok, kvDim, s.pos, kv.kPages, kv.pageSize, kv.kvType);
+      be.kvStore(s.v, nTok, kvDim, s.pos, kv.vPages, kv.pageSize, kv.kvType);
+      be.attention(s.att, s.q, s.pos, nTok, nKv, kv, attn);
+      be.matmul(s.o, L.wo, s.att, nTok);
+      be.add(s.x, s.x, s.o, nTok * nEmbd);
+      be.rmsNorm(s.h, s.x, L.ffnNorm, hp.rmsEps, nEmbd, nTok);
+      be.matmul(s.gate, L.wGate, s.h, nTok);
+      be.matmul(s.up, L.wUp, s.h, nTok);
+      be.swiglu(s.gate, s.gate, s.up, nTok * nFf);
+      be.matmul(s.o, L.wDown, s.gate, nTok);
+      be.add(s.x, s.x, s.o, nTok * nEmbd);
+    }
+    const first = nTok - outRows;
+    be.rmsNorm(s.hRow[first], s.xRow[first], this.outputNorm, hp.rmsEps, nEmbd, outRows);
+    be.matmul(s.logits, this.output, s.hRow[first], outRows);
+    return be.compute();
+  }
+}

@@ -1,0 +1,50 @@
+/** What the engine needs from a model architecture, and the registry that maps GGUF architectures to one. */
+import type { Backend } from '../backend/backend.ts';
+import type { GgufFile } from '../gguf/reader.ts';
+import type { GgmlType } from '../gguf/types.ts';
+import type { KvCache } from '../kv/cache.ts';
+import type { HParams } from './hparams.ts';
+import { ModelFormatError, UnsupportedArchitectureError } from './hparams.ts';
+import { LlamaModel } from './llama.ts';
+
+export interface ModelOptions {
+  /** Context length: KV positions reserved at load. */
+  nCtx: number;
+  /** Largest batch a single forward takes (prefill chunk, `num_batch`). */
+  maxTokens: number;
+  /** How many rows of logits one forward can return (1 for generation; the prompt length for scoring). */
+  logitRows?: number;
+  kvType?: GgmlType;
+}
+
+export interface Model {
+  readonly hp: HParams;
+  readonly kv: KvCache;
+  readonly maxTokens: number;
+  readonly logitRows: number;
+  /** i32 [max_tokens]: token ids of the next batch. */
+  readonly inputTokens: Int32Array;
+  /** i32 [max_tokens]: positions of the next batch. */
+  readonly inputPositions: Int32Array;
+  /** f32 [logit_rows][n_vocab]: logits of the last forward's last `outRows` tokens. */
+  readonly logits: Float32Array;
+  forward(nTok: number, nKv: number, outRows: number): void | Promise<void>;
+}
+
+type Loader = (file: GgufFile, be: Backend, opts: ModelOptions) => Promise<Model>;
+
+/** GGUF `general.architecture` → loader. Llama-compatible families share the llama graph. */
+const ARCHITECTURES: Record<string, Loader> = {
+  llama: (f, b, o) => LlamaModel.load(f, b, o),
+  mistral: (f, b, o) => LlamaModel.load(f, b, o),
+};
+
+export const SUPPORTED_ARCHITECTURES = Object.keys(ARCHITECTURES);
+
+export function loadModel(file: GgufFile, be: Backend, opts: ModelOptions): Promise<Model> {
+  const arch = file.metadata.get('general.architecture');
+  if (typeof arch !== 'string') throw new ModelFormatError(file.path, "missing metadata key 'general.architecture'");
+  const load = ARCHITECTURES[arch];
+  if (!load) throw new UnsupportedArchitectureError(file.path, arch, SUPPORTED_ARCHITECTURES);
+  return load(file, be, opts);
+}
