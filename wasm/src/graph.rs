@@ -1,0 +1,245 @@
+//! Command-list interpreter, per-thread context and the barrier between commands.
+//!
+//! A command is 16 `u32` words: word 0 the op code (ABI.md), words 1..15 its [`Args`].
+//! Every thread runs the whole list; each op takes its share via [`Ctx::split`] and all
+//! threads meet at [`Ctx::barrier`] after every command.
+
+use crate::ops;
+use core::ops::Range;
+use core::sync::atomic::{AtomicU32, Ordering::SeqCst};
+
+/// Words 1..15 of a command.
+pub type Args = [u32; 15];
+pub const CMD_WORDS: usize = 16;
+
+/// What each op receives besides its arguments.
+pub struct Ctx<'a> {
+    /// This thread's index, `0..nth` (0 = the caller's main thread).
+    pub ith: usize,
+    pub nth: usize,
+    /// Use the scalar twin of every kernel (`tsr_set_scalar`).
+    pub scalar: bool,
+    pub(crate) sync: &'a Barrier,
+}
+
+impl Ctx<'_> {
+    /// All `nth` threads meet here; writes before it are visible to every thread after it.
+    #[inline]
+    pub fn barrier(&self) {
+        if self.nth > 1 {
+            self.sync.wait(self.nth as u32);
+        }
+    }
+
+    /// This thread's share of `0..n`: contiguous, sizes differ by at most 1.
+    #[inline]
+    pub fn split(&self, n: usize) -> Range<usize> {
+        split_range(n, self.ith, self.nth)
+    }
+
+    /// Like [`split`](Self::split) but every boundary is a multiple of `step`
+    /// (the last range ends at `n`), e.g. to keep SIMD blocks or cache lines whole.
+    #[inline]
+    pub fn split_aligned(&self, n: usize, step: usize) -> Range<usize> {
+        let blocks = n.div_ceil(step);
+        let r = split_range(blocks, self.ith, self.nth);
+        (r.start * step).min(n)..(r.end * step).min(n)
+    }
+}
+
+/// Share `ith` of `0..n` split into `nth` contiguous, balanced ranges.
+#[inline]
+pub fn split_range(n: usize, ith: usize, nth: usize) -> Range<usize> {
+    let base = n / nth;
+    let extra = n % nth;
+    let start = ith * base + ith.min(extra);
+    let len = base + (ith < extra) as usize;
+    start..start + len
+}
+
+// ---- argument helpers (pointers are byte addresses in the wasm memory) ----
+
+#[inline(always)]
+pub fn f32_arg(w: u32) -> f32 {
+    f32::from_bits(w)
+}
+#[inline(always)]
+pub fn ptr_f32(w: u32) -> *mut f32 {
+    w as usize as *mut f32
+}
+#[inline(always)]
+pub fn ptr_u8(w: u32) -> *mut u8 {
+    w as usize as *mut u8
+}
+#[inline(always)]
+pub fn ptr_u16(w: u32) -> *mut u16 {
+    w as usize as *mut u16
+}
+#[inline(always)]
+pub fn ptr_i32(w: u32) -> *mut i32 {
+    w as usize as *mut i32
+}
+#[inline(always)]
+pub fn ptr_u32(w: u32) -> *mut u32 {
+    w as usize as *mut u32
+}
+/// `None` for a null (0) pointer argument, e.g. an optional weight.
+#[inline(always)]
+pub fn opt_f32(w: u32) -> Option<*const f32> {
+    if w == 0 { None } else { Some(w as usize as *const f32) }
+}
+
+// ---- barrier ----
+
+/// Reusable barrier in shared memory (the 64-byte `sync` block, zeroed once at allocation).
+/// Generation counting: the last thread to arrive resets `count` and bumps `gen`; the others
+/// spin on `gen` for a while, then sleep in `memory.atomic.wait32`. `notify` is only issued
+/// when someone is asleep, so the common (spinning) case costs no syscall.
+#[repr(C, align(64))]
+pub struct Barrier {
+    count: AtomicU32,
+    gen: AtomicU32,
+    sleepers: AtomicU32,
+    _pad: [u32; 13],
+}
+
+/// Spin iterations (each one atomic load) before sleeping; ~tens of µs.
+const SPIN: u32 = 1 << 14;
+
+impl Barrier {
+    pub const fn new() -> Self {
+        Barrier { count: AtomicU32::new(0), gen: AtomicU32::new(0), sleepers: AtomicU32::new(0), _pad: [0; 13] }
+    }
+
+    pub fn wait(&self, nth: u32) {
+        let gen = self.gen.load(SeqCst);
+        if self.count.fetch_add(1, SeqCst) + 1 == nth {
+            self.count.store(0, SeqCst);
+            self.gen.store(gen.wrapping_add(1), SeqCst);
+            if self.sleepers.load(SeqCst) != 0 {
+                wake_all(&self.gen);
+            }
+            return;
+        }
+        let mut spins = 0u32;
+        while self.gen.load(SeqCst) == gen {
+            if spins < SPIN {
+                spins += 1;
+                core::hint::spin_loop();
+                continue;
+            }
+            self.sleepers.fetch_add(1, SeqCst);
+            sleep_while(&self.gen, gen);
+            self.sleepers.fetch_sub(1, SeqCst);
+        }
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
+fn sleep_while(word: &AtomicU32, value: u32) {
+    unsafe { core::arch::wasm32::memory_atomic_wait32(word.as_ptr() as *mut i32, value as i32, -1) };
+}
+#[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
+fn wake_all(word: &AtomicU32) {
+    unsafe { core::arch::wasm32::memory_atomic_notify(word.as_ptr() as *mut i32, u32::MAX) };
+}
+#[cfg(not(all(target_arch = "wasm32", target_feature = "atomics")))]
+fn sleep_while(_word: &AtomicU32, _value: u32) {
+    core::hint::spin_loop();
+}
+#[cfg(not(all(target_arch = "wasm32", target_feature = "atomics")))]
+fn wake_all(_word: &AtomicU32) {}
+
+// ---- scalar flag ----
+
+static SCALAR: AtomicU32 = AtomicU32::new(0);
+
+pub fn set_scalar(on: bool) {
+    SCALAR.store(on as u32, SeqCst);
+}
+
+// ---- interpreter ----
+
+/// Runs the list as thread `ith` of `nth`. `sync` points at the 64-byte barrier block.
+///
+/// # Safety
+/// `cmds` holds `n_cmds` valid commands whose pointers are valid for their ops; every one of
+/// the `nth` threads calls this with the same `cmds`, `n_cmds`, `nth` and `sync`.
+pub unsafe fn run(cmds: *const u32, n_cmds: usize, ith: usize, nth: usize, sync: *mut u32) {
+    let cx = Ctx { ith, nth: nth.max(1), scalar: SCALAR.load(SeqCst) != 0, sync: &*(sync as *const Barrier) };
+    for c in 0..n_cmds {
+        let cmd = cmds.add(c * CMD_WORDS);
+        let op = *cmd;
+        let a: Args = *(cmd.add(1) as *const Args);
+        dispatch(op, &a, &cx);
+        cx.barrier();
+    }
+}
+
+#[inline(never)]
+unsafe fn dispatch(op: u32, a: &Args, cx: &Ctx) {
+    match op {
+        3 => ops::norm::run(a, cx),
+        5 => ops::softmax::run(a, cx),
+        6 => ops::act::run_silu(a, cx),
+        7 => ops::act::run_swiglu(a, cx),
+        8 => ops::act::run_gelu(a, cx),
+        9 => ops::elementwise::run_add(a, cx),
+        10 => ops::elementwise::run_mul(a, cx),
+        11 => ops::elementwise::run_scale(a, cx),
+        _ => trap(),
+    }
+}
+
+/// Unknown op code: a bug in the caller, not a recoverable condition.
+#[cold]
+fn trap() -> ! {
+    #[cfg(target_arch = "wasm32")]
+    core::arch::wasm32::unreachable();
+    #[cfg(not(target_arch = "wasm32"))]
+    panic!("unknown op code");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_covers_and_balances() {
+        for n in [0usize, 1, 3, 17, 4097] {
+            for nth in 1..6 {
+                let mut next = 0;
+                for ith in 0..nth {
+                    let r = split_range(n, ith, nth);
+                    assert_eq!(r.start, next);
+                    assert!(r.len() == n / nth || r.len() == n / nth + 1);
+                    next = r.end;
+                }
+                assert_eq!(next, n);
+            }
+        }
+    }
+
+    #[test]
+    fn barrier_orders_threads_natively() {
+        // Native spin path: 3 threads, many rounds; each round every thread must see all writes.
+        use std::sync::atomic::AtomicUsize;
+        let b = Barrier::new();
+        let slots: Vec<AtomicUsize> = (0..3).map(|_| AtomicUsize::new(0)).collect();
+        std::thread::scope(|s| {
+            for ith in 0..3 {
+                let (b, slots) = (&b, &slots);
+                s.spawn(move || {
+                    for round in 1..=200 {
+                        slots[ith].store(round, SeqCst);
+                        b.wait(3);
+                        for sl in slots.iter() {
+                            assert!(sl.load(SeqCst) >= round);
+                        }
+                        b.wait(3);
+                    }
+                });
+            }
+        });
+    }
+}
