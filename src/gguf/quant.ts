@@ -1,0 +1,164 @@
+/**
+ * Reference (de)quantizers, bit-exact with ggml's reference C code (ggml-quants.c quantize_row_q8_0_ref,
+ * quantize_row_q4_0_ref, dequantize_row_q8_0/q4_0; ggml-impl.h fp16/bf16 conversions). Float32 arithmetic
+ * is reproduced with Math.fround at every step where C rounds to float.
+ *
+ * Block layouts (little-endian):
+ *   Q8_0: 32 values in 34 bytes: d (fp16) | qs[32] (int8);            x = qs[j] * d
+ *   Q4_0: 32 values in 18 bytes: d (fp16) | qs[16] (two nibbles each); x[j] = ((qs[j] & 15) - 8) * d,
+ *                                                                      x[j + 16] = ((qs[j] >> 4) - 8) * d
+ */
+import { ggmlByteSize, ggmlTypeName } from './ggml-types.ts';
+import { bf16BitsToFp32, fp16BitsToFp32, fp32ToBf16Bits, fp32ToFp16Bits } from './fp16.ts';
+import { GgmlType } from './types.ts';
+
+export { bf16BitsToFp32, fp16BitsToFp32, fp32ToBf16Bits, fp32ToFp16Bits } from './fp16.ts';
+
+/** The types quantize/dequantize handle. */
+export const REFERENCE_QUANT_TYPES: readonly GgmlType[] = [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0];
+
+const QK = 32;
+
+/** C `roundf`: half away from zero. */
+function roundf(x: number): number {
+  return x < 0 ? -Math.floor(-x + 0.5) : Math.floor(x + 0.5);
+}
+
+/** quantize_row_q8_0_ref: `src` (n floats, n % 32 == 0) → `dst` (n/32 × 34 bytes). */
+export function quantizeRowQ8_0(src: Float32Array, dst: Uint8Array): void {
+  const nb = src.length / QK;
+  for (let i = 0; i < nb; i++) {
+    const x = i * QK;
+    let amax = 0;
+    for (let j = 0; j < QK; j++) {
+      const a = Math.abs(src[x + j]);
+      if (a > amax) amax = a; // MAX(amax, fabsf(v)); NaN never wins, as in C
+    }
+    const d = Math.fround(amax / 127);
+    const id = d ? Math.fround(1 / d) : 0;
+    const y = i * 34;
+    const h = fp32ToFp16Bits(d);
+    dst[y] = h & 0xff;
+    dst[y + 1] = h >>> 8;
+    for (let j = 0; j < QK; j++) dst[y + 2 + j] = roundf(Math.fround(src[x + j] * id)) & 0xff;
+  }
+}
+
+/** quantize_row_q4_0_ref: `src` (n floats, n % 32 == 0) → `dst` (n/32 × 18 bytes). */
+export function quantizeRowQ4_0(src: Float32Array, dst: Uint8Array): void {
+  const nb = src.length / QK;
+  for (let i = 0; i < nb; i++) {
+    const x = i * QK;
+    let amax = 0;
+    let max = 0;
+    for (let j = 0; j < QK; j++) {
+      const v = src[x + j];
+      if (amax < Math.abs(v)) {
+        amax = Math.abs(v);
+        max = v;
+      }
+    }
+    const d = Math.fround(max / -8);
+    const id = d ? Math.fround(1 / d) : 0;
+    const y = i * 18;
+    const h = fp32ToFp16Bits(d);
+    dst[y] = h & 0xff;
+    dst[y + 1] = h >>> 8;
+    for (let j = 0; j < QK / 2; j++) {
+      const x0 = Math.fround(src[x + j] * id);
+      const x1 = Math.fround(src[x + QK / 2 + j] * id);
+      const xi0 = Math.min(15, Math.trunc(Math.fround(x0 + 8.5)));
+      const xi1 = Math.min(15, Math.trunc(Math.fround(x1 + 8.5)));
+      dst[y + 2 + j] = xi0 | (xi1 << 4);
+    }
+  }
+}
+
+/** dequantize_row_q8_0: `src` (n/32 × 34 bytes) → `dst` (n floats). */
+export function dequantizeRowQ8_0(src: Uint8Array, dst: Float32Array): void {
+  const nb = dst.length / QK;
+  for (let i = 0; i < nb; i++) {
+    const y = i * 34;
+    const d = fp16BitsToFp32(src[y] | (src[y + 1] << 8));
+    for (let j = 0; j < QK; j++) dst[i * QK + j] = ((src[y + 2 + j] << 24) >> 24) * d;
+  }
+}
+
+/** dequantize_row_q4_0: `src` (n/32 × 18 bytes) → `dst` (n floats). */
+export function dequantizeRowQ4_0(src: Uint8Array, dst: Float32Array): void {
+  const nb = dst.length / QK;
+  for (let i = 0; i < nb; i++) {
+    const y = i * 18;
+    const d = fp16BitsToFp32(src[y] | (src[y + 1] << 8));
+    for (let j = 0; j < QK / 2; j++) {
+      const q = src[y + 2 + j];
+      dst[i * QK + j] = ((q & 0x0f) - 8) * d;
+      dst[i * QK + j + QK / 2] = ((q >> 4) - 8) * d;
+    }
+  }
+}
+
+function checkShape(type: GgmlType, n: number, nPerRow: number): void {
+  const block = type === GgmlType.Q8_0 || type === GgmlType.Q4_0 ? QK : 1;
+  if (!Number.isInteger(nPerRow) || nPerRow <= 0 || nPerRow % block !== 0) {
+    throw new RangeError(`${ggmlTypeName(type)}: row length ${nPerRow} must be a positive multiple of ${block}`);
+  }
+  if (n % nPerRow !== 0) throw new RangeError(`${ggmlTypeName(type)}: ${n} values is not a whole number of rows of ${nPerRow}`);
+}
+
+/**
+ * Quantizes `f32` (rows of `nPerRow` values) to `type` (F32, F16, BF16, Q8_0, Q4_0) in ggml's byte layout.
+ * Throws RangeError for other types or a row length that is not a multiple of the block size.
+ */
+export function quantize(type: GgmlType, f32: Float32Array, nPerRow: number): Uint8Array {
+  checkShape(type, f32.length, nPerRow);
+  const out = new Uint8Array(ggmlByteSize(type, f32.length));
+  quantizeInto(type, f32, out);
+  return out;
+}
+
+/** As quantize, into a caller-owned `dst` of exactly ggmlByteSize(type, f32.length) bytes (no allocation). */
+export function quantizeInto(type: GgmlType, f32: Float32Array, dst: Uint8Array): void {
+  switch (type) {
+    case GgmlType.F32:
+      dst.set(new Uint8Array(f32.buffer, f32.byteOffset, f32.byteLength));
+      return;
+    case GgmlType.F16:
+    case GgmlType.BF16: {
+      const conv = type === GgmlType.F16 ? fp32ToFp16Bits : fp32ToBf16Bits;
+      for (let i = 0; i < f32.length; i++) {
+        const h = conv(f32[i]);
+        dst[2 * i] = h & 0xff;
+        dst[2 * i + 1] = h >>> 8;
+      }
+      return;
+    }
+    case GgmlType.Q8_0: return quantizeRowQ8_0(f32, dst);
+    case GgmlType.Q4_0: return quantizeRowQ4_0(f32, dst);
+    default:
+      throw new RangeError(`no reference quantizer for ${ggmlTypeName(type)}`);
+  }
+}
+
+/** Dequantizes `n` values of `type` from `bytes` (ggml layout) to float32. */
+export function dequantize(type: GgmlType, bytes: Uint8Array, n: number): Float32Array {
+  const need = ggmlByteSize(type, n);
+  if (bytes.length < need) throw new RangeError(`${ggmlTypeName(type)}: ${n} values need ${need} bytes, got ${bytes.length}`);
+  const out = new Float32Array(n);
+  switch (type) {
+    case GgmlType.F32:
+      out.set(new Float32Array(bytes.slice(0, need).buffer));
+      break;
+    case GgmlType.F16:
+      for (let i = 0; i < n; i++) out[i] = fp16BitsToFp32(bytes[2 * i] | (bytes[2 * i + 1] << 8));
+      break;
+    case GgmlType.BF16:
+      for (let i = 0; i < n; i++) out[i] = bf16BitsToFp32(bytes[2 * i] | (bytes[2 * i + 1] << 8));
+      break;
+    case GgmlType.Q8_0: dequantizeRowQ8_0(bytes, out); break;
+    case GgmlType.Q4_0: dequantizeRowQ4_0(bytes, out); break;
+    default:
+      throw new RangeError(`no reference dequantizer for ${ggmlTypeName(type)}`);
+  }
+  return out;
+}
