@@ -1,0 +1,3 @@
+export { type SynthLlamaSpec, type SynthWeightType, generateWeight, planSynthLlama, resolveSynthLlama, synthLlamaMetadata, writeSyntheticLlama } from './llama.ts';
+export { tinyLlamaVocab } from './tiny-vocab.ts';
+export { Xoshiro128, fnv1a } from './prng.ts';

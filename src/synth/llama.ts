@@ -1,0 +1,180 @@
+/**
+ * Synthetic llama GGUF files: real llama.cpp tensor names, shapes and metadata, random weights from a fixed seed.
+ *
+ * Weight distributions (chosen so that the random model is "alive": RMS-normed inputs of every matmul give
+ * outputs of RMS ≈ 1, the residual stream grows slowly, and the logits have a spread):
+ *   token_embd   N(0, 1)                      (tied: N(0, (s/√n_embd)²), since it is also the output matrix)
+ *   attn_q/k     N(0, (1.2/√n_embd)²)         → attention scores q·k/√d with std ≈ 1.2² ≈ 1.4
+ *   attn_v       N(0, 1/n_embd), attn_output N(0, 1/n_embd)
+ *   ffn_gate/up  N(0, 1/n_embd), ffn_down    N(0, 1/n_ff)
+ *   *_norm       N(1, 0.1²)                   (F32, as llama.cpp keeps norms)
+ *   output       N(0, (s/√n_embd)²), s = 0.7·√(2 ln n_vocab) → logit std across the vocab ≈ s
+ *                (≈ 3.2 for 32000 tokens: top-1 probability typically 0.05–0.5)
+ * Every 2-D weight, token_embd and output included, is stored in the requested type (llama.cpp's quantizer
+ * would put output.weight in Q6_K for Q4_0; we keep one type so a test exercises exactly one format).
+ * Each tensor's stream is seeded from (seed, tensor name), so tensors don't depend on each other's order.
+ */
+import { ValidationError } from '../errors.ts';
+import { ggmlByteSize } from '../gguf/ggml-types.ts';
+import { quantizeInto } from '../gguf/quant.ts';
+import { GgmlType, type GgufValue, gv } from '../gguf/types.ts';
+import { type GgufTensorSpec, writeGguf } from '../gguf/writer.ts';
+import { Xoshiro128, fnv1a } from './prng.ts';
+
+export type SynthWeightType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0';
+
+export interface SynthLlamaSpec {
+  /** Default: the number of tokens in `tokenizer['tokenizer.ggml.tokens']`. */
+  nVocab?: number;
+  nEmbd: number;
+  nLayer: number;
+  nHead: number;
+  nHeadKv: number;
+  nFf: number;
+  /** Default 2048. */
+  nCtx?: number;
+  /** Default 10000. */
+  ropeBase?: number;
+  /** Default 1e-5. */
+  rmsEps?: number;
+  type: SynthWeightType;
+  seed: number;
+  /** No output.weight: llama.cpp then uses token_embd as the output matrix. */
+  tieEmbeddings?: boolean;
+  /** general.name, default "synthetic-llama". */
+  name?: string;
+  /** tokenizer.ggml.* keys (and tokenizer.chat_template). */
+  tokenizer: Record<string, GgufValue>;
+}
+
+const GGML_TYPE: Record<SynthWeightType, GgmlType> = {
+  F32: GgmlType.F32, F16: GgmlType.F16, BF16: GgmlType.BF16, Q8_0: GgmlType.Q8_0, Q4_0: GgmlType.Q4_0,
+};
+/** llama_ftype values written as general.file_type. */
+const FILE_TYPE: Record<SynthWeightType, number> = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 7, BF16: 32 };
+
+/** Values generated and quantized per step (4 Mi floats = 16 MiB scratch). */
+const CHUNK = 1 << 22;
+
+/** One weight to generate: shape in ggml order and the normal distribution it is drawn from. */
+interface WeightPlan {
+  name: string;
+  dims: number[];
+  type: GgmlType;
+  mean: number;
+  std: number;
+}
+
+function tokenCount(tokenizer: Record<string, GgufValue>): number | undefined {
+  const t = tokenizer['tokenizer.ggml.tokens'];
+  return t && t.type === 9 ? (t.value as ArrayLike<unknown>).length : undefined;
+}
+
+function check(cond: boolean, msg: string): void {
+  if (!cond) throw new ValidationError(`synthetic llama: ${msg}`);
+}
+
+/** Resolves defaults and validates the shape. */
+export function resolveSynthLlama(spec: SynthLlamaSpec): Required<Omit<SynthLlamaSpec, 'tokenizer'>> & { headDim: number } {
+  const fromTok = tokenCount(spec.tokenizer);
+  const nVocab = spec.nVocab ?? fromTok;
+  check(nVocab !== undefined && Number.isInteger(nVocab) && nVocab > 0, 'nVocab is required when the tokenizer has no tokens');
+  check(fromTok === undefined || fromTok === nVocab, `nVocab ${nVocab} differs from the tokenizer's ${fromTok} tokens`);
+  check(spec.type in GGML_TYPE, `unknown type ${spec.type}`);
+  for (const k of ['nEmbd', 'nLayer', 'nHead', 'nHeadKv', 'nFf'] as const) check(Number.isInteger(spec[k]) && spec[k] > 0, `${k} must be a positive integer`);
+  check(spec.nEmbd % spec.nHead === 0, 'nEmbd must be a multiple of nHead');
+  check(spec.nHead % spec.nHeadKv === 0, 'nHead must be a multiple of nHeadKv');
+  const headDim = spec.nEmbd / spec.nHead;
+  check(headDim % 2 === 0, 'head dim must be even (RoPE)');
+  const block = spec.type === 'Q8_0' || spec.type === 'Q4_0' ? 32 : 1;
+  check(spec.nEmbd % block === 0 && spec.nFf % block === 0, `nEmbd and nFf must be multiples of ${block} for ${spec.type}`);
+  return {
+    nVocab: nVocab!, nEmbd: spec.nEmbd, nLayer: spec.nLayer, nHead: spec.nHead, nHeadKv: spec.nHeadKv, nFf: spec.nFf,
+    nCtx: spec.nCtx ?? 2048, ropeBase: spec.ropeBase ?? 10000, rmsEps: spec.rmsEps ?? 1e-5, type: spec.type,
+    seed: spec.seed, tieEmbeddings: spec.tieEmbeddings ?? false, name: spec.name ?? 'synthetic-llama', headDim,
+  };
+}
+
+/** The weights of a synthetic llama, in file order, with their distributions (see the file comment). */
+export function planSynthLlama(spec: SynthLlamaSpec): WeightPlan[] {
+  const p = resolveSynthLlama(spec);
+  const wt = GGML_TYPE[p.type];
+  const nKv = p.nHeadKv * p.headDim;
+  const logitStd = 0.7 * Math.sqrt(2 * Math.log(Math.max(p.nVocab, 2)));
+  const outStd = logitStd / Math.sqrt(p.nEmbd);
+  const inv = 1 / Math.sqrt(p.nEmbd);
+  const norm = (name: string): WeightPlan => ({ name, dims: [p.nEmbd], type: GgmlType.F32, mean: 1, std: 0.1 });
+  const mat = (name: string, nIn: number, nOut: number, std: number): WeightPlan => ({ name, dims: [nIn, nOut], type: wt, mean: 0, std });
+  const plan: WeightPlan[] = [mat('token_embd.weight', p.nEmbd, p.nVocab, p.tieEmbeddings ? outStd : 1)];
+  for (let l = 0; l < p.nLayer; l++) {
+    const b = `blk.${l}.`;
+    plan.push(
+      norm(`${b}attn_norm.weight`),
+      mat(`${b}attn_q.weight`, p.nEmbd, p.nEmbd, 1.2 * inv),
+      mat(`${b}attn_k.weight`, p.nEmbd, nKv, 1.2 * inv),
+      mat(`${b}attn_v.weight`, p.nEmbd, nKv, inv),
+      mat(`${b}attn_output.weight`, p.nEmbd, p.nEmbd, inv),
+      norm(`${b}ffn_norm.weight`),
+      mat(`${b}ffn_gate.weight`, p.nEmbd, p.nFf, inv),
+      mat(`${b}ffn_up.weight`, p.nEmbd, p.nFf, inv),
+      mat(`${b}ffn_down.weight`, p.nFf, p.nEmbd, 1 / Math.sqrt(p.nFf)),
+    );
+  }
+  plan.push(norm('output_norm.weight'));
+  if (!p.tieEmbeddings) plan.push(mat('output.weight', p.nEmbd, p.nVocab, outStd));
+  return plan;
+}
+
+/**
+ * Generates one weight's bytes: Gaussian values from its own seeded stream, generated and quantized in chunks
+ * of whole rows into `scratch` (so peak memory is the output plus 16 MiB).
+ */
+export function generateWeight(w: WeightPlan, seed: number, scratch: Float32Array = new Float32Array(CHUNK)): Uint8Array {
+  const rng = new Xoshiro128((seed ^ fnv1a(w.name)) | 0);
+  const nPerRow = w.dims[0];
+  const nRows = w.dims.slice(1).reduce((a, b) => a * b, 1);
+  const out = new Uint8Array(ggmlByteSize(w.type, nPerRow * nRows));
+  const rowsPerChunk = Math.max(1, Math.floor(CHUNK / nPerRow));
+  const rowBytes = ggmlByteSize(w.type, nPerRow);
+  for (let r = 0; r < nRows; r += rowsPerChunk) {
+    const rows = Math.min(rowsPerChunk, nRows - r);
+    const f32 = rows * nPerRow <= scratch.length ? scratch.subarray(0, rows * nPerRow) : new Float32Array(rows * nPerRow);
+    rng.fillGaussian(f32, w.std, w.mean);
+    quantizeInto(w.type, f32, out.subarray(r * rowBytes, (r + rows) * rowBytes));
+  }
+  return out;
+}
+
+/** The general.* and llama.* metadata of a synthetic llama, followed by the tokenizer keys. */
+export function synthLlamaMetadata(spec: SynthLlamaSpec): Record<string, GgufValue> {
+  const p = resolveSynthLlama(spec);
+  return {
+    'general.architecture': gv.str('llama'),
+    'general.name': gv.str(p.name),
+    'general.file_type': gv.u32(FILE_TYPE[p.type]),
+    'llama.vocab_size': gv.u32(p.nVocab),
+    'llama.context_length': gv.u32(p.nCtx),
+    'llama.embedding_length': gv.u32(p.nEmbd),
+    'llama.block_count': gv.u32(p.nLayer),
+    'llama.feed_forward_length': gv.u32(p.nFf),
+    'llama.attention.head_count': gv.u32(p.nHead),
+    'llama.attention.head_count_kv': gv.u32(p.nHeadKv),
+    'llama.rope.freq_base': gv.f32(p.ropeBase),
+    'llama.attention.layer_norm_rms_epsilon': gv.f32(p.rmsEps),
+    'llama.rope.dimension_count': gv.u32(p.headDim),
+    ...spec.tokenizer,
+  };
+}
+
+/**
+ * Writes a synthetic llama GGUF to `path`, streaming: one tensor is generated, quantized and written at a time.
+ * Deterministic: the same spec gives the same bytes on every runtime.
+ */
+export async function writeSyntheticLlama(path: string, spec: SynthLlamaSpec): Promise<void> {
+  const plan = planSynthLlama(spec);
+  const scratch = new Float32Array(CHUNK);
+  const tensors: GgufTensorSpec[] = plan.map((w) => ({
+    name: w.name, type: w.type, dims: w.dims, data: () => generateWeight(w, spec.seed, scratch),
+  }));
+  await writeGguf(path, { metadata: synthLlamaMetadata(spec), tensors });
+}
