@@ -1,0 +1,48 @@
+/** Runs the llama.cpp oracle (test/oracle/llamacpp.mjs) in a child process. */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export type TopLogprobs = [id: number, logprob: number][];
+
+export interface OracleResult {
+  /** Per prompt position: llama.cpp's top-k (id, log-prob) of the next token, best first. */
+  top: TopLogprobs[];
+  /** Greedy continuation after the prompt. */
+  greedy: number[];
+  /** greedyTop[i]: the distribution after greedy[i] was evaluated (it chose greedy[i+1]). */
+  greedyTop: TopLogprobs[];
+}
+
+const SCRIPT = fileURLToPath(new URL('../oracle/llamacpp.mjs', import.meta.url));
+
+export function runLlamaCpp(req: { model: string; tokens: number[]; topK?: number; nPredict?: number; threads?: number }): Promise<OracleResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [SCRIPT], { env: { ...process.env, UV_THREADPOOL_SIZE: '1' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`llama.cpp oracle exited with ${code}: ${err.slice(-2000)}`));
+      try {
+        resolve(JSON.parse(out) as OracleResult);
+      } catch (e) {
+        reject(new Error(`llama.cpp oracle printed invalid JSON: ${out.slice(0, 200)} ${err.slice(-1000)}`));
+      }
+    });
+    child.stdin.end(JSON.stringify(req));
+  });
+}
+
+/** log-softmax of a logits row in float64. */
+export function logSoftmax(logits: Float32Array): Float64Array {
+  let max = -Infinity;
+  for (const v of logits) if (v > max) max = v;
+  let sum = 0;
+  for (const v of logits) sum += Math.exp(v - max);
+  const lse = max + Math.log(sum);
+  const out = new Float64Array(logits.length);
+  for (let i = 0; i < logits.length; i++) out[i] = logits[i] - lse;
+  return out;
+}
