@@ -7,4 +7,5 @@ export { ModelFormatError, UnsupportedArchitectureError } from './model/hparams.
 export { UnsupportedTensorTypeError } from './model/weights.ts';
 export { DEFAULT_OPTIONS } from './sampling/options.ts';
 export type { GenerateOptions, ResolvedOptions } from './sampling/options.ts';
-export const VERSION = '0.1.0';
+export { VERSION } from './version.ts';
+export { createApp, type AppOptions } from './server/app.ts';
