@@ -19,16 +19,19 @@ pub unsafe fn gelu(x: *const f32, out: *mut f32, n: usize, scalar: bool) {
 }
 
 /// SILU: `x, out, n`
+#[inline(never)]
 pub unsafe fn run_silu(a: &Args, cx: &Ctx) {
     let r = cx.split_aligned(a[2] as usize, SPLIT_STEP);
     silu(ptr_f32(a[0]).add(r.start), ptr_f32(a[1]).add(r.start), r.len(), cx.scalar)
 }
 /// SWIGLU: `gate, up, out, n`
+#[inline(never)]
 pub unsafe fn run_swiglu(a: &Args, cx: &Ctx) {
     let r = cx.split_aligned(a[3] as usize, SPLIT_STEP);
     swiglu(ptr_f32(a[0]).add(r.start), ptr_f32(a[1]).add(r.start), ptr_f32(a[2]).add(r.start), r.len(), cx.scalar)
 }
 /// GELU: `x, out, n`
+#[inline(never)]
 pub unsafe fn run_gelu(a: &Args, cx: &Ctx) {
     let r = cx.split_aligned(a[2] as usize, SPLIT_STEP);
     gelu(ptr_f32(a[0]).add(r.start), ptr_f32(a[1]).add(r.start), r.len(), cx.scalar)

@@ -69,16 +69,19 @@ pub unsafe fn scale(x: *const f32, out: *mut f32, n: usize, s: f32, scalar: bool
 }
 
 /// ADD: `a, b, out, n`
+#[inline(never)]
 pub unsafe fn run_add(a: &Args, cx: &Ctx) {
     let r = cx.split_aligned(a[3] as usize, SPLIT_STEP);
     add(ptr_f32(a[0]).add(r.start), ptr_f32(a[1]).add(r.start), ptr_f32(a[2]).add(r.start), r.len(), cx.scalar)
 }
 /// MUL: `a, b, out, n`
+#[inline(never)]
 pub unsafe fn run_mul(a: &Args, cx: &Ctx) {
     let r = cx.split_aligned(a[3] as usize, SPLIT_STEP);
     mul(ptr_f32(a[0]).add(r.start), ptr_f32(a[1]).add(r.start), ptr_f32(a[2]).add(r.start), r.len(), cx.scalar)
 }
 /// SCALE: `x, out, n, s`
+#[inline(never)]
 pub unsafe fn run_scale(a: &Args, cx: &Ctx) {
     let r = cx.split_aligned(a[2] as usize, SPLIT_STEP);
     scale(ptr_f32(a[0]).add(r.start), ptr_f32(a[1]).add(r.start), r.len(), f32_arg(a[3]), cx.scalar)

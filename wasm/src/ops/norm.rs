@@ -59,6 +59,7 @@ pub unsafe fn rmsnorm_row(x: *const f32, w: Option<*const f32>, out: *mut f32, n
     }
 }
 
+#[inline(never)]
 pub unsafe fn run(a: &Args, cx: &Ctx) {
     let (x, w, out, n) = (ptr_f32(a[0]), opt_f32(a[1]), ptr_f32(a[2]), a[3] as usize);
     let eps = f32_arg(a[5]);

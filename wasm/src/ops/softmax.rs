@@ -52,6 +52,7 @@ pub unsafe fn softmax_row(x: *const f32, out: *mut f32, n: usize, scale: f32, sc
     super::elementwise::scale(out, out, n, inv, scalar);
 }
 
+#[inline(never)]
 pub unsafe fn run(a: &Args, cx: &Ctx) {
     let (x, out, n, scale) = (ptr_f32(a[0]), ptr_f32(a[1]), a[2] as usize, f32_arg(a[4]));
     for r in cx.split(a[3] as usize) {

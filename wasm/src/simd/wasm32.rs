@@ -99,17 +99,33 @@ pub fn sqrtf(x: f32) -> f32 {
 #[cfg(target_feature = "relaxed-simd")]
 pub fn kat_relaxed_dot() -> bool {
     use super::{dot_i8x16_i7x16_add_ref, KAT_A, KAT_B, KAT_C};
-    // black_box: the engine must compute this, not LLVM's constant folder.
+    // black_box: the engine must compute this, not LLVM's constant folder. Two shapes, as
+    // kernels use it: one dot into a fresh accumulator, and a loop accumulating 3 dots.
+    // (Node 20's flagged implementation returns 2·dot and drops the accumulator.)
     let (a, b, c) = core::hint::black_box((KAT_A, KAT_B, KAT_C));
-    let got = unsafe {
+    let once = dot_i8x16_i7x16_add_ref(&a, &b, &c);
+    let mut thrice = c;
+    for _ in 0..3 {
+        thrice = dot_i8x16_i7x16_add_ref(&a, &b, &thrice);
+    }
+    let (got_once, got_thrice) = unsafe {
         let va = v128_load(a.as_ptr() as *const v128);
         let vb = v128_load(b.as_ptr() as *const v128);
         let vc = v128_load(c.as_ptr() as *const v128);
-        i32x4_relaxed_dot_i8x16_i7x16_add(va, vb, vc)
+        let once = core::hint::black_box(i32x4_relaxed_dot_i8x16_i7x16_add(va, vb, vc));
+        let mut acc = vc;
+        for _ in 0..core::hint::black_box(3) {
+            acc = i32x4_relaxed_dot_i8x16_i7x16_add(va, vb, acc);
+        }
+        (once, acc)
     };
-    let want = dot_i8x16_i7x16_add_ref(&a, &b, &c);
-    i32x4_extract_lane::<0>(got) == want[0]
-        && i32x4_extract_lane::<1>(got) == want[1]
-        && i32x4_extract_lane::<2>(got) == want[2]
-        && i32x4_extract_lane::<3>(got) == want[3]
+    lanes_eq(got_once, &once) && lanes_eq(got_thrice, &thrice)
+}
+
+#[cfg(target_feature = "relaxed-simd")]
+fn lanes_eq(v: v128, want: &[i32; 4]) -> bool {
+    i32x4_extract_lane::<0>(v) == want[0]
+        && i32x4_extract_lane::<1>(v) == want[1]
+        && i32x4_extract_lane::<2>(v) == want[2]
+        && i32x4_extract_lane::<3>(v) == want[3]
 }
