@@ -39,11 +39,31 @@ export class ByteWriter {
     this.length += b.length;
   }
 
-  /** A GGUF string: u64 byte length, then UTF-8 bytes (no terminator). */
+  /** A u64 from a non-negative safe integer (no BigInt allocation). */
+  u64n(v: number): void {
+    this.reserve(8);
+    this.view.setUint32(this.length, v >>> 0, true);
+    this.view.setUint32(this.length + 4, Math.floor(v / 0x100000000), true);
+    this.length += 8;
+  }
+
+  /** A GGUF string: u64 byte length, then UTF-8 bytes (no terminator). Encoded in place. */
   str(s: string): void {
-    const b = ByteWriter.encoder.encode(s);
-    this.u64(BigInt(b.length));
-    this.bytes(b);
+    this.reserve(8 + s.length * 3);
+    let n = 0;
+    const start = this.length + 8;
+    let ascii = s.length < 64;
+    if (ascii) {
+      for (let i = 0; i < s.length; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) { ascii = false; break; }
+        this.buf[start + i] = c;
+      }
+    }
+    if (ascii) n = s.length;
+    else n = ByteWriter.encoder.encodeInto(s, this.buf.subarray(start)).written;
+    this.u64n(n);
+    this.length += n;
   }
 
   /** Zero bytes up to the next multiple of `alignment`. */

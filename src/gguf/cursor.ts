@@ -62,15 +62,29 @@ export class Cursor {
   /** A GGUF string: u64 length + UTF-8 bytes (invalid UTF-8 is replaced by U+FFFD). */
   str(what: string): string {
     const at = this.off;
-    const len = this.u64(`${what} length`);
-    if (len > BigInt(this.left)) {
+    this.need(8, `${what} length`);
+    const lo = this.view.getUint32(at, true);
+    const hi = this.view.getUint32(at + 4, true);
+    this.off += 8;
+    if (hi !== 0 || lo > this.left) {
+      const len = (BigInt(hi) << 32n) | BigInt(lo);
       throw this.error('gguf_truncated', `truncated ${what} at offset ${at} (needs ${len} bytes, ${this.left} left)`, at);
     }
-    const n = Number(len);
-    this.need(n, what);
-    const s = decoder.decode(this.bytes.subarray(this.off, this.off + n));
-    this.off += n;
-    return s;
+    this.need(lo, what);
+    const start = this.off;
+    this.off += lo;
+    if (lo <= 32) {
+      // short ASCII strings (most vocabulary tokens) without TextDecoder's per-call overhead
+      const b = this.bytes;
+      let s = '';
+      for (let i = start; i < start + lo; i++) {
+        const c = b[i];
+        if (c >= 0x80) return decoder.decode(b.subarray(start, start + lo));
+        s += String.fromCharCode(c);
+      }
+      return s;
+    }
+    return decoder.decode(this.bytes.subarray(start, start + lo));
   }
 
   /** `n` raw bytes, copied into a fresh (aligned) buffer. */
