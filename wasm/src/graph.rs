@@ -180,6 +180,7 @@ pub unsafe fn run(cmds: *const u32, n_cmds: usize, ith: usize, nth: usize, sync:
 unsafe fn dispatch(op: u32, a: &Args, cx: &Ctx) {
     match op {
         3 => ops::norm::run(a, cx),
+        4 => ops::rope::run(a, cx),
         5 => ops::softmax::run(a, cx),
         6 => ops::act::run_silu(a, cx),
         7 => ops::act::run_swiglu(a, cx),
@@ -187,6 +188,8 @@ unsafe fn dispatch(op: u32, a: &Args, cx: &Ctx) {
         9 => ops::elementwise::run_add(a, cx),
         10 => ops::elementwise::run_mul(a, cx),
         11 => ops::elementwise::run_scale(a, cx),
+        12 => ops::kv::run(a, cx),
+        13 => ops::attention::run(a, cx),
         _ => trap(),
     }
 }
