@@ -121,10 +121,10 @@ async function readFully(fh: fs.FileHandle, dest: Uint8Array, position: number, 
 }
 
 /**
- * Opens a GGUF file and parses its header. Reads only the header: first 1 MiB, then doubling reads until
- * the header fits; the tensor data is never read here.
+ * Opens a GGUF file and parses its header. Reads only the header: first 1 MiB (`initialReadBytes`), then
+ * doubling reads until the header fits; the tensor data is never read here. Throws GgufError only.
  */
-export async function openGguf(path: string): Promise<GgufFile> {
+export async function openGguf(path: string, options: { initialReadBytes?: number } = {}): Promise<GgufFile> {
   let fh: fs.FileHandle;
   try {
     fh = await fs.open(path, 'r');
@@ -140,7 +140,7 @@ export async function openGguf(path: string): Promise<GgufFile> {
     } catch (e) {
       throw e instanceof GgufError ? e : ioError(path, e, 'stat');
     }
-    let buf = new Uint8Array(Math.min(fileSize, FIRST_READ));
+    let buf = new Uint8Array(Math.min(fileSize, Math.max(1, options.initialReadBytes ?? FIRST_READ)));
     await readFully(fh, buf, 0, path).catch((e) => { throw e instanceof GgufError ? e : ioError(path, e, 'read'); });
     for (;;) {
       try {
@@ -148,7 +148,7 @@ export async function openGguf(path: string): Promise<GgufFile> {
         return new GgufFile(path, h.version, h, h.alignment, h.dataOffset, fileSize);
       } catch (e) {
         if (!(e instanceof NeedMoreBytes)) throw e;
-        const next = new Uint8Array(Math.min(fileSize, Math.max(e.end + (1 << 16), buf.length * 2)));
+        const next = new Uint8Array(Math.min(fileSize, Math.max(e.end, buf.length * 2)));
         next.set(buf);
         await readFully(fh, next.subarray(buf.length), buf.length, path).catch((err) => {
           throw err instanceof GgufError ? err : ioError(path, err, 'read');
