@@ -6,7 +6,8 @@ const NORMAL = 1, UNKNOWN = 2, CONTROL = 3, BYTE = 6;
 /**
  * A tiny SentencePiece-style ("llama") vocabulary, enough for llama.cpp to load a model:
  * 0 `<unk>`, 1 `<s>`, 2 `</s>`, 3..258 the byte tokens `<0x00>`..`<0xFF>`, then `extra` pieces
- * (default: ▁ and a few words), scored so that longer pieces win. BOS 1, EOS 2, UNK 0.
+ * (default: ▁ and a few words; SentencePiece merges need their halves, so e.g. ▁hello is unreachable), with
+ * scores rising with the id. BOS 1, EOS 2, UNK 0.
  * Returns the tokenizer.ggml.* keys.
  */
 export function tinyLlamaVocab(extra: string[] = ['▁', '▁the', '▁a', 'e', 't', '▁hello', '▁world', 'he', 'll', 'o']): Record<string, GgufValue> {
