@@ -1,0 +1,111 @@
+/**
+ * The benchmark's models: synthetic llama GGUFs (src/synth) of a fixed shape, cached under .cache/bench/ by a key
+ * that covers the spec and the generator's source, plus the facts the report needs from any GGUF.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { openGguf } from '../src/gguf/reader.ts';
+import { GgmlType, type GgufValue } from '../src/gguf/types.ts';
+import { type SynthLlamaSpec, type SynthWeightType, tinyLlamaVocab, writeSyntheticLlama } from '../src/synth/index.ts';
+import { repoRoot } from './paths.ts';
+
+/** Transformer shape without type, seed and tokenizer. */
+export type ModelShape = Pick<SynthLlamaSpec, 'nEmbd' | 'nLayer' | 'nHead' | 'nHeadKv' | 'nFf'> & { nVocab: number };
+
+export const SHAPES = {
+  /** Llama-3.2-1B-like width and depth with a llama-2 sized vocabulary (~1.1 B parameters). */
+  '1b': { nVocab: 32000, nEmbd: 2048, nLayer: 16, nHead: 32, nHeadKv: 8, nFf: 8192 },
+  /** A few MB: checks that every engine runs, in seconds. */
+  tiny: { nVocab: 32000, nEmbd: 256, nLayer: 4, nHead: 8, nHeadKv: 4, nFf: 768 },
+} as const satisfies Record<string, ModelShape>;
+export type ShapeName = keyof typeof SHAPES;
+
+export const SEED = 1234;
+
+/**
+ * tokenizer.ggml.* keys with exactly nVocab tokens: llama.cpp's SentencePiece layout (unk, bos, eos, 256 byte
+ * tokens) then single characters, common English words and filler pieces, so that plain English text tokenizes
+ * into a mix of words and characters.
+ */
+export function benchVocabulary(nVocab: number): Record<string, GgufValue> {
+  const chars = Array.from({ length: 94 }, (_, i) => String.fromCharCode(33 + i));
+  const words = ('the of and to in is was that for on with as by at from his her they this which or had are but not ' +
+    'be were one all their there when an we more can what who will would out up so if about into them some could ' +
+    'time these two may then do first any my now such like our over man me even most made after also did many')
+    .split(' ').map((w) => `▁${w}`);
+  const pieces = ['▁', ...chars, ...words];
+  for (let i = 0; pieces.length < nVocab - 259; i++) pieces.push(`▁w${i}`);
+  return tinyLlamaVocab(pieces);
+}
+
+export interface BenchModel {
+  /** Short label for tables, e.g. "1b-Q4_0". */
+  label: string;
+  path: string;
+  type: SynthWeightType | 'file';
+}
+
+/** Returns the cached synthetic model for (shape, type), generating it first if needed. */
+export async function syntheticModel(shapeName: ShapeName, type: SynthWeightType, log: (msg: string) => void): Promise<BenchModel> {
+  const shape = SHAPES[shapeName];
+  const spec: SynthLlamaSpec = { ...shape, type, seed: SEED, tokenizer: benchVocabulary(shape.nVocab) };
+  const label = `${shapeName}-${type}`;
+  const dir = join(repoRoot(), '.cache', 'bench');
+  const path = join(dir, `${label}-${cacheKey(spec)}.gguf`);
+  if (!existsSync(path)) {
+    mkdirSync(dir, { recursive: true });
+    log(`generating ${label} → ${path}`);
+    const t0 = performance.now();
+    const partial = `${path}.partial`;
+    await writeSyntheticLlama(partial, spec);
+    renameSync(partial, path);
+    log(`generated ${label} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  }
+  return { label, path, type };
+}
+
+/** sha256 over the spec (tokenizer included) and the generator's sources, 16 hex digits. */
+function cacheKey(spec: SynthLlamaSpec): string {
+  const h = createHash('sha256');
+  h.update(JSON.stringify(spec, (_k, v: unknown) => (ArrayBuffer.isView(v) ? Array.from(v as unknown as ArrayLike<number>) : v)));
+  for (const dir of ['src/synth', 'src/gguf']) {
+    const abs = join(repoRoot(), dir);
+    for (const f of readdirSync(abs).sort()) if (f.endsWith('.ts')) h.update(readFileSync(join(abs, f)));
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
+/** What the report needs to know about a GGUF. */
+export interface ModelFacts {
+  fileBytes: number;
+  nParams: number;
+  /**
+   * Weight bytes one decode step must read: every tensor except token_embd, plus one row of token_embd (the
+   * lookup); when there is no output.weight, token_embd is the output matrix and is read whole.
+   */
+  bytesPerToken: number;
+  /** Ids of the <0xNN> byte tokens (type 6): engines that must emit valid UTF-8 text may avoid them. */
+  byteTokens: number[];
+  /** Tensor type histogram, e.g. { Q4_0: 113, F32: 33 }. */
+  types: Record<string, number>;
+}
+
+export async function modelFacts(path: string): Promise<ModelFacts> {
+  const f = await openGguf(path);
+  let bytesPerToken = 0;
+  let nParams = 0;
+  const types: Record<string, number> = {};
+  const tied = !f.tensorByName.has('output.weight');
+  for (const t of f.tensors) {
+    nParams += t.nElements;
+    const name = GgmlType[t.type] ?? String(t.type);
+    types[name] = (types[name] ?? 0) + 1;
+    if (t.name === 'token_embd.weight' && !tied) bytesPerToken += t.byteSize / t.dims[1];
+    else bytesPerToken += t.byteSize;
+  }
+  const tokenTypes = f.metadata.get('tokenizer.ggml.token_type') as ArrayLike<number> | undefined;
+  const byteTokens: number[] = [];
+  if (tokenTypes) for (let i = 0; i < tokenTypes.length; i++) if (tokenTypes[i] === 6) byteTokens.push(i);
+  return { fileBytes: f.fileSize, nParams, bytesPerToken, byteTokens, types };
+}
