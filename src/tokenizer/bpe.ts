@@ -19,8 +19,10 @@ export class BpeSession {
   private readonly spec: PreTokenizerSpec;
   /** (left id, right id) → merge rank. */
   private readonly rankOf: PairMap;
-  /** Interned id of the string each merge produces, [n_merges]. */
+  /** Interned id of the string each merge produces, [n_merges]; -1 until first needed. */
   private readonly mergeResult: Int32Array;
+  /** Interned ids of strings that are not vocabulary entries (all ≥ n_vocab). */
+  private readonly extra = new Map<string, number>();
   /** Interned id of each byte's stand-in character, -1 if it occurs nowhere. [256] */
   private readonly byteSym = new Int32Array(256);
   /** Token of each byte's stand-in character, -1 if not in the vocabulary. [256] */
@@ -41,15 +43,7 @@ export class BpeSession {
   constructor(private readonly vocab: Vocab) {
     this.nVocab = vocab.tokens.length;
     this.spec = vocab.pre!;
-    const extra = new Map<string, number>();
-    const intern = (s: string): number => {
-      let id = vocab.textToId.get(s) ?? extra.get(s);
-      if (id === undefined) {
-        id = this.nVocab + extra.size;
-        extra.set(s, id);
-      }
-      return id;
-    };
+    const extra = this.extra;
     const merges = vocab.merges;
     this.rankOf = new PairMap(merges.length);
     this.mergeResult = new Int32Array(merges.length).fill(-1);
@@ -59,8 +53,7 @@ export class BpeSession {
       if (sp < 0) continue; // llama.cpp files it under ("", ""), which no symbol pair can match
       const a = m.slice(0, sp);
       const b = m.slice(sp + 1);
-      this.rankOf.setIfAbsent(intern(a), intern(b), i);
-      this.mergeResult[i] = intern(a + b);
+      this.rankOf.setIfAbsent(this.intern(a), this.intern(b), i);
     }
     for (let b = 0; b < 256; b++) {
       const c = BYTE_TO_CHAR[b];
@@ -123,7 +116,7 @@ export class BpeSession {
       const rank = q.pop(p);
       const l = p[0], r = p[1];
       if (this.symLen[l] === 0 || this.symLen[r] === 0 || this.symLen[l] + this.symLen[r] !== p[2]) continue;
-      this.symId[l] = this.mergeResult[rank];
+      this.symId[l] = this.resultOf(rank);
       this.symLen[l] += this.symLen[r];
       this.symLen[r] = 0;
       this.next[l] = this.next[r];
@@ -144,6 +137,26 @@ export class BpeSession {
         if (t >= 0) out.push(t);
       }
     }
+  }
+
+  private intern(s: string): number {
+    let id = this.vocab.textToId.get(s) ?? this.extra.get(s);
+    if (id === undefined) {
+      id = this.nVocab + this.extra.size;
+      this.extra.set(s, id);
+    }
+    return id;
+  }
+
+  /** Interned id of what merge `rank` produces ("a b" → "ab"), computed once. */
+  private resultOf(rank: number): number {
+    let id = this.mergeResult[rank];
+    if (id < 0) {
+      const m = this.vocab.merges[rank];
+      const sp = m.indexOf(' ', 1);
+      id = this.mergeResult[rank] = this.intern(m.slice(0, sp) + m.slice(sp + 1));
+    }
+    return id;
   }
 
   private addBigram(l: number, r: number): void {

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Llama, LlamaModel } from 'node-llama-cpp';
+import type { Llama, LlamaModel, Token } from 'node-llama-cpp';
 import { openGguf } from '../../src/gguf/reader.ts';
 import type { GgufValue } from '../../src/gguf/types.ts';
 import { writeGguf } from '../../src/gguf/writer.ts';
@@ -108,7 +108,7 @@ describe.each(CASES)('$name vocabulary vs llama.cpp', ({ name, metadata, exactRo
     const bad: string[] = [];
     for (const s of corpus) {
       const ids = tok.encode(s, { addSpecial: true, parseSpecial: true });
-      const want = model.detokenize(ids, !skipSpecial);
+      const want = model.detokenize(ids as Token[], !skipSpecial);
       const got = tok.decode(ids, { skipSpecial });
       if (got !== want) bad.push(`${show(s)}: ours ${show(got)} llama.cpp ${show(want)}`);
     }
@@ -135,7 +135,7 @@ describe.each(CASES)('$name vocabulary vs llama.cpp', ({ name, metadata, exactRo
     const ids = new Set<number>([tok.bos ?? 0, tok.eos ?? 0]);
     for (let i = 0; i < types.length; i++) if (types[i] !== 1 && types[i] !== 6) ids.add(i);
     for (let i = 0; i < types.length; i += 997) ids.add(i);
-    const bad = [...ids].filter((id) => tok.isEog(id) !== model.isEogToken(id));
+    const bad = [...ids].filter((id) => tok.isEog(id) !== model.isEogToken(id as Token));
     expect(bad).toEqual([]);
     expect(tok.isEog(tok.eos!)).toBe(true);
   });
