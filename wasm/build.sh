@@ -17,16 +17,26 @@ case "${1:-}" in
   *) echo "usage: $0 [--check]" >&2; exit 2 ;;
 esac
 
+target_root="${TESSERA_WASM_TARGET_DIR:-$here/target}"
 if [[ "${TESSERA_TOOLCHAIN:-debian}" == rustup ]]; then
-  cargo=(cargo +nightly)
+  # nightly + rust-src. .cargo/config.toml points build-std's crates at a vendor directory;
+  # use the sysroot's if it has one, else vendor std's dependencies once (needs network).
   unset RUSTC
+  sysroot="$(rustc +nightly --print sysroot)"
+  vendor="$sysroot/lib/rustlib/src/rust/library/vendor"
+  if [[ ! -d $vendor ]]; then
+    vendor="$target_root/std-vendor"
+    [[ -d $vendor ]] || (cd "$sysroot/lib/rustlib/src/rust/library" && cargo +nightly vendor -q "$vendor" >/dev/null)
+  fi
+  cargo=(cargo +nightly --config "source.vendored-std.directory=\"$vendor\"")
+  linker="${WASM_LD:-rust-lld}"
 else
   export RUSTC="${RUSTC:-/usr/bin/rustc}"
   export RUSTC_BOOTSTRAP=1   # -Zbuild-std and the wasm wait/notify intrinsics are unstable
   cargo=("${CARGO:-/usr/bin/cargo}")
+  linker="${WASM_LD:-wasm-ld}"   # Debian's lld; its rust-lld is a dangling link
 fi
 
-target_root="${TESSERA_WASM_TARGET_DIR:-$here/target}"
 out="$here/dist"
 if [[ $mode == check ]]; then
   out="$(mktemp -d)"
@@ -34,11 +44,11 @@ if [[ $mode == check ]]; then
 fi
 mkdir -p "$out"
 
-# Linker: Debian's wasm-ld (rust-lld is a dangling link there). Memory is imported, shared,
+# Memory is imported, shared,
 # up to 4 GiB. __stack_pointer is exported so the loader can give every instance its own
 # stack (see README.md, "Stacks"); the built-in stack is only used by the start function.
 link=(
-  -C linker=wasm-ld
+  -C "linker=$linker"
   -C link-arg=--shared-memory
   -C link-arg=--import-memory
   -C link-arg=--max-memory=4294967296
