@@ -8,7 +8,8 @@ export class NeedMoreBytes {
   constructor(readonly end: number) {}
 }
 
-const decoder = new TextDecoder('utf-8', { fatal: false });
+// ignoreBOM: a token that is just U+FEFF (Llama 2 id 31759) must survive decoding.
+const decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
 
 /**
  * Bounds-checked little-endian reader over the first `bytes.length` bytes of a file of `fileSize` bytes.
