@@ -3,7 +3,7 @@
  * that covers the spec and the generator's source, plus the facts the report needs from any GGUF.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { openGguf } from '../src/gguf/reader.ts';
 import { GgmlType, type GgufValue } from '../src/gguf/types.ts';
@@ -60,20 +60,30 @@ export async function syntheticModel(shapeName: ShapeName, type: SynthWeightType
     const partial = `${path}.partial`;
     await writeSyntheticLlama(partial, spec);
     renameSync(partial, path);
+    dropStale(dir, label, path);
     log(`generated ${label} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
   return { label, path, type };
 }
 
-/** sha256 over the spec (tokenizer included) and the generator's sources, 16 hex digits. */
+/**
+ * sha256 over the spec (tokenizer included) and the generator's sources (src/synth), 16 hex digits. The GGUF
+ * writer and quantizers (src/gguf) are left out on purpose: they change often without changing the bytes, and
+ * each regeneration of the 1b models costs minutes.
+ */
 function cacheKey(spec: SynthLlamaSpec): string {
   const h = createHash('sha256');
   h.update(JSON.stringify(spec, (_k, v: unknown) => (ArrayBuffer.isView(v) ? Array.from(v as unknown as ArrayLike<number>) : v)));
-  for (const dir of ['src/synth', 'src/gguf']) {
-    const abs = join(repoRoot(), dir);
-    for (const f of readdirSync(abs).sort()) if (f.endsWith('.ts')) h.update(readFileSync(join(abs, f)));
-  }
+  const dir = join(repoRoot(), 'src', 'synth');
+  for (const f of readdirSync(dir).sort()) if (f.endsWith('.ts')) h.update(readFileSync(join(dir, f)));
   return h.digest('hex').slice(0, 16);
+}
+
+/** Deletes cached files of `label` other than `keep` (older keys), so the cache holds one file per model. */
+function dropStale(dir: string, label: string, keep: string): void {
+  for (const f of readdirSync(dir)) {
+    if (f.startsWith(`${label}-`) && f.endsWith('.gguf') && join(dir, f) !== keep) unlinkSync(join(dir, f));
+  }
 }
 
 /** What the report needs to know about a GGUF. */
