@@ -61,15 +61,29 @@ if (args.includes('--bench')) {
     for (let r = 0; r < reps; r++) f();
     return ((performance.now() - t) / reps) * 1000; // µs
   };
-  for (const threads of [1, 2]) {
+  const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
+  for (const threads of [1, 2, 4]) {
     const pool = await ThreadPool.create(core, threads);
     const perCmd: number[] = [];
     const perRun: number[] = [];
+    const cold: number[] = [];
     for (let k = 0; k < 7; k++) {
       perCmd.push(time(() => pool.run(empty), 20) / 1000);
       perRun.push(time(() => pool.run(one), 500));
     }
-    console.log(`${runtime} ${threads} thread(s): ${median(perCmd).toFixed(2)} µs per command (dispatch + barrier), pool.run of 1 command ${median(perRun).toFixed(1)} µs`);
+    const warm: number[] = [];
+    for (let k = 0; k < 15; k++) {
+      await sleep(10); // past the workers' polling window: they sleep in Atomics.wait
+      cold.push(time(() => pool.run(one), 1));
+      const t = performance.now();
+      while (performance.now() - t < 0.5); // busy main thread, inside the polling window
+      warm.push(time(() => pool.run(one), 1));
+    }
+    console.log(
+      `${runtime} ${threads} thread(s): ${median(perCmd).toFixed(2)} µs per command (dispatch + barrier), ` +
+        `pool.run of 1 command: ${median(perRun).toFixed(1)} µs back to back, ` +
+        `${median(warm).toFixed(1)} µs after 0.5 ms, ${median(cold).toFixed(1)} µs after 10 ms idle`,
+    );
     await pool.close();
   }
 }

@@ -30,8 +30,8 @@ export interface WorkerInit {
   nth: number;
   /** GEN at start: the worker runs on every later change. */
   gen: number;
-  /** Polls of GEN before sleeping in Atomics.wait (wake-up latency vs burnt CPU). */
-  spin: number;
+  /** Milliseconds a worker keeps polling GEN after a run before it sleeps in Atomics.wait. */
+  spinMs: number;
 }
 
 export type WorkerReply = { type: 'ready' } | { type: 'closed' } | { type: 'error'; message: string };
@@ -43,11 +43,15 @@ function start(init) {
     const ex = inst.exports;
     ex.__stack_pointer.value = init.stackTop;
     const c = new Int32Array(init.memory.buffer, init.ctrl, 4);
-    const run = ex.tsr_graph_run, ith = init.ith, nth = init.nth, sync = init.sync, spin = init.spin;
+    const run = ex.tsr_graph_run, ith = init.ith, nth = init.nth, sync = init.sync, spinMs = init.spinMs;
     let seen = init.gen;
     post({ type: 'ready' });
     for (;;) {
-      for (let i = 0; i < spin && Atomics.load(c, 0) === seen; i++);
+      // Poll for up to spinMs (clock read every 1024 polls), then sleep until notified.
+      const until = performance.now() + spinMs;
+      for (let i = 1; Atomics.load(c, 0) === seen; i++) {
+        if ((i & 1023) === 0 && performance.now() > until) break;
+      }
       Atomics.wait(c, 0, seen);
       const g = Atomics.load(c, 0);
       if (g === seen) continue;
