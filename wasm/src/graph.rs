@@ -179,6 +179,8 @@ pub unsafe fn run(cmds: *const u32, n_cmds: usize, ith: usize, nth: usize, sync:
 #[inline(never)]
 unsafe fn dispatch(op: u32, a: &Args, cx: &Ctx) {
     match op {
+        1 => ops::matmul::run(a, cx),
+        2 => ops::get_rows::run(a, cx),
         3 => ops::norm::run(a, cx),
         4 => ops::rope::run(a, cx),
         5 => ops::softmax::run(a, cx),

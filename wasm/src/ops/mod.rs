@@ -8,7 +8,10 @@
 pub mod act;
 pub mod attention;
 pub mod elementwise;
+pub mod get_rows;
 pub mod kv;
+pub mod matmul;
 pub mod norm;
+pub mod quant;
 pub mod rope;
 pub mod softmax;
