@@ -6,15 +6,16 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { openGguf } from '../src/gguf/reader.ts';
-import { GgmlType, type GgufValue } from '../src/gguf/types.ts';
-import { type SynthLlamaSpec, type SynthWeightType, tinyLlamaVocab, writeSyntheticLlama } from '../src/synth/index.ts';
+import { GgmlType } from '../src/gguf/types.ts';
+import { type SynthLlamaSpec, type SynthWeightType, writeSyntheticLlama } from '../src/synth/index.ts';
+import { llama2VocabMetadata } from '../test/fixtures/vocab.ts';
 import { repoRoot } from './paths.ts';
 
 /** Transformer shape without type, seed and tokenizer. */
 export type ModelShape = Pick<SynthLlamaSpec, 'nEmbd' | 'nLayer' | 'nHead' | 'nHeadKv' | 'nFf'> & { nVocab: number };
 
 export const SHAPES = {
-  /** Llama-3.2-1B-like width and depth with a llama-2 sized vocabulary (~1.1 B parameters). */
+  /** Llama-3.2-1B-like width and depth with Llama 2's vocabulary (~1.1 B parameters). */
   '1b': { nVocab: 32000, nEmbd: 2048, nLayer: 16, nHead: 32, nHeadKv: 8, nFf: 8192 },
   /** A few MB: checks that every engine runs, in seconds. */
   tiny: { nVocab: 32000, nEmbd: 256, nLayer: 4, nHead: 8, nHeadKv: 4, nFf: 768 },
@@ -22,22 +23,6 @@ export const SHAPES = {
 export type ShapeName = keyof typeof SHAPES;
 
 export const SEED = 1234;
-
-/**
- * tokenizer.ggml.* keys with exactly nVocab tokens: llama.cpp's SentencePiece layout (unk, bos, eos, 256 byte
- * tokens) then single characters, common English words and filler pieces, so that plain English text tokenizes
- * into a mix of words and characters.
- */
-export function benchVocabulary(nVocab: number): Record<string, GgufValue> {
-  const chars = Array.from({ length: 94 }, (_, i) => String.fromCharCode(33 + i));
-  const words = ('the of and to in is was that for on with as by at from his her they this which or had are but not ' +
-    'be were one all their there when an we more can what who will would out up so if about into them some could ' +
-    'time these two may then do first any my now such like our over man me even most made after also did many')
-    .split(' ').map((w) => `▁${w}`);
-  const pieces = ['▁', ...chars, ...words];
-  for (let i = 0; pieces.length < nVocab - 259; i++) pieces.push(`▁w${i}`);
-  return tinyLlamaVocab(pieces);
-}
 
 export interface BenchModel {
   /** Short label for tables, e.g. "1b-Q4_0". */
@@ -49,7 +34,7 @@ export interface BenchModel {
 /** Returns the cached synthetic model for (shape, type), generating it first if needed. */
 export async function syntheticModel(shapeName: ShapeName, type: SynthWeightType, log: (msg: string) => void): Promise<BenchModel> {
   const shape = SHAPES[shapeName];
-  const spec: SynthLlamaSpec = { ...shape, type, seed: SEED, tokenizer: benchVocabulary(shape.nVocab) };
+  const spec: SynthLlamaSpec = { ...shape, type, seed: SEED, tokenizer: llama2VocabMetadata() };
   const label = `${shapeName}-${type}`;
   const dir = join(repoRoot(), '.cache', 'bench');
   const path = join(dir, `${label}-${cacheKey(spec)}.gguf`);
