@@ -570,6 +570,15 @@ mod tests {
     }
 
     #[test]
+    fn other_head_dims() {
+        // 72: flash kernel; 36 (not a multiple of 8) and 320 (> MAX_D): two-pass fallback.
+        for (k, &hd) in [36usize, 72, 320].iter().enumerate() {
+            let c = Case { n_tok: 3, n_kv: 70, n_head: 8, n_head_kv: 2, hd, ps: 16, kv_type: KV_F16, amp: 4.0 };
+            check(&c, 40 + k as u64, 0);
+        }
+    }
+
+    #[test]
     fn ggml_rounding_mode() {
         let mut seed = 99;
         for &(n_tok, n_kv) in &[(1usize, 40usize), (4, 129)] {
