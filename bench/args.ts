@@ -37,7 +37,7 @@ export const USAGE = `npm run bench -- [flags]      (node dist/bench/run.js [fla
   --predict N            decode steps timed after the prefill (default 64)
   --warmup N             untimed runs per engine and model (default 1)
   --reps N               timed runs per engine and model (default 3)
-  --stat median|best     statistic over the timed runs (default median)
+  --stat best|median     statistic over the timed runs (default best)
   --scaling              Tessera prefill and decode at 1 thread vs --threads (target: ≥ 1.7× prefill on 2)
   --bandwidth-mib N      buffer for the bandwidth measurement, 0 = skip (default 1024)
   --timeout S            limit per engine child, seconds (default 1800)
@@ -93,7 +93,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     nPredict: int('predict', values.predict, 64, 1),
     warmup: int('warmup', values.warmup, 1, 0),
     reps: int('reps', values.reps, 3, 1),
-    stat: oneOf('stat', values.stat ?? 'median', ['median', 'best'] as const),
+    stat: oneOf('stat', values.stat ?? 'best', ['median', 'best'] as const),
     scaling: values.scaling ?? false,
     bandwidthMiB: int('bandwidth-mib', values['bandwidth-mib'], 1024, 0),
     timeoutS: int('timeout', values.timeout, 1800, 1),
