@@ -12,7 +12,6 @@ import { buildPrompt, ENGINES, runEngine } from './engines.ts';
 import { machineInfo, type MachineInfo } from './machine.ts';
 import { type BenchModel, type ModelFacts, modelFacts, syntheticModel } from './models.ts';
 import { repoRoot } from './paths.ts';
-import { median } from './peers/protocol.ts';
 import { fmtNum, fmtRatio, formatTable } from './table.ts';
 import type { BenchPrompt, EngineName, EngineRequest, EngineResult, RunSample } from './types.ts';
 
@@ -38,6 +37,12 @@ interface ModelRecord {
 }
 
 const log = (msg: string): void => void process.stderr.write(`[bench] ${msg}\n`);
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
 
 function reduce(samples: RunSample[], stat: BenchArgs['stat'], pick: (s: RunSample) => number): number {
   const xs = samples.map(pick);
