@@ -165,7 +165,7 @@ export class WasmBackend implements Backend {
   attention(out: Tensor, q: Tensor, qPos: Tensor, nTok: number, nKv: number, kv: KvLayerView, p: AttentionParams): void {
     this.cmds.push(
       Op.ATTENTION, ptr(q), ptr(out), nTok, ptr(qPos), nKv, p.nHead, p.nHeadKv, p.headDim,
-      ptr(kv.kPages), ptr(kv.vPages), kv.pageSize, kv.kvType, bits(p.scale), this.attnScratch,
+      ptr(kv.kPages), ptr(kv.vPages), kv.pageSize, kv.kvType, bits(p.scale), this.attnScratch, 1,
     );
   }
 

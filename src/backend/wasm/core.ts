@@ -155,6 +155,22 @@ export async function readCoreBytes(variant: CoreVariant): Promise<Uint8Array<Ar
 
 const compiled = new Map<CoreVariant, Promise<{ bytes: Uint8Array<ArrayBuffer>; module: WebAssembly.Module }>>();
 
+/**
+ * On V8 (Node, Deno), compile with the optimizing tier only. Node 20's V8 mis-executes our
+ * kernels in a worker while a function is being tiered up from Liftoff (a 2-thread MATMUL left the
+ * worker's rows unwritten on its first run; `--no-liftoff` and `--no-wasm-tier-up` both fix it,
+ * the 2-thread GQA F32 case of test/e2e/llama-vs-llamacpp.test.ts fails without this). Eager optimization also removes the warm-up from the first tokens.
+ * Runtimes without `node:v8` flags (Bun) are unaffected.
+ */
+async function preferOptimizingCompiler(): Promise<void> {
+  try {
+    const v8 = await import('node:v8');
+    v8.setFlagsFromString?.('--no-liftoff');
+  } catch {
+    /* not V8, or flags unavailable */
+  }
+}
+
 /** Reads, validates and compiles a variant once per process. */
 export function compileCore(variant: CoreVariant): Promise<{ bytes: Uint8Array<ArrayBuffer>; module: WebAssembly.Module }> {
   let p = compiled.get(variant);
@@ -164,6 +180,7 @@ export function compileCore(variant: CoreVariant): Promise<{ bytes: Uint8Array<A
       if (!WebAssembly.validate(bytes)) {
         throw new WasmUnsupportedError(`this runtime cannot compile ${WASM_FILES[variant]} (needs ${variant === 'relaxed' ? 'relaxed-simd, ' : ''}simd128 and threads)`);
       }
+      await preferOptimizingCompiler();
       try {
         return { bytes, module: await WebAssembly.compile(bytes) };
       } catch (e) {
