@@ -1,0 +1,107 @@
+/**
+ * MATMUL (op 1) for every weight type (F32, F16, BF16, Q8_0, Q4_0) on every variant this runtime
+ * runs: SIMD tiles and scalar twin, each against a float64 reference computed here
+ * (test/wasm/quant-ref.ts) from the weight bytes and from the activations quantized the same
+ * way as ggml (Q8 blocks for Q types, f16/bf16 rounding for F16/BF16), and 2 threads == 1.
+ *
+ * Tolerance, per output: |got − ref| ≤ 1e-5 · Σ_i |w_i·a_i|. The only error left is the f32
+ * summation (over n_in products for float types, over n_in/32 exact integer block sums for the
+ * Q types, in a different order in the SIMD tiles and the scalar twin); the same bound holds
+ * between SIMD and scalar. Two threads must give the same bits as one (rows are split on tile
+ * boundaries, tokens are never split).
+ */
+import { describe, expect, it } from 'vitest';
+import type { CoreVariant, WasmCore } from '../../src/backend/wasm/core.ts';
+import { Op, availableVariants, loadCore, randomF32, readF32, runOp, writeBytes, writeF32 } from '../helpers/core.ts';
+import { WTYPES, activationsAs, dequantRows, randomWeights, type WType } from './quant-ref.ts';
+
+/** [n_in, n_out, n_tok]: every n_in ∈ {32, 64, 4096, 2048+32k}, n_out ∈ {1, 3, 17, 256}, n_tok ∈ {1, 2, 5, 16, 33}. */
+const SHAPES: [number, number, number][] = [
+  [32, 1, 1],
+  [32, 3, 2],
+  [64, 17, 5],
+  [64, 256, 16],
+  [4096, 256, 1],
+  [4096, 3, 33],
+  [2048 + 32 * 3, 17, 1],
+  [2048 + 32 * 5, 256, 5],
+  [2048 + 32, 1, 16],
+  [2048 + 32 * 7, 17, 33],
+];
+const REL = 1e-5;
+
+/** out[t][r] = Σ w[r][i]·a[t][i] and the magnitude Σ|w·a|, in float64. */
+function reference(w: Float64Array, a: Float64Array, nIn: number, nOut: number, nTok: number): [Float64Array, Float64Array] {
+  const out = new Float64Array(nTok * nOut);
+  const mag = new Float64Array(nTok * nOut);
+  for (let t = 0; t < nTok; t++) {
+    for (let r = 0; r < nOut; r++) {
+      let s = 0;
+      let m = 0;
+      for (let i = 0; i < nIn; i++) {
+        const p = w[r * nIn + i] * a[t * nIn + i];
+        s += p;
+        m += Math.abs(p);
+      }
+      out[t * nOut + r] = s;
+      mag[t * nOut + r] = m;
+    }
+  }
+  return [out, mag];
+}
+
+function expectWithin(got: Float32Array, want: Float64Array, mag: Float64Array, what: string): void {
+  let bad = -1;
+  for (let i = 0; i < want.length && bad < 0; i++) {
+    if (!(Math.abs(got[i] - want[i]) <= REL * mag[i] + 1e-30)) bad = i;
+  }
+  expect(bad, `${what}: output ${bad} got ${got[bad]} want ${want[bad]} (Σ|w·a| ${mag[bad]})`).toBe(-1);
+}
+
+const RELAXED_SKIP =
+  'relaxed-simd is unavailable here or fails the i8 dot known-answer test (Node 20): run this file under Bun or Deno';
+
+for (const variant of ['simd', 'relaxed'] as CoreVariant[]) {
+  const runs = availableVariants().includes(variant);
+  describe.skipIf(!runs)(`MATMUL, ${variant} core${runs ? '' : ` (skipped: ${RELAXED_SKIP})`}`, async () => {
+    const core: WasmCore | undefined = runs ? await loadCore(variant) : undefined;
+
+    for (const [name, type] of WTYPES) {
+      it(`${name}: SIMD and scalar twin vs float64 reference; 2 threads == 1`, async () => {
+        const c = core!;
+        for (const [k, [nIn, nOut, nTok]] of SHAPES.entries()) {
+          const seed = 1000 * type + k + 1;
+          const wBytes = randomWeights(type as WType, nOut, nIn, seed);
+          // Odd byte address: the kernels must not assume aligned rows.
+          const w = writeBytes(c, new Uint8Array(wBytes.length + 1)) + 1;
+          c.u8(w, wBytes.length).set(wBytes);
+          const xs = randomF32(nTok * nIn, seed, -2, 2);
+          for (let i = 0; i < xs.length; i += 97) xs[i] *= 16; // outliers set the Q8 block scales
+          const x = writeF32(c, xs);
+          const out = c.alloc(nTok * nOut * 4);
+          const scratch = c.alloc(Math.max((nTok * nIn * 34) / 32, nTok * nIn * 2)) + 2;
+          const args = [type, w, x, out, nIn, nOut, nTok, scratch];
+          const [want, mag] = reference(dequantRows(type as WType, wBytes, 0, nOut, nIn), activationsAs(type as WType, xs, nIn), nIn, nOut, nTok);
+          const shape = `${nOut}×${nIn}, n_tok ${nTok}`;
+
+          c.f32(out, nTok * nOut).fill(NaN);
+          await runOp(c, Op.MATMUL, args);
+          const simd = readF32(c, out, nTok * nOut);
+          expectWithin(simd, want, mag, `SIMD ${shape}`);
+
+          c.f32(out, nTok * nOut).fill(NaN);
+          await runOp(c, Op.MATMUL, args, { scalar: true });
+          const scalar = readF32(c, out, nTok * nOut);
+          expectWithin(scalar, want, mag, `scalar ${shape}`);
+          // SIMD vs its twin: same bound (both only reorder the f32 sum).
+          const simd64 = Float64Array.from(simd);
+          expectWithin(scalar, simd64, mag, `scalar vs SIMD ${shape}`);
+
+          c.f32(out, nTok * nOut).fill(NaN);
+          await runOp(c, Op.MATMUL, args, { threads: 2 });
+          expect(Buffer.compare(Buffer.from(readF32(c, out, nTok * nOut).buffer), Buffer.from(simd.buffer)), `2 threads ${shape}`).toBe(0);
+        }
+      });
+    }
+  });
+}
