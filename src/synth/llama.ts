@@ -41,6 +41,15 @@ export interface SynthLlamaSpec {
   seed: number;
   /** No output.weight: llama.cpp then uses token_embd as the output matrix. */
   tieEmbeddings?: boolean;
+  /**
+   * Scale of each residual branch's output projection (attn_output, ffn_down), default 1. Trained models add
+   * small updates to a large residual stream; a value below 1 gives a random model that sensitivity, so that
+   * tiny numeric differences (a value rounding the other way in an 8-bit activation block) stay small at the
+   * output instead of being amplified through every layer.
+   */
+  residualScale?: number;
+  /** Std of attn_q/attn_k entries × √n_embd (default 1.2: attention scores with std ≈ 1.4). Lower is flatter attention. */
+  qkScale?: number;
   /** general.name, default "synthetic-llama". */
   name?: string;
   /** tokenizer.ggml.* keys (and tokenizer.chat_template). */
@@ -82,6 +91,7 @@ export function resolveSynthLlama(spec: SynthLlamaSpec): Required<Omit<SynthLlam
   check(fromTok === undefined || fromTok === nVocab, `nVocab ${nVocab} differs from the tokenizer's ${fromTok} tokens`);
   check(spec.type in GGML_TYPE, `unknown type ${spec.type}`);
   for (const k of ['nEmbd', 'nLayer', 'nHead', 'nHeadKv', 'nFf'] as const) check(Number.isInteger(spec[k]) && spec[k] > 0, `${k} must be a positive integer`);
+  check(spec.residualScale === undefined || (Number.isFinite(spec.residualScale) && spec.residualScale > 0), 'residualScale must be > 0');
   check(spec.nEmbd % spec.nHead === 0, 'nEmbd must be a multiple of nHead');
   check(spec.nHead % spec.nHeadKv === 0, 'nHead must be a multiple of nHeadKv');
   const headDim = spec.nEmbd / spec.nHead;
@@ -92,6 +102,8 @@ export function resolveSynthLlama(spec: SynthLlamaSpec): Required<Omit<SynthLlam
     nVocab: nVocab!, nEmbd: spec.nEmbd, nLayer: spec.nLayer, nHead: spec.nHead, nHeadKv: spec.nHeadKv, nFf: spec.nFf,
     nCtx: spec.nCtx ?? 2048, ropeBase: spec.ropeBase ?? 10000, rmsEps: spec.rmsEps ?? 1e-5, type: spec.type,
     seed: spec.seed, tieEmbeddings: spec.tieEmbeddings ?? false, name: spec.name ?? 'synthetic-llama', headDim,
+    residualScale: spec.residualScale ?? 1,
+    qkScale: spec.qkScale ?? 1.2,
   };
 }
 
@@ -110,14 +122,14 @@ export function planSynthLlama(spec: SynthLlamaSpec): WeightPlan[] {
     const b = `blk.${l}.`;
     plan.push(
       norm(`${b}attn_norm.weight`),
-      mat(`${b}attn_q.weight`, p.nEmbd, p.nEmbd, 1.2 * inv),
-      mat(`${b}attn_k.weight`, p.nEmbd, nKv, 1.2 * inv),
+      mat(`${b}attn_q.weight`, p.nEmbd, p.nEmbd, p.qkScale * inv),
+      mat(`${b}attn_k.weight`, p.nEmbd, nKv, p.qkScale * inv),
       mat(`${b}attn_v.weight`, p.nEmbd, nKv, inv),
-      mat(`${b}attn_output.weight`, p.nEmbd, p.nEmbd, inv),
+      mat(`${b}attn_output.weight`, p.nEmbd, p.nEmbd, p.residualScale * inv),
       norm(`${b}ffn_norm.weight`),
       mat(`${b}ffn_gate.weight`, p.nEmbd, p.nFf, inv),
       mat(`${b}ffn_up.weight`, p.nEmbd, p.nFf, inv),
-      mat(`${b}ffn_down.weight`, p.nFf, p.nEmbd, 1 / Math.sqrt(p.nFf)),
+      mat(`${b}ffn_down.weight`, p.nFf, p.nEmbd, p.residualScale / Math.sqrt(p.nFf)),
     );
   }
   plan.push(norm('output_norm.weight'));
