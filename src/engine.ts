@@ -164,6 +164,7 @@ export class Engine {
       tokens = req.prompt.slice();
       for (const t of tokens) if (!Number.isInteger(t) || t < 0 || t >= this.info.nVocab) throw new ValidationError(`generate: token id ${t} is outside the vocabulary (0..${this.info.nVocab - 1})`);
     } else if (typeof req.prompt === 'string') {
+      if (req.prompt === '') throw new ValidationError('generate: the prompt is empty');
       let text = req.prompt;
       if (!req.raw && this.info.chatTemplate) {
         const messages: ChatMessage[] = [];
