@@ -127,16 +127,25 @@ mod simd {
             let n8 = m.n_in / 8;
             for i in 0..n8 {
                 let off = i * 8 * K::SIZE;
-                let mut wv = [[zero; 2]; R];
-                unroll!(r < R, {
-                    wv[r] = K::load8(wrow[r].add(off));
-                });
-                unroll!(t < T, {
-                    let xv = K::load8(xrow[t].add(off));
+                if T == 1 {
+                    // Decode: x first, then each row's chunk used once, at once.
+                    let xv = K::load8(xrow[0].add(off));
                     unroll!(r < R, {
-                        acc[r][t] = fma(wv[r][1], xv[1], fma(wv[r][0], xv[0], acc[r][t]));
+                        let wv = K::load8(wrow[r].add(off));
+                        acc[r][0] = fma(wv[1], xv[1], fma(wv[0], xv[0], acc[r][0]));
                     });
-                });
+                } else {
+                    let mut wv = [[zero; 2]; R];
+                    unroll!(r < R, {
+                        wv[r] = K::load8(wrow[r].add(off));
+                    });
+                    unroll!(t < T, {
+                        let xv = K::load8(xrow[t].add(off));
+                        unroll!(r < R, {
+                            acc[r][t] = fma(wv[r][1], xv[1], fma(wv[r][0], xv[0], acc[r][t]));
+                        });
+                    });
+                }
             }
             unroll!(r < R, {
                 unroll!(t < T, {

@@ -30,7 +30,7 @@ pub use simd::Simd;
 
 #[cfg(target_arch = "wasm32")]
 mod simd {
-    use super::super::wasm::{fma, gather_f16, hsum, lane_splat, scales};
+    use super::super::wasm::{fma, hsum, lane_splat, scales};
     use super::super::{Mm, Tiles};
     use crate::ops::quant::{Q4_0_BYTES, QK};
     use core::arch::wasm32::*;
@@ -61,7 +61,7 @@ mod simd {
                 unroll!(t < T, {
                     dxp[t] = yd[t].add(2 * b);
                 });
-                let sc = scales::<R>(gather_f16(&dwp), gather_f16(&dxp));
+                let sc = scales(&dwp, &dxp);
                 if T == 1 {
                     // Decode: the activations first, then each row's block used once, at once
                     // (keeps few vectors live).

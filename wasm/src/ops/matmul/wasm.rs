@@ -11,22 +11,24 @@ pub fn fma(a: v128, b: v128, c: v128) -> v128 {
     return f32x4_add(f32x4_mul(a, b), c);
 }
 
-/// The f16 at `p[i]` (unaligned, i < N ≤ 4) as f32 in lane i (exact; other lanes 0).
+/// The f16 at `p[k + i]` (unaligned, i < 4, k + i < p.len()) as f32 in lane i (exact; other
+/// lanes 0). `p.len()` and `k` are constants after inlining, so the tests fold away.
 #[inline(always)]
-pub unsafe fn gather_f16<const N: usize>(p: &[*const u8; N]) -> v128 {
+pub unsafe fn gather_f16(p: &[*const u8], k: usize) -> v128 {
     // Each f16 goes to the top half of its u32 lane (u16 lanes 1, 3, 5, 7).
+    let n = p.len();
     let mut v = u32x4_splat(0);
-    if N > 0 {
-        v = v128_load16_lane::<1>(v, p[0] as *const u16);
+    if n > k {
+        v = v128_load16_lane::<1>(v, p[k] as *const u16);
     }
-    if N > 1 {
-        v = v128_load16_lane::<3>(v, p[1] as *const u16);
+    if n > k + 1 {
+        v = v128_load16_lane::<3>(v, p[k + 1] as *const u16);
     }
-    if N > 2 {
-        v = v128_load16_lane::<5>(v, p[2] as *const u16);
+    if n > k + 2 {
+        v = v128_load16_lane::<5>(v, p[k + 2] as *const u16);
     }
-    if N > 3 {
-        v = v128_load16_lane::<7>(v, p[3] as *const u16);
+    if n > k + 3 {
+        v = v128_load16_lane::<7>(v, p[k + 3] as *const u16);
     }
     f16_hi_to_f32(v)
 }
@@ -42,13 +44,15 @@ pub fn lane_splat(v: v128, i: usize) -> v128 {
     }
 }
 
-/// Block scale products for an R×T tile: `out[r]` lane t = `dw[r]·dx[t]` (f32, as ggml rounds
-/// `d_w·d_x` before scaling the integer sum). `dw`, `dx`: f32 lanes from [`gather_f16`].
+/// Block scale products for an R×T tile (R ≤ 8, T ≤ 4): `out[r]` lane t = `dw[r]·dx[t]` (f32,
+/// as ggml rounds `d_w·d_x` before scaling the integer sum). `dw`, `dx`: the f16 scales.
 #[inline(always)]
-pub fn scales<const R: usize>(dw: v128, dx: v128) -> [v128; R] {
-    let mut s = [dw; R];
+pub unsafe fn scales<const R: usize, const T: usize>(dw: &[*const u8; R], dx: &[*const u8; T]) -> [v128; R] {
+    let x = gather_f16(dx, 0);
+    let w = [gather_f16(dw, 0), if R > 4 { gather_f16(dw, 4) } else { x }];
+    let mut s = [x; R];
     unroll!(r < R, {
-        s[r] = f32x4_mul(lane_splat(dw, r), dx);
+        s[r] = f32x4_mul(lane_splat(w[r / 4], r % 4), x);
     });
     s
 }
