@@ -117,8 +117,11 @@ export class EngineClosedError extends TesseraError {
 const now = () => Math.round(performance.now() * 1e6);
 
 export class Engine {
-  /** Tokens whose K/V are in the cache, in order (positions 0..n-1). */
-  private cached: number[] = [];
+  /** Tokens whose K/V are in the cache: positions 0..nCached-1. Sized num_ctx at load. */
+  private readonly cached: Int32Array;
+  private nCached = 0;
+  /** f32 [n_vocab]: the logits of the last forward's last token (a view, made once). */
+  private readonly lastLogits: Float32Array;
   private busy: Promise<void> = Promise.resolve();
   private closed = false;
 
@@ -127,7 +130,10 @@ export class Engine {
     readonly tokenizer: Tokenizer,
     private readonly model: Model,
     private readonly backend: Backend,
-  ) {}
+  ) {
+    this.cached = new Int32Array(info.nCtx);
+    this.lastLogits = model.logits.subarray(0, info.nVocab);
+  }
 
   static async create(opts: EngineOptions): Promise<Engine> {
     if (typeof opts?.model !== 'string' || opts.model === '') throw new ValidationError("createEngine: 'model' must be a path to a GGUF file");
@@ -206,14 +212,15 @@ export class Engine {
     return this.exclusive(async () => {
       const m = this.model;
       if (tokens.length > m.logitRows || tokens.length > m.maxTokens) throw new ValidationError(`evaluate: ${tokens.length} tokens exceed logitRows ${m.logitRows} / batch ${m.maxTokens}`);
-      this.cached = [];
+      this.nCached = 0;
       m.kv.ensure(tokens.length);
       for (let i = 0; i < tokens.length; i++) {
         m.inputTokens[i] = tokens[i];
         m.inputPositions[i] = i;
       }
       await m.forward(tokens.length, tokens.length, tokens.length);
-      this.cached = tokens.slice();
+      this.cached.set(tokens);
+      this.nCached = tokens.length;
       const V = this.info.nVocab;
       return tokens.map((_, i) => m.logits.slice(i * V, (i + 1) * V));
     });
@@ -225,7 +232,7 @@ export class Engine {
       const m = this.model;
       const n = req.promptTokens.length;
       m.kv.ensure(n + req.nPredict);
-      this.cached = [];
+      this.nCached = 0;
       const t0 = performance.now();
       for (let start = 0; start < n; start += m.maxTokens) {
         const len = Math.min(m.maxTokens, n - start);
@@ -282,9 +289,9 @@ export class Engine {
 
     // Reuse the cached prefix; always evaluate at least the last prompt token to get its logits.
     let reuse = 0;
-    const maxReuse = Math.min(this.cached.length, prompt.length - 1);
+    const maxReuse = Math.min(this.nCached, prompt.length - 1);
     while (reuse < maxReuse && this.cached[reuse] === prompt[reuse]) reuse++;
-    this.cached.length = reuse;
+    this.nCached = reuse;
 
     for (let start = reuse; start < prompt.length; start += m.maxTokens) {
       if (signal?.aborted) break;
@@ -294,7 +301,7 @@ export class Engine {
         m.inputPositions[i] = start + i;
       }
       await m.forward(len, start + len, 1);
-      for (let i = 0; i < len; i++) this.cached.push(prompt[start + i]);
+      for (let i = 0; i < len; i++) this.cached[this.nCached++] = prompt[start + i];
     }
     const t1 = now();
 
@@ -314,7 +321,7 @@ export class Engine {
           reason = 'length';
           break;
         }
-        const tok = sampler.sample(m.logits.subarray(0, V));
+        const tok = sampler.sample(this.lastLogits);
         sampler.accept(tok);
         n++;
         if (this.tokenizer.isEog(tok)) break;
@@ -328,7 +335,7 @@ export class Engine {
           reason = 'abort';
           break;
         }
-        const pos = this.cached.length;
+        const pos = this.nCached;
         if (pos + 1 > nCtx) {
           reason = 'length';
           break;
@@ -336,7 +343,7 @@ export class Engine {
         m.inputTokens[0] = tok;
         m.inputPositions[0] = pos;
         await m.forward(1, pos + 1, 1);
-        this.cached.push(tok);
+        this.cached[this.nCached++] = tok;
       }
       if (!stopped) {
         const r = stops.push(utf8.flush());

@@ -44,7 +44,7 @@ describe('createEngine with a bad model file', () => {
 
   it('unsupported tensor type: names the file, the tensor and the type', async () => {
     const path = join(DIR, 'q4k.gguf');
-    const nVocab = tinyLlamaVocab()['tokenizer.ggml.tokens'].value.length;
+    const nVocab = (tinyLlamaVocab()['tokenizer.ggml.tokens'].value as ArrayLike<unknown>).length;
     await writeGguf(path, {
       metadata: synthLlamaMetadata({ ...spec, nEmbd: 256, nHead: 4 }),
       tensors: [{ name: 'token_embd.weight', type: GgmlType.Q4_K, dims: [256, nVocab], data: new Uint8Array(nVocab * 144) }],
