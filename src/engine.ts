@@ -268,12 +268,8 @@ export class Engine {
   }
 
   private async *stream(prompt: number[], o: ResolvedOptions, gen: Generation, signal?: AbortSignal): AsyncGenerator<GenerateChunk> {
-    let release!: () => void;
-    const prev = this.busy;
-    this.busy = new Promise<void>((r) => (release = r));
-    await prev;
+    const release = await this.acquire();
     try {
-      if (this.closed) throw new EngineClosedError();
       yield* this.decode(prompt, o, gen, signal);
     } finally {
       release();
@@ -363,13 +359,22 @@ export class Engine {
     };
   }
 
-  private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+  /** Waits for the model (one sequence at a time) and returns the function that frees it. */
+  private async acquire(): Promise<() => void> {
     let release!: () => void;
     const prev = this.busy;
     this.busy = new Promise<void>((r) => (release = r));
     await prev;
+    if (this.closed) {
+      release();
+      throw new EngineClosedError();
+    }
+    return release;
+  }
+
+  private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const release = await this.acquire();
     try {
-      if (this.closed) throw new EngineClosedError();
       return await fn();
     } finally {
       release();
