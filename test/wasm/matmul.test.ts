@@ -4,15 +4,18 @@
  * (test/wasm/quant-ref.ts) from the weight bytes and from the activations quantized the same
  * way as ggml (Q8 blocks for Q types, f16/bf16 rounding for F16/BF16), and 2 threads == 1.
  *
- * Tolerance, per output: |got − ref| ≤ 1e-5 · Σ_i |w_i·a_i|. The only error left is the f32
+ * Tolerance, per output: |got − ref| ≤ 1e-5 · Σ_i |w_i·a_i| (and Q types on the simd core give
+ * the scalar twin's bits). The only error left is the f32
  * summation (over n_in products for float types, over n_in/32 exact integer block sums for the
  * Q types, in a different order in the SIMD tiles and the scalar twin); the same bound holds
  * between SIMD and scalar. Two threads must give the same bits as one (rows are split on tile
  * boundaries, tokens are never split).
  */
 import { describe, expect, it } from 'vitest';
+import { CommandList } from '../../src/backend/wasm/commands.ts';
 import type { CoreVariant, WasmCore } from '../../src/backend/wasm/core.ts';
-import { Op, availableVariants, loadCore, randomF32, readF32, runOp, writeBytes, writeF32 } from '../helpers/core.ts';
+import { Op, availableVariants, loadCore, poolFor, randomF32, readF32, runOp, writeBytes, writeF32 } from '../helpers/core.ts';
+import { CoreType } from '../../src/backend/wasm/abi.ts';
 import { WTYPES, activationsAs, dequantRows, randomWeights, type WType } from './quant-ref.ts';
 
 /** [n_in, n_out, n_tok]: every n_in ∈ {32, 64, 4096, 2048+32k}, n_out ∈ {1, 3, 17, 256}, n_tok ∈ {1, 2, 5, 16, 33}. */
@@ -96,6 +99,11 @@ for (const variant of ['simd', 'relaxed'] as CoreVariant[]) {
           // SIMD vs its twin: same bound (both only reorder the f32 sum).
           const simd64 = Float64Array.from(simd);
           expectWithin(scalar, simd64, mag, `scalar vs SIMD ${shape}`);
+          // Q types on simd128: the tiles sum the exact block dots in the twin's f32 order
+          // (no fused multiply-add there), so the bits are the twin's.
+          if (variant === 'simd' && (type === CoreType.Q8_0 || type === CoreType.Q4_0)) {
+            expect(Buffer.compare(Buffer.from(scalar.buffer), Buffer.from(simd.buffer)), `scalar bits ${shape}`).toBe(0);
+          }
 
           c.f32(out, nTok * nOut).fill(NaN);
           await runOp(c, Op.MATMUL, args, { threads: 2 });
@@ -105,3 +113,68 @@ for (const variant of ['simd', 'relaxed'] as CoreVariant[]) {
     }
   });
 }
+
+/**
+ * Consecutive MATMULs on the same input (a layer's q/k/v, gate/up) run as a chain: one input
+ * conversion, no barrier between them (wasm/src/graph.rs, matmul::chains). A list mixing
+ * chainable and non-chainable neighbours (same input with another activation layout, an input
+ * that is the previous output, an output over the input) must give, on 1 and 2 threads,
+ * exactly the bits of the same commands run one per list.
+ */
+describe('MATMUL chains in one command list', async () => {
+  const c = await loadCore('simd');
+  const [nIn, nTok] = [256, 5];
+  const x = writeF32(c, randomF32(nTok * nIn, 77, -2, 2));
+  const scratch = c.alloc(nTok * nIn * 2);
+  const weights = (type: WType, nOut: number, seed: number) => writeBytes(c, randomWeights(type, nOut, nIn, seed));
+  const out = (n: number) => c.alloc(nTok * n * 4);
+  const [q, k, v, g, u] = [out(256), out(64), out(64), out(256), out(256)];
+  const y = c.alloc(nTok * nIn * 4);
+  // [wtype, w, x, out, n_out]
+  const cmds: [number, number, number, number, number][] = [
+    [CoreType.Q4_0, weights(CoreType.Q4_0, 256, 1), x, q, 256], // q
+    [CoreType.Q4_0, weights(CoreType.Q4_0, 64, 2), x, k, 64], // k: chains
+    [CoreType.Q8_0, weights(CoreType.Q8_0, 64, 3), x, v, 64], // v: other layout, no chain
+    [CoreType.Q8_0, weights(CoreType.Q8_0, 256, 4), q, g, 256], // input = q, no chain
+    [CoreType.Q8_0, weights(CoreType.Q8_0, 256, 5), q, u, 256], // chains with g
+    [CoreType.F16, weights(CoreType.F16, 256, 6), g, y, 256], // new input
+    [CoreType.F16, weights(CoreType.F16, 256, 7), g, g, 256], // output over its input: no chain
+  ];
+  const outs = [q, k, v, g, u, y, g];
+  const sizes = [256, 64, 64, 256, 256, 256, 256];
+  const push = (list: CommandList, i: number) => {
+    const [t, w, xi, o, nOut] = cmds[i];
+    list.push(Op.MATMUL, t, w, xi, o, nIn, nOut, nTok, scratch);
+  };
+  /** Runs the commands (all in one list, or one list each) and returns every output as written. */
+  const run = async (threads: number, oneList: boolean): Promise<Float32Array[]> => {
+    const got: Float32Array[] = [];
+    const pool = threads > 1 ? await poolFor(c, threads) : undefined;
+    const exec = (l: CommandList) => (pool ? pool.run(l) : c.run(l));
+    for (const o of [q, k, v, g, u, y]) c.f32(o, nTok * 256).fill(NaN);
+    const list = new CommandList(c, cmds.length);
+    if (oneList) {
+      for (let i = 0; i < cmds.length; i++) push(list, i);
+      exec(list);
+    } else {
+      for (let i = 0; i < cmds.length; i++) {
+        list.reset();
+        push(list, i);
+        exec(list);
+      }
+    }
+    for (let i = 0; i < outs.length; i++) if (i !== 3) got.push(readF32(c, outs[i], nTok * sizes[i]));
+    return got;
+  };
+
+  it('gives the bits of one command per list, on 1 and 2 threads', async () => {
+    const want = await run(1, false);
+    for (const w of want) expect(w.some((v) => Number.isNaN(v))).toBe(false);
+    for (const [threads, oneList] of [[1, true], [2, true], [2, false]] as const) {
+      const got = await run(threads, oneList);
+      for (let i = 0; i < want.length; i++) {
+        expect(Buffer.compare(Buffer.from(got[i].buffer), Buffer.from(want[i].buffer)), `output ${i}, ${threads} threads, one list ${oneList}`).toBe(0);
+      }
+    }
+  });
+});

@@ -103,7 +103,9 @@ pub struct Barrier {
     _pad: [u32; 13],
 }
 
-/// Spin iterations (each one atomic load) before sleeping; ~tens of µs.
+/// Spin iterations (each one atomic load) before sleeping; ~tens of µs. (2^19, ~1 ms, was
+/// measured 15× slower per barrier on this project's oversubscribed 2-core VM: a spinning
+/// thread keeps its core from the descheduled thread it waits for.)
 const SPIN: u32 = 1 << 14;
 
 impl Barrier {
@@ -167,19 +169,33 @@ pub fn set_scalar(on: bool) {
 /// the `nth` threads calls this with the same `cmds`, `n_cmds`, `nth` and `sync`.
 pub unsafe fn run(cmds: *const u32, n_cmds: usize, ith: usize, nth: usize, sync: *mut u32) {
     let cx = Ctx { ith, nth: nth.max(1), scalar: SCALAR.load(SeqCst) != 0, sync: &*(sync as *const Barrier) };
+    let cmd = |c: usize| -> (u32, Args) {
+        let p = cmds.add(c * CMD_WORDS);
+        (*p, *(p.add(1) as *const Args))
+    };
+    // `chained`: this command continues a chain of MATMULs on the same input (see
+    // `matmul::chains`): no barrier before it, no second conversion of the input. Every
+    // thread computes the same answer from the same list, so all meet at the same barriers.
+    let mut chained = false;
     for c in 0..n_cmds {
-        let cmd = cmds.add(c * CMD_WORDS);
-        let op = *cmd;
-        let a: Args = *(cmd.add(1) as *const Args);
-        dispatch(op, &a, &cx);
-        cx.barrier();
+        let (op, a) = cmd(c);
+        dispatch(op, &a, &cx, chained);
+        chained = c + 1 < n_cmds && op == MATMUL && {
+            let (next_op, next) = cmd(c + 1);
+            next_op == MATMUL && ops::matmul::chains(&a, &next)
+        };
+        if !chained {
+            cx.barrier();
+        }
     }
 }
 
+const MATMUL: u32 = 1;
+
 #[inline(never)]
-unsafe fn dispatch(op: u32, a: &Args, cx: &Ctx) {
+unsafe fn dispatch(op: u32, a: &Args, cx: &Ctx, chained: bool) {
     match op {
-        1 => ops::matmul::run(a, cx),
+        MATMUL => ops::matmul::run(a, cx, chained),
         2 => ops::get_rows::run(a, cx),
         3 => ops::norm::run(a, cx),
         4 => ops::rope::run(a, cx),

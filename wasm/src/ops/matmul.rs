@@ -4,17 +4,20 @@
 //! - `W`: `[n_out][n_in]` in `wtype` (F32, F16, BF16, Q8_0, Q4_0; ggml layout, rows of n_in);
 //! - `x`: f32 `[n_tok][n_in]`; `out`: f32 `[n_tok][n_out]`;
 //! - `scratch`: `x` converted to the weight type's dot type, as ggml does: 8-bit blocks
-//!   ([`Q8Rows`], `n_tok·n_in/32·34` bytes) for Q8_0/Q4_0, f16 `[n_tok][n_in]` for F16,
-//!   bf16 `[n_tok][n_in]` for BF16, unused for F32.
+//!   ([`Q8Rows`], `n_tok·n_in/32·40` bytes) for Q8_0/Q4_0, f16 `[n_tok][n_in]` for F16,
+//!   bf16 `[n_tok][n_in]` for BF16, unused for F32 (so `n_tok·n_in·2` bytes cover every type).
 //!
 //! Phase 1: the threads convert `x` (split over all its blocks). Barrier. Phase 2: the threads
 //! split the output rows. Each weight type (one file each) provides a scalar twin (the only
-//! path off wasm32, and the one `cx.scalar` selects) and a wasm SIMD [`Tiles`] kernel that
-//! computes an R rows × T tokens tile: decode (n_tok = 1) streams 4 rows at a time sharing the
-//! activation loads; prefill reuses every decoded weight block for T tokens.
+//! path off wasm32, and the one `cx.scalar` selects) and a wasm SIMD kernel ([`Tiles`] for the
+//! quantized types): decode (one token) streams 4 rows at a time sharing the activation loads,
+//! prefill unpacks each weight block once for 4 tokens. Both reduce the four rows' (or
+//! tokens') integer block sums into one vector (lane = row or token) before the f32 work, so
+//! the f32 part costs one convert and one multiply-add per block and 4 outputs.
 //!
-//! Numerics: the integer paths give exactly the scalar twin's per-block integer sums; only the
-//! order of the f32 summation over blocks/lanes differs (and `relaxed_madd` may fuse).
+//! Numerics (Q types): every path computes, per output, the exact integer block sums and
+//! `Σ_b (d_w·d_x)·isum_b` in f32 in block order, like the scalar twin: the SIMD build gives
+//! the twin's bits; the relaxed build may fuse the multiply-add (`relaxed_madd`).
 
 /// `unroll!(i < N, { body })`: `body` for `i = 0, 1, …, N−1` (N ≤ 8, a constant), written
 /// out straight so that tile arrays indexed by `i` stay in registers (a `for` over a const
@@ -32,6 +35,8 @@ macro_rules! unroll {
 mod float;
 mod q4_0;
 mod q8_0;
+#[cfg(target_arch = "wasm32")]
+mod tiles;
 #[cfg(target_arch = "wasm32")]
 mod wasm;
 
@@ -75,7 +80,9 @@ impl Mm {
 
     #[inline(always)]
     pub fn q8(&self) -> Q8Rows {
-        Q8Rows { base: self.scratch, n: self.n_in }
+        // simd128's Q4_0 kernel reads the activations in even/odd order (q4_0.rs).
+        let even_odd = self.wtype == quant::Q4_0 && !crate::simd::RELAXED && cfg!(target_arch = "wasm32");
+        Q8Rows { base: self.scratch, n: self.n_in, even_odd }
     }
 
     /// Weight row `r`.
@@ -90,21 +97,66 @@ impl Mm {
     }
 }
 
-/// Rows per tile in decode (8: ~10% faster than 4 for Q4_0 at 4096², Deno/Node; the
-/// activation block is loaded once per 8 rows), and the prefill tile shape.
-pub const DECODE_ROWS: usize = 8;
+/// Rows per decode tile (one token), and rows × tokens of a prefill tile. The Q kernels
+/// reduce 4 rows or 4 tokens into one vector, so DECODE_ROWS and PREFILL_TOKS are fixed at 4.
+pub const DECODE_ROWS: usize = 4;
 pub const PREFILL_ROWS: usize = 2;
 pub const PREFILL_TOKS: usize = 4;
+/// Float weights (F32/F16/BF16): rows of the R×4 prefill tile.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+const FLOAT_ROWS: usize = 2;
 
 /// # Safety
 /// Pointers and sizes as in ABI.md; every thread of the list calls it.
 #[inline(never)]
-pub unsafe fn run(a: &Args, cx: &Ctx) {
+pub unsafe fn run(a: &Args, cx: &Ctx, chained: bool) {
     let Some(m) = Mm::from_args(a) else { return trap() };
-    convert(&m, cx);
-    cx.barrier();
+    if !chained {
+        convert(&m, cx);
+        cx.barrier();
+    }
     let rows = cx.split_aligned(m.n_out, DECODE_ROWS);
     compute(&m, rows, cx.scalar);
+}
+
+/// Whether MATMUL `b` may follow MATMUL `a` without a barrier and without converting its
+/// input again (graph.rs): both read the same `x` (same pointer, `n_in`, `n_tok`, scratch
+/// and scratch layout), so `a`'s phase 1 already left `b`'s converted input in scratch; and
+/// neither output overlaps `x`, the scratch or the other output, so `b` reads nothing `a`
+/// writes and their writes don't collide. The q/k/v and gate/up projections of a layer
+/// chain this way: one conversion and one barrier instead of three (two).
+pub fn chains(a: &Args, b: &Args) -> bool {
+    let (Some(ma), Some(mb)) = (Mm::from_args(a), Mm::from_args(b)) else { return false };
+    let same_input = ma.x == mb.x && ma.n_in == mb.n_in && ma.n_tok == mb.n_tok && ma.scratch == mb.scratch;
+    if !same_input || act_kind(ma.wtype) != act_kind(mb.wtype) {
+        return false;
+    }
+    let span = |p: usize, n: usize| p..p + n;
+    let x = span(ma.x as usize, ma.n_tok * ma.n_in * 4);
+    let sc = span(ma.scratch as usize, scratch_bytes(ma.wtype, ma.n_tok, ma.n_in));
+    let oa = span(ma.out as usize, ma.n_tok * ma.n_out * 4);
+    let ob = span(mb.out as usize, mb.n_tok * mb.n_out * 4);
+    let apart = |r: &Range<usize>, s: &Range<usize>| r.end <= s.start || s.end <= r.start;
+    apart(&oa, &x) && apart(&ob, &x) && apart(&oa, &sc) && apart(&ob, &sc) && apart(&oa, &ob)
+}
+
+/// Which scratch layout phase 1 writes for a weight type (equal kinds: same bytes).
+fn act_kind(wtype: u32) -> u32 {
+    match wtype {
+        // Q4_0's activations are in even/odd order on simd128 (see `Mm::q8`).
+        quant::Q4_0 if !crate::simd::RELAXED && cfg!(target_arch = "wasm32") => 100,
+        quant::Q4_0 | quant::Q8_0 => quant::Q8_0,
+        t => t,
+    }
+}
+
+/// Bytes of scratch phase 1 writes.
+fn scratch_bytes(wtype: u32, n_tok: usize, n_in: usize) -> usize {
+    match wtype {
+        quant::Q4_0 | quant::Q8_0 => Q8Rows::bytes(n_tok, n_in),
+        quant::F16 | quant::BF16 => n_tok * n_in * 2,
+        _ => 0,
+    }
 }
 
 /// Phase 1: this thread's share of `x` → scratch in the dot type.
@@ -115,7 +167,7 @@ pub unsafe fn convert(m: &Mm, cx: &Ctx) {
             let q8 = m.q8();
             let share = cx.split(m.n_tok * nb);
             for_each_row_part(share, nb, |t, b0, b1| {
-                quant::quantize_row_q8_0(m.x.add(t * m.n_in), &q8, t, b0, b1)
+                quant::quantize_row_q8_0(m.x.add(t * m.n_in), &q8, t, b0, b1, cx.scalar)
             });
         }
         quant::F16 | quant::BF16 => {
@@ -146,11 +198,11 @@ pub unsafe fn compute(m: &Mm, rows: Range<usize>, scalar: bool) {
     #[cfg(target_arch = "wasm32")]
     if !scalar {
         return match m.wtype {
-            quant::Q4_0 => drive_simd(&q4_0::Simd, m, rows),
-            quant::Q8_0 => drive_simd(&q8_0::Simd, m, rows),
-            quant::F32 => drive_simd(&float::Simd::<float::F32>::new(m), m, rows),
-            quant::F16 => drive_simd(&float::Simd::<float::F16>::new(m), m, rows),
-            quant::BF16 => drive_simd(&float::Simd::<float::Bf16>::new(m), m, rows),
+            quant::Q4_0 => drive_q(&q4_0::Simd::NEW, m, rows),
+            quant::Q8_0 => drive_q(&q8_0::Simd::NEW, m, rows),
+            quant::F32 => drive_float(&float::Simd::<float::F32>::new(m), m, rows),
+            quant::F16 => drive_float(&float::Simd::<float::F16>::new(m), m, rows),
+            quant::BF16 => drive_float(&float::Simd::<float::Bf16>::new(m), m, rows),
             _ => {}
         };
     }
@@ -168,23 +220,62 @@ pub unsafe fn compute(m: &Mm, rows: Range<usize>, scalar: bool) {
     }
 }
 
-/// A SIMD kernel: `out[t][r]` for `r0..r0+R` × `t0..t0+T`.
+/// A SIMD kernel of a quantized type.
 pub trait Tiles {
-    unsafe fn tile<const R: usize, const T: usize>(&self, m: &Mm, r0: usize, t0: usize);
+    /// Decode tile: `out[t][r0 + i]` for `i < R` (1 ≤ R ≤ 4), one token.
+    unsafe fn rows<const R: usize>(&self, m: &Mm, r0: usize, t: usize);
+    /// Prefill tile: `out[t0 + j][r0 + i]` for `i < R`, `j < 4`.
+    unsafe fn toks<const R: usize>(&self, m: &Mm, r0: usize, t0: usize);
 }
 
+/// Covers `rows × 0..n_tok`: prefill tiles for whole groups of 4 tokens (rows outer, so a
+/// tile's weight rows stay in L1 while the token groups pass), decode tiles for the rest.
 #[cfg(target_arch = "wasm32")]
-unsafe fn drive_simd<K: Tiles>(k: &K, m: &Mm, rows: Range<usize>) {
-    if m.n_tok < PREFILL_TOKS {
-        drive::<K, DECODE_ROWS, 1>(k, m, rows)
-    } else {
-        drive::<K, PREFILL_ROWS, PREFILL_TOKS>(k, m, rows)
+unsafe fn drive_q<K: Tiles>(k: &K, m: &Mm, rows: Range<usize>) {
+    let n4 = m.n_tok / PREFILL_TOKS * PREFILL_TOKS;
+    if n4 > 0 {
+        let mut r = rows.start;
+        while r + PREFILL_ROWS <= rows.end {
+            for t0 in (0..n4).step_by(PREFILL_TOKS) {
+                k.toks::<PREFILL_ROWS>(m, r, t0);
+            }
+            r += PREFILL_ROWS;
+        }
+        while r < rows.end {
+            for t0 in (0..n4).step_by(PREFILL_TOKS) {
+                k.toks::<1>(m, r, t0);
+            }
+            r += 1;
+        }
+    }
+    for t in n4..m.n_tok {
+        let mut r = rows.start;
+        while r + DECODE_ROWS <= rows.end {
+            k.rows::<DECODE_ROWS>(m, r, t);
+            r += DECODE_ROWS;
+        }
+        match rows.end - r {
+            1 => k.rows::<1>(m, r, t),
+            2 => k.rows::<2>(m, r, t),
+            3 => k.rows::<3>(m, r, t),
+            _ => {}
+        }
     }
 }
 
-/// Covers `rows × 0..n_tok` with R×T tiles, then R×1, 1×T and 1×1 for the edges.
+#[cfg(target_arch = "wasm32")]
+unsafe fn drive_float(k: &float::Simd<impl float::Kind>, m: &Mm, rows: Range<usize>) {
+    if m.n_tok < PREFILL_TOKS {
+        drive::<_, DECODE_ROWS, 1>(k, m, rows)
+    } else {
+        drive::<_, FLOAT_ROWS, PREFILL_TOKS>(k, m, rows)
+    }
+}
+
+/// Covers `rows × 0..n_tok` with R×T tiles, then R×1, 1×T and 1×1 for the edges (float types).
+#[cfg(target_arch = "wasm32")]
 #[inline(always)]
-pub unsafe fn drive<K: Tiles, const R: usize, const T: usize>(k: &K, m: &Mm, rows: Range<usize>) {
+unsafe fn drive<K: float::Kind, const R: usize, const T: usize>(k: &float::Simd<K>, m: &Mm, rows: Range<usize>) {
     let mut r = rows.start;
     while r + R <= rows.end {
         let mut t = 0;

@@ -6,8 +6,9 @@
 //! - `Q4_0`: `{ f16 d; u8 qs[16] }`, 18 bytes, value `(nibble − 8)·d`; byte `j` holds element
 //!   `j` in its low nibble and element `j + 16` in its high nibble.
 //!
-//! Activations quantized for the integer dot products use [`Q8Rows`], our own layout of the
-//! same size as Q8_0 blocks (34 bytes per 32 values) but split so that SIMD loads stay simple.
+//! Activations quantized for the integer dot products use [`Q8Rows`], our own layout (40 bytes
+//! per 32 values: the i8 values, then the scales as f32 and the block sums) so that the SIMD
+//! kernels load everything with plain loads and convert nothing.
 
 use crate::f16::{bf16_to_f32, f16_to_f32, f32_to_f16};
 
@@ -40,11 +41,6 @@ pub unsafe fn read_u16(p: *const u8) -> u16 {
     (p as *const u16).read_unaligned()
 }
 
-#[inline(always)]
-unsafe fn write_u16(p: *mut u8, v: u16) {
-    (p as *mut u16).write_unaligned(v)
-}
-
 /// Round half to even for |x| < 2^22 (bit-identical to wasm's `f32x4.nearest` there).
 #[inline(always)]
 pub fn round_even(x: f32) -> f32 {
@@ -52,35 +48,62 @@ pub fn round_even(x: f32) -> f32 {
     (x + M) - M
 }
 
-/// Activations quantized to 8 bits, `n_tok` rows of `n` values (n a multiple of 32).
-/// Row `t` starts at `base + t·stride` with `stride = n + n/16` bytes:
-/// `qs: i8[n]` (the values), then `d: f16[n/32]` (one scale per block of 32), unaligned.
-/// Same size as `n/32` Q8_0 blocks, i.e. ABI.md's `n_tok·n/32·34` bytes of scratch.
+/// Activations quantized to 8 bits, `n_tok` rows of `n` values (n a multiple of 32), as
+/// blocks of [`Q8Rows::BLOCK`] = 40 bytes, block `b` of row `t` at `base + (t·n/32 + b)·40`:
+/// `{ i8 qs[32]; f32 d; i32 off }` (unaligned: the scratch pointer may be anything), where
+/// - `qs` are the values, in element order, or (when `even_odd`) in the order
+///   0, 2, …, 14, 1, 3, …, 15, 16, 18, …, 30, 17, …, 31 that simd128's Q4_0 kernel reads
+///   (see [`Q8Rows::pos`]);
+/// - `d` is the block's scale: an f16 value, as ggml stores it, widened to f32 so that the
+///   kernels convert nothing;
+/// - `off` is `−8·Σ qs`, Q4_0's nibble offset term: `Σ (n−8)·q = Σ n·q + off`.
+///
+/// One pointer per token walks values, scale and sum together. Size: [`Q8Rows::bytes`].
 #[derive(Clone, Copy)]
 pub struct Q8Rows {
     pub base: *mut u8,
     pub n: usize,
+    pub even_odd: bool,
 }
 
 impl Q8Rows {
-    #[inline(always)]
-    pub fn stride(&self) -> usize {
-        self.n + self.n / 16
+    pub const BLOCK: usize = 40;
+    /// Byte offsets of `d` and `off` in a block.
+    pub const D: usize = 32;
+    pub const OFF: usize = 36;
+
+    /// Bytes of `n_tok` rows of `n` values.
+    pub const fn bytes(n_tok: usize, n: usize) -> usize {
+        n_tok * n / QK * Self::BLOCK
     }
-    /// The values of row `t`.
+    /// Block `b` of row `t`.
     #[inline(always)]
-    pub unsafe fn qs(&self, t: usize) -> *mut i8 {
-        self.base.add(t * self.stride()) as *mut i8
+    pub unsafe fn blk(&self, t: usize, b: usize) -> *mut u8 {
+        self.base.add((t * (self.n / QK) + b) * Self::BLOCK)
     }
-    /// The f16 scales of row `t` (2 bytes each, unaligned).
+    /// Position in `qs` of element `j` (0..32) of a block.
     #[inline(always)]
-    pub unsafe fn ds(&self, t: usize) -> *mut u8 {
-        self.base.add(t * self.stride() + self.n)
+    pub fn pos(&self, j: usize) -> usize {
+        if self.even_odd {
+            (j & 16) | ((j & 1) << 3) | ((j & 15) >> 1)
+        } else {
+            j
+        }
     }
-    /// Scale of block `b` of row `t` as f32.
+    /// Element `j` of block `b` of row `t`.
+    #[inline(always)]
+    pub unsafe fn q(&self, t: usize, b: usize, j: usize) -> i8 {
+        *(self.blk(t, b) as *const i8).add(self.pos(j))
+    }
+    /// Scale of block `b` of row `t`.
     #[inline(always)]
     pub unsafe fn d(&self, t: usize, b: usize) -> f32 {
-        f16_to_f32(read_u16(self.ds(t).add(2 * b)))
+        (self.blk(t, b).add(Self::D) as *const f32).read_unaligned()
+    }
+    /// `−8·Σ qs` of block `b` of row `t`.
+    #[inline(always)]
+    pub unsafe fn off(&self, t: usize, b: usize) -> i32 {
+        (self.blk(t, b).add(Self::OFF) as *const i32).read_unaligned()
     }
 }
 
@@ -107,13 +130,73 @@ pub fn quantize_block_q8_0(x: &[f32], q: &mut [i8]) -> u16 {
 }
 
 /// Quantizes row `t` of `x` (`n` f32 values) into row `t` of `dst`, blocks `b0..b1` only.
-pub unsafe fn quantize_row_q8_0(x: *const f32, dst: &Q8Rows, t: usize, b0: usize, b1: usize) {
-    let qs = dst.qs(t);
-    let ds = dst.ds(t);
+/// `scalar` selects the scalar twin (the SIMD version gives the same bytes).
+pub unsafe fn quantize_row_q8_0(x: *const f32, dst: &Q8Rows, t: usize, b0: usize, b1: usize, scalar: bool) {
+    #[cfg(target_arch = "wasm32")]
+    if !scalar {
+        return simd::quantize_blocks(x, dst, t, b0, b1);
+    }
+    let _ = scalar;
+    let mut q = [0i8; QK];
     for b in b0..b1 {
         let xs = core::slice::from_raw_parts(x.add(b * QK), QK);
-        let q = core::slice::from_raw_parts_mut(qs.add(b * QK), QK);
-        write_u16(ds.add(2 * b), quantize_block_q8_0(xs, q));
+        let d = f16_to_f32(quantize_block_q8_0(xs, &mut q));
+        let blk = dst.blk(t, b);
+        for (j, &v) in q.iter().enumerate() {
+            *(blk as *mut i8).add(dst.pos(j)) = v;
+        }
+        (blk.add(Q8Rows::D) as *mut f32).write_unaligned(d);
+        (blk.add(Q8Rows::OFF) as *mut i32).write_unaligned(-8 * q.iter().map(|&v| v as i32).sum::<i32>());
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+mod simd {
+    use super::{Q8Rows, QK};
+    use crate::f16::{f16_to_f32, f32_to_f16};
+    use core::arch::wasm32::*;
+
+    /// SIMD twin of the scalar loop in `quantize_row_q8_0`: the same operations lane-wise
+    /// (`pmax` of |x|, one f32 division, `nearest` = round half even), so the same bytes.
+    #[inline(never)]
+    pub unsafe fn quantize_blocks(x: *const f32, dst: &Q8Rows, t: usize, b0: usize, b1: usize) {
+        for b in b0..b1 {
+            let xp = x.add(b * QK) as *const v128;
+            let mut v = [f32x4_splat(0.0); 8];
+            let mut amax = f32x4_splat(0.0);
+            for k in 0..8 {
+                v[k] = v128_load(xp.add(k));
+                amax = f32x4_pmax(amax, f32x4_abs(v[k]));
+            }
+            // max is exact and the scalar loop skips NaN like pmax, so any order gives its amax.
+            amax = f32x4_pmax(amax, i32x4_shuffle::<2, 3, 0, 1>(amax, amax));
+            amax = f32x4_pmax(amax, i32x4_shuffle::<1, 0, 3, 2>(amax, amax));
+            let am = f32x4_extract_lane::<0>(amax);
+            let d = am / 127.0;
+            let id = f32x4_splat(if am != 0.0 { 127.0 / am } else { 0.0 });
+            let mut q16 = [i32x4_splat(0); 4];
+            for k in 0..4 {
+                let a = i32x4_trunc_sat_f32x4(f32x4_nearest(f32x4_mul(v[2 * k], id)));
+                let c = i32x4_trunc_sat_f32x4(f32x4_nearest(f32x4_mul(v[2 * k + 1], id)));
+                q16[k] = i16x8_narrow_i32x4(a, c);
+            }
+            let mut lo = i8x16_narrow_i16x8(q16[0], q16[1]);
+            let mut hi = i8x16_narrow_i16x8(q16[2], q16[3]);
+            if dst.even_odd {
+                lo = i8x16_shuffle::<0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15>(lo, lo);
+                hi = i8x16_shuffle::<0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15>(hi, hi);
+            }
+            let blk = dst.blk(t, b);
+            v128_store(blk as *mut v128, lo);
+            v128_store(blk.add(16) as *mut v128, hi);
+            // −8·Σq: |Σ| ≤ 32·127, pairwise in i16 then i32 (times −8 in the dot).
+            let s16 = i16x8_add(i16x8_add(q16[0], q16[1]), i16x8_add(q16[2], q16[3]));
+            let s32 = i32x4_dot_i16x8(s16, i16x8_splat(-8));
+            let s = i32x4_add(s32, i32x4_shuffle::<2, 3, 0, 1>(s32, s32));
+            let s = i32x4_add(s, i32x4_shuffle::<1, 0, 3, 2>(s, s));
+            (blk.add(Q8Rows::D) as *mut f32).write_unaligned(f16_to_f32(f32_to_f16(d)));
+            (blk.add(Q8Rows::OFF) as *mut i32).write_unaligned(i32x4_extract_lane::<0>(s));
+        }
     }
 }
 
@@ -216,22 +299,40 @@ mod tests {
         for (i, v) in x.iter_mut().enumerate() {
             *v = ((i * 37 % 101) as f32 - 50.0) * 0.013 + if i % 7 == 0 { 3.0 } else { 0.0 };
         }
-        let mut buf = [0u8; 2 * (64 + 4)];
-        let rows = Q8Rows { base: buf.as_mut_ptr(), n };
-        unsafe {
-            for t in 0..2 {
-                quantize_row_q8_0(x.as_ptr().add(t * n), &rows, t, 0, 2);
-            }
-            for t in 0..2 {
-                for i in 0..n {
-                    let d = rows.d(t, i / 32) as f64;
-                    let q = *rows.qs(t).add(i) as f64;
-                    let v = x[t * n + i] as f64;
-                    assert!((q * d - v).abs() <= 0.5 * d + v.abs() * 1e-3, "{t} {i}: {} vs {v}", q * d);
+        // Odd base address: the layout is unaligned.
+        let mut buf = [0u8; Q8Rows::bytes(2, 64) + 1];
+        let mut rows = Q8Rows { base: unsafe { buf.as_mut_ptr().add(1) }, n, even_odd: false };
+        for even_odd in [false, true] {
+            rows.even_odd = even_odd;
+            unsafe {
+                for t in 0..2 {
+                    quantize_row_q8_0(x.as_ptr().add(t * n), &rows, t, 0, 2, true);
                 }
+                for t in 0..2 {
+                    for i in 0..n {
+                        let d = rows.d(t, i / 32) as f64;
+                        let q = rows.q(t, i / 32, i % 32) as f64;
+                        let v = x[t * n + i] as f64;
+                        assert!((q * d - v).abs() <= 0.5 * d + v.abs() * 1e-3, "{t} {i}: {} vs {v}", q * d);
+                    }
+                    for b in 0..2 {
+                        let sum: i32 = (0..32).map(|j| rows.q(t, b, j) as i32).sum();
+                        assert_eq!(rows.off(t, b), -8 * sum, "block offset {t} {b}");
+                    }
+                }
+                // Layout: block 1 of row 1 is the 4th block; its element 1 sits at 1 or 8.
+                assert_eq!(rows.blk(1, 1).offset_from(rows.base), 120);
+                let want = if even_odd { 8 } else { 1 };
+                assert_eq!(*(rows.blk(1, 1) as *const i8).add(want), rows.q(1, 1, 1));
             }
         }
-        assert_eq!(rows.stride(), 68);
+        assert_eq!(Q8Rows::bytes(2, 64), 160);
+        // Every position is hit once in the even/odd order.
+        let eo = Q8Rows { base: core::ptr::null_mut(), n: 32, even_odd: true };
+        let mut seen = [false; 32];
+        (0..32).for_each(|j| seen[eo.pos(j)] = true);
+        assert!(seen.iter().all(|&s| s));
+        assert_eq!((eo.pos(0), eo.pos(1), eo.pos(2), eo.pos(15), eo.pos(16), eo.pos(17), eo.pos(31)), (0, 8, 1, 15, 16, 24, 31));
     }
 
     #[test]

@@ -98,7 +98,7 @@ pub use simd::Simd;
 #[cfg(target_arch = "wasm32")]
 mod simd {
     use super::super::wasm::{fma, hsum};
-    use super::super::{Mm, Tiles};
+    use super::super::Mm;
     use super::{act_row, Kind};
     use core::arch::wasm32::*;
     use core::marker::PhantomData;
@@ -109,11 +109,10 @@ mod simd {
         pub fn new(_m: &Mm) -> Self {
             Simd(PhantomData)
         }
-    }
 
-    impl<K: Kind> Tiles for Simd<K> {
+        /// `out[t][r]` for `r0..r0+R` × `t0..t0+T`.
         #[inline(always)]
-        unsafe fn tile<const R: usize, const T: usize>(&self, m: &Mm, r0: usize, t0: usize) {
+        pub unsafe fn tile<const R: usize, const T: usize>(&self, m: &Mm, r0: usize, t0: usize) {
             let mut wrow = [core::ptr::null::<u8>(); R];
             for (r, p) in wrow.iter_mut().enumerate() {
                 *p = m.row(r0 + r);

@@ -108,11 +108,12 @@ fn acts_from_scratch(t: u32, scratch: &[u8], x: &[f32], n_tok: usize, n_in: usiz
         F16 => (0..n_tok * n_in).for_each(|i| v[i] = f16_ref(u16_at(scratch, 2 * i))),
         BF16 => (0..n_tok * n_in).for_each(|i| v[i] = f32::from_bits((u16_at(scratch, 2 * i) as u32) << 16) as f64),
         _ => {
-            let stride = n_in + n_in / 16;
+            // Blocks of 40 bytes: 32 values (natively always in element order), f32 d, i32 −8·Σq.
             for tk in 0..n_tok {
-                let row = &scratch[tk * stride..(tk + 1) * stride];
                 for i in 0..n_in {
-                    v[tk * n_in + i] = row[i] as i8 as f64 * f16_ref(u16_at(row, n_in + 2 * (i / 32)));
+                    let blk = &scratch[(tk * n_in / 32 + i / 32) * 40..][..40];
+                    let d = f32::from_le_bytes(blk[32..36].try_into().unwrap()) as f64;
+                    v[tk * n_in + i] = blk[i % 32] as i8 as f64 * d;
                 }
             }
         }
@@ -143,7 +144,7 @@ fn scalar_twins_match_f64_reference() {
                 let (w, wv) = weights(t, n_out, n_in, &mut rng);
                 let x: Vec<f32> = (0..n_tok * n_in).map(|i| (rng.unit() * if i % 13 == 0 { 8.0 } else { 1.0 }) as f32).collect();
                 let mut out = vec![f32::NAN; n_tok * n_out];
-                let mut scratch = vec![0u8; n_tok * n_in / 32 * 34 + n_tok * n_in * 2];
+                let mut scratch = vec![0u8; n_tok * n_in * 2];
                 let m = mm(t, &w, &x, &mut out, &mut scratch, n_in, n_out, n_tok);
                 // Phase 1 as 3 threads (no barrier inside convert), phase 2 as 2 threads.
                 let sync = Barrier::new();
@@ -180,7 +181,7 @@ fn phase1_quantizes_like_ggml() {
     let mut x: Vec<f32> = (0..n_tok * n_in).map(|_| rng.unit() as f32 * 3.0).collect();
     x[40..72].iter_mut().for_each(|v| *v = 0.0); // an all-zero block
     x[5] = 127.0 / 254.0 * 2.5; // a value on a rounding tie within its block is harmless
-    let mut scratch = vec![0xAAu8; n_tok * n_in / 32 * 34];
+    let mut scratch = vec![0xAAu8; n_tok * n_in / 32 * 40];
     let mut out = [0.0f32; 1];
     let w = vec![0u8; 34 * 3];
     for t in [Q8_0, Q4_0] {
@@ -189,14 +190,15 @@ fn phase1_quantizes_like_ggml() {
         for ith in 0..2 {
             unsafe { convert(&m, &Ctx { ith, nth: 2, scalar: false, sync: &sync }) };
         }
-        let stride = n_in + n_in / 16;
         for tk in 0..n_tok {
             for b in 0..n_in / 32 {
                 let (d, q) = q8_block_ref(&x[tk * n_in + b * 32..tk * n_in + b * 32 + 32]);
-                let row = &scratch[tk * stride..(tk + 1) * stride];
-                assert_eq!(u16_at(row, n_in + 2 * b), d, "t {tk} b {b}");
-                let got: Vec<i8> = row[b * 32..b * 32 + 32].iter().map(|&v| v as i8).collect();
+                let blk = &scratch[(tk * n_in / 32 + b) * 40..][..40];
+                assert_eq!(f32::from_le_bytes(blk[32..36].try_into().unwrap()), f16_ref(d) as f32, "t {tk} b {b}");
+                let got: Vec<i8> = blk[..32].iter().map(|&v| v as i8).collect();
                 assert_eq!(&got[..], &q[..], "t {tk} b {b}");
+                let sum: i32 = q.iter().map(|&v| v as i32).sum();
+                assert_eq!(i32::from_le_bytes(blk[36..40].try_into().unwrap()), -8 * sum, "t {tk} b {b}");
             }
         }
     }

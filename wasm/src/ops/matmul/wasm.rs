@@ -44,17 +44,52 @@ pub fn lane_splat(v: v128, i: usize) -> v128 {
     }
 }
 
-/// Block scale products for an R×T tile (R ≤ 8, T ≤ 4): `out[r]` lane t = `dw[r]·dx[t]` (f32,
-/// as ggml rounds `d_w·d_x` before scaling the integer sum). `dw`, `dx`: the f16 scales.
+/// 32 i8 sign-extended to four i16x8 (elements 0..7, 8..15, 16..23, 24..31).
 #[inline(always)]
-pub unsafe fn scales<const R: usize, const T: usize>(dw: &[*const u8; R], dx: &[*const u8; T]) -> [v128; R] {
-    let x = gather_f16(dx, 0);
-    let w = [gather_f16(dw, 0), if R > 4 { gather_f16(dw, 4) } else { x }];
-    let mut s = [x; R];
-    unroll!(r < R, {
-        s[r] = f32x4_mul(lane_splat(w[r / 4], r % 4), x);
-    });
-    s
+pub unsafe fn load_i16x32(p: *const i8) -> [v128; 4] {
+    [i16x8_load_extend_i8x8(p), i16x8_load_extend_i8x8(p.add(8)), i16x8_load_extend_i8x8(p.add(16)), i16x8_load_extend_i8x8(p.add(24))]
+}
+
+/// Four i32 lanes summing to `Σ w_j·a_j` over 32 i16 pairs (exact: |w·a| ≤ 2^15 per pair).
+#[inline(always)]
+pub fn dot_i16x32(w: &[v128; 4], a: &[v128; 4]) -> v128 {
+    let x = i32x4_add(i32x4_dot_i16x8(w[0], a[0]), i32x4_dot_i16x8(w[1], a[1]));
+    let y = i32x4_add(i32x4_dot_i16x8(w[2], a[2]), i32x4_dot_i16x8(w[3], a[3]));
+    i32x4_add(x, y)
+}
+
+/// The four 32-bit words at `p[i] + off` (unaligned) in lanes 0..3.
+#[inline(always)]
+pub unsafe fn gather_u32(p: &[*const u8; 4], off: usize) -> v128 {
+    let v = v128_load32_zero(p[0].add(off) as *const u32);
+    let v = v128_load32_lane::<1>(v, p[1].add(off) as *const u32);
+    let v = v128_load32_lane::<2>(v, p[2].add(off) as *const u32);
+    v128_load32_lane::<3>(v, p[3].add(off) as *const u32)
+}
+
+/// Four horizontal sums in two rounds of interleave-and-add (6 shuffles, 3 adds): with
+/// `a = sum2(p0, p1)`, `b = sum2(p2, p3)`, lane i of `sum2x2(a, b)` is the sum of the four i32
+/// lanes of `p_i` (exact, wrapping). `sum2(x, y)` = `[x.0+x.2, y.0+y.2, x.1+x.3, y.1+y.3]`.
+#[inline(always)]
+pub fn sum2(x: v128, y: v128) -> v128 {
+    i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(x, y), i32x4_shuffle::<2, 6, 3, 7>(x, y))
+}
+
+/// Second round of [`sum2`].
+#[inline(always)]
+pub fn sum2x2(a: v128, b: v128) -> v128 {
+    i32x4_add(i64x2_shuffle::<0, 2>(a, b), i64x2_shuffle::<1, 3>(a, b))
+}
+
+
+/// Stores `v` to `sink` (a stack slot), volatile: an effect that V8's TurboFan keeps in
+/// program order. TurboFan places every load of a loop body at its position in the effect
+/// chain but sinks pure arithmetic towards its uses, so without such a fence all the loads
+/// of 4 rows come first and their values stay live together (16 xmm registers on x64: the
+/// rest spills). Pinning a partial result after each pair of rows bounds that.
+#[inline(always)]
+pub fn pin(sink: &mut v128, v: v128) {
+    unsafe { core::ptr::write_volatile(sink, v) }
 }
 
 /// `(l0 + l1) + (l2 + l3)`.

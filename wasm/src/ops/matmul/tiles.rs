@@ -1,0 +1,121 @@
+//! The SIMD tiles of the quantized weight types (wasm32 only), written once over [`QBlock`].
+//!
+//! Per weight block `b` (32 values) and output `(t, r)` the result gains
+//! `(d_w[r][b]·d_x[t][b]) · isum`, with `isum` the exact integer dot of the block. The integer
+//! dot of one block comes out of the type's `dot` as 4 i32 lanes; four of those (4 rows of one
+//! token in decode, 4 tokens of one row in prefill) are reduced by [`sum4`] into one vector
+//! whose lane i is output i's `isum`, so the f32 work (convert, scale, accumulate) is one
+//! vector op each per block and 4 outputs, and each lane sums its blocks in order exactly like
+//! the scalar twin.
+//!
+//! Activations come from [`Q8Rows`]: values, f32 scales and `−8·Σq` (for the −8 of Q4_0's
+//! nibbles: `Σ(n−8)·q = Σ n·q − 8·Σq`).
+
+use super::wasm::{fma, gather_f16, gather_u32, lane_splat, pin, sum2, sum2x2};
+use super::{Mm, Tiles};
+use crate::ops::quant::{Q8Rows, QK};
+use core::arch::wasm32::*;
+use core::marker::PhantomData;
+
+/// One quantized weight type: block layout `{ f16 d; values }` and its integer block dot.
+pub trait QBlock {
+    /// Bytes per block of 32 values.
+    const BYTES: usize;
+    /// Add the activations' `−8·Σq` to every block dot (Q4_0 stores nibbles `n`, value `n − 8`).
+    const OFFSET8: bool;
+    /// A weight block unpacked for `dot`.
+    type W: Copy;
+    /// An activation block (32 i8 values) as `dot` wants it.
+    type A: Copy;
+    /// `p`: the block's values (after the 2-byte scale).
+    unsafe fn load_w(p: *const u8) -> Self::W;
+    unsafe fn load_a(q: *const i8) -> Self::A;
+    /// Four i32 lanes whose sum is `Σ_j w_j·q_j` (exact).
+    fn dot(w: &Self::W, a: &Self::A) -> v128;
+}
+
+pub struct QTiles<K: QBlock>(PhantomData<K>);
+
+impl<K: QBlock> QTiles<K> {
+    pub const NEW: Self = QTiles(PhantomData);
+}
+
+impl<K: QBlock> Tiles for QTiles<K> {
+    /// Rows `r0..r0+R` (R ≤ 4; a smaller tile repeats its last row, whose extra lanes are
+    /// dropped) × token `t`.
+    #[inline(always)]
+    unsafe fn rows<const R: usize>(&self, m: &Mm, r0: usize, t: usize) {
+        let act = m.q8();
+        // Row i at w + o[i]: one running pointer for the 4 rows (fewer registers).
+        let rb = m.row_bytes;
+        let o = [0, (R.min(2) - 1) * rb, (R.min(3) - 1) * rb, (R - 1) * rb];
+        let mut w = m.row(r0);
+        let mut q = act.blk(t, 0) as *const u8;
+        let mut acc = f32x4_splat(0.0);
+        let mut sink = i32x4_splat(0);
+        for _ in 0..m.n_in / QK {
+            let a = K::load_a(q as *const i8);
+            let h01 = sum2(K::dot(&K::load_w(w.add(2)), &a), K::dot(&K::load_w(w.add(o[1] + 2)), &a));
+            pin(&mut sink, h01);
+            let h23 = sum2(K::dot(&K::load_w(w.add(o[2] + 2)), &a), K::dot(&K::load_w(w.add(o[3] + 2)), &a));
+            let mut v = sum2x2(h01, h23);
+            if K::OFFSET8 {
+                v = i32x4_add(v, v128_load32_splat(q.add(Q8Rows::OFF) as *const u32));
+            }
+            let dw = gather_f16(&[w, w.add(o[1]), w.add(o[2]), w.add(o[3])], 0);
+            let sc = f32x4_mul(dw, v128_load32_splat(q.add(Q8Rows::D) as *const u32));
+            acc = fma(f32x4_convert_i32x4(v), sc, acc);
+            q = q.add(Q8Rows::BLOCK);
+            w = w.add(K::BYTES);
+        }
+        let mut lanes = [0.0f32; 4];
+        v128_store(lanes.as_mut_ptr() as *mut v128, acc);
+        for (i, &v) in lanes.iter().enumerate().take(R) {
+            m.set_out(t, r0 + i, v);
+        }
+    }
+
+    /// Rows `r0..r0+R` (R ≤ 4) × tokens `t0..t0+4`.
+    #[inline(always)]
+    unsafe fn toks<const R: usize>(&self, m: &Mm, r0: usize, t0: usize) {
+        let act = m.q8();
+        let rb = m.row_bytes;
+        let mut w = m.row(r0);
+        // Token j's blocks at q + j·tb.
+        let tb = m.n_in / QK * Q8Rows::BLOCK;
+        let mut q = act.blk(t0, 0) as *const u8;
+        let mut acc = [f32x4_splat(0.0); R];
+        let mut sink = i32x4_splat(0);
+        for _ in 0..m.n_in / QK {
+            let qs = [q, q.add(tb), q.add(2 * tb), q.add(3 * tb)];
+            let dx = gather_u32(&qs, Q8Rows::D);
+            let off = if K::OFFSET8 { gather_u32(&qs, Q8Rows::OFF) } else { i32x4_splat(0) };
+            let mut wr = [w; R];
+            unroll!(i < R, {
+                wr[i] = w.add(i * rb);
+            });
+            let dw = gather_f16(&wr, 0);
+            unroll!(i < R, {
+                let wv = K::load_w(wr[i].add(2));
+                let h01 = sum2(K::dot(&wv, &K::load_a(qs[0] as *const i8)), K::dot(&wv, &K::load_a(qs[1] as *const i8)));
+                pin(&mut sink, h01);
+                let h23 = sum2(K::dot(&wv, &K::load_a(qs[2] as *const i8)), K::dot(&wv, &K::load_a(qs[3] as *const i8)));
+                let mut v = sum2x2(h01, h23);
+                if K::OFFSET8 {
+                    v = i32x4_add(v, off);
+                }
+                acc[i] = fma(f32x4_convert_i32x4(v), f32x4_mul(lane_splat(dw, i), dx), acc[i]);
+                pin(&mut sink, v);
+            });
+            q = q.add(Q8Rows::BLOCK);
+            w = w.add(K::BYTES);
+        }
+        unroll!(i < R, {
+            let mut lanes = [0.0f32; 4];
+            v128_store(lanes.as_mut_ptr() as *mut v128, acc[i]);
+            for (j, &v) in lanes.iter().enumerate() {
+                m.set_out(t0 + j, r0 + i, v);
+            }
+        });
+    }
+}
