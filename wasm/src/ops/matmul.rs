@@ -100,7 +100,7 @@ impl Mm {
 /// Rows per decode tile (one token), and rows × tokens of a prefill tile. The Q kernels
 /// reduce 4 rows or 4 tokens into one vector, so DECODE_ROWS and PREFILL_TOKS are fixed at 4.
 pub const DECODE_ROWS: usize = 4;
-pub const PREFILL_ROWS: usize = 2;
+pub const PREFILL_ROWS: usize = 4;
 pub const PREFILL_TOKS: usize = 4;
 /// Float weights (F32/F16/BF16): rows of the R×4 prefill tile.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
@@ -222,6 +222,8 @@ pub unsafe fn compute(m: &Mm, rows: Range<usize>, scalar: bool) {
 
 /// A SIMD kernel of a quantized type.
 pub trait Tiles {
+    /// Decode tile: `out[t][r0 + i]` for `i < 8`, one token.
+    unsafe fn rows8(&self, m: &Mm, r0: usize, t: usize);
     /// Decode tile: `out[t][r0 + i]` for `i < R` (1 ≤ R ≤ 4), one token.
     unsafe fn rows<const R: usize>(&self, m: &Mm, r0: usize, t: usize);
     /// Prefill tile: `out[t0 + j][r0 + i]` for `i < R`, `j < 4`.
@@ -250,6 +252,10 @@ unsafe fn drive_q<K: Tiles>(k: &K, m: &Mm, rows: Range<usize>) {
     }
     for t in n4..m.n_tok {
         let mut r = rows.start;
+        while r + 2 * DECODE_ROWS <= rows.end {
+            k.rows8(m, r, t);
+            r += 2 * DECODE_ROWS;
+        }
         while r + DECODE_ROWS <= rows.end {
             k.rows::<DECODE_ROWS>(m, r, t);
             r += DECODE_ROWS;

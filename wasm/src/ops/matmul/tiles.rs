@@ -40,31 +40,64 @@ impl<K: QBlock> QTiles<K> {
     pub const NEW: Self = QTiles(PhantomData);
 }
 
+impl<K: QBlock> QTiles<K> {
+    /// One block of 4 rows (at `w + o[i]`) against the activation block `a` at `q`:
+    /// `acc` lane i += (d_w[i]·d_x)·isum_i. `sink`: see [`pin`].
+    #[inline(always)]
+    unsafe fn group4(acc: v128, w: *const u8, o: &[usize; 4], a: &K::A, q: *const u8, sink: &mut v128) -> v128 {
+        let h01 = sum2(K::dot(&K::load_w(w.add(o[0] + 2)), a), K::dot(&K::load_w(w.add(o[1] + 2)), a));
+        pin(sink, h01);
+        let h23 = sum2(K::dot(&K::load_w(w.add(o[2] + 2)), a), K::dot(&K::load_w(w.add(o[3] + 2)), a));
+        let mut v = sum2x2(h01, h23);
+        if K::OFFSET8 {
+            v = i32x4_add(v, v128_load32_splat(q.add(Q8Rows::OFF) as *const u32));
+        }
+        let dw = gather_f16(&[w.add(o[0]), w.add(o[1]), w.add(o[2]), w.add(o[3])], 0);
+        let sc = f32x4_mul(dw, v128_load32_splat(q.add(Q8Rows::D) as *const u32));
+        fma(f32x4_convert_i32x4(v), sc, acc)
+    }
+}
+
 impl<K: QBlock> Tiles for QTiles<K> {
+    /// Rows `r0..r0+8` × token `t`: two groups of 4 sharing the activation loads.
+    #[inline(always)]
+    unsafe fn rows8(&self, m: &Mm, r0: usize, t: usize) {
+        let rb = m.row_bytes;
+        let (o0, o1) = ([0, rb, 2 * rb, 3 * rb], [4 * rb, 5 * rb, 6 * rb, 7 * rb]);
+        let mut w = m.row(r0);
+        let mut q = m.q8().blk(t, 0) as *const u8;
+        let (mut acc0, mut acc1) = (f32x4_splat(0.0), f32x4_splat(0.0));
+        let mut sink = i32x4_splat(0);
+        for _ in 0..m.n_in / QK {
+            let a = K::load_a(q as *const i8);
+            acc0 = Self::group4(acc0, w, &o0, &a, q, &mut sink);
+            pin(&mut sink, acc0);
+            acc1 = Self::group4(acc1, w, &o1, &a, q, &mut sink);
+            q = q.add(Q8Rows::BLOCK);
+            w = w.add(K::BYTES);
+        }
+        let mut lanes = [0.0f32; 8];
+        v128_store(lanes.as_mut_ptr() as *mut v128, acc0);
+        v128_store(lanes.as_mut_ptr().add(4) as *mut v128, acc1);
+        for (i, &v) in lanes.iter().enumerate() {
+            m.set_out(t, r0 + i, v);
+        }
+    }
+
     /// Rows `r0..r0+R` (R ≤ 4; a smaller tile repeats its last row, whose extra lanes are
     /// dropped) × token `t`.
     #[inline(always)]
     unsafe fn rows<const R: usize>(&self, m: &Mm, r0: usize, t: usize) {
-        let act = m.q8();
         // Row i at w + o[i]: one running pointer for the 4 rows (fewer registers).
         let rb = m.row_bytes;
         let o = [0, (R.min(2) - 1) * rb, (R.min(3) - 1) * rb, (R - 1) * rb];
         let mut w = m.row(r0);
-        let mut q = act.blk(t, 0) as *const u8;
+        let mut q = m.q8().blk(t, 0) as *const u8;
         let mut acc = f32x4_splat(0.0);
         let mut sink = i32x4_splat(0);
         for _ in 0..m.n_in / QK {
             let a = K::load_a(q as *const i8);
-            let h01 = sum2(K::dot(&K::load_w(w.add(2)), &a), K::dot(&K::load_w(w.add(o[1] + 2)), &a));
-            pin(&mut sink, h01);
-            let h23 = sum2(K::dot(&K::load_w(w.add(o[2] + 2)), &a), K::dot(&K::load_w(w.add(o[3] + 2)), &a));
-            let mut v = sum2x2(h01, h23);
-            if K::OFFSET8 {
-                v = i32x4_add(v, v128_load32_splat(q.add(Q8Rows::OFF) as *const u32));
-            }
-            let dw = gather_f16(&[w, w.add(o[1]), w.add(o[2]), w.add(o[3])], 0);
-            let sc = f32x4_mul(dw, v128_load32_splat(q.add(Q8Rows::D) as *const u32));
-            acc = fma(f32x4_convert_i32x4(v), sc, acc);
+            acc = Self::group4(acc, w, &o, &a, q, &mut sink);
             q = q.add(Q8Rows::BLOCK);
             w = w.add(K::BYTES);
         }
