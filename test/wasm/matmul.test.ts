@@ -121,9 +121,10 @@ for (const variant of ['simd', 'relaxed'] as CoreVariant[]) {
  * that is the previous output, an output over the input) must give, on 1 and 2 threads,
  * exactly the bits of the same commands run one per list.
  */
-describe('MATMUL chains in one command list', async () => {
+// n_tok 5: every thread converts the whole input (no barrier); 130: split conversion + barrier.
+describe.each([5, 130])('MATMUL chains in one command list, n_tok %i', async (nTok) => {
   const c = await loadCore('simd');
-  const [nIn, nTok] = [256, 5];
+  const nIn = 256;
   const x = writeF32(c, randomF32(nTok * nIn, 77, -2, 2));
   const scratch = c.alloc(nTok * nIn * 2);
   const weights = (type: WType, nOut: number, seed: number) => writeBytes(c, randomWeights(type, nOut, nIn, seed));

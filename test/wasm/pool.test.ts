@@ -66,6 +66,40 @@ describe('ThreadPool', async () => {
     expect(() => pool.run(chain)).toThrow(ThreadPoolError);
   });
 
+  it('consecutive ROPEs skip the barrier only when independent (graph.rs): same bits as one list per command', async () => {
+    // [n_tok 3][n_head 4][head_dim 64]; q and k roped in place (independent: no barrier), then
+    // a rope that reads the first one's output (dependent: barrier kept).
+    const [nTok, nHead, hd] = [3, 4, 64];
+    const len = nTok * nHead * hd;
+    const pos = core.alloc(nTok * 4);
+    core.i32(pos, nTok).set([5, 6, 900]);
+    const src = [randomF32(len, 31, -1, 1), randomF32(len, 32, -1, 1)];
+    const [q, k, z] = [core.alloc(len * 4), core.alloc(len * 4), core.alloc(len * 4)];
+    const push = (l: CommandList, i: number) => {
+      const [xin, xout] = [[q, q], [k, k], [q, z]][i];
+      l.push(Op.ROPE, xin, xout, pos, nTok, nHead, hd, hd, 0, f32bits(10000), f32bits(1), 0);
+    };
+    const runAll = (pool: ThreadPool, oneList: boolean): Float32Array[] => {
+      core.f32(q, len).set(src[0]);
+      core.f32(k, len).set(src[1]);
+      core.f32(z, len).fill(NaN);
+      const l = new CommandList(core, 3);
+      for (let i = 0; i < 3; i++) {
+        if (!oneList) l.reset();
+        push(l, i);
+        if (!oneList) pool.run(l);
+      }
+      if (oneList) pool.run(l);
+      return [q, k, z].map((p) => readF32(core, p, len));
+    };
+    const pool = await ThreadPool.create(core, 2);
+    const want = runAll(pool, false);
+    expect(want[2].every(Number.isFinite)).toBe(true);
+    expect(want[2]).not.toEqual(want[0]); // roped twice
+    for (let r = 0; r < 20; r++) expect(runAll(pool, true)).toEqual(want);
+    await pool.close();
+  });
+
   it('1 thread runs on the main thread without workers', async () => {
     const want = await reference();
     const pool = await ThreadPool.create(core, 1);

@@ -173,16 +173,21 @@ pub unsafe fn run(cmds: *const u32, n_cmds: usize, ith: usize, nth: usize, sync:
         let p = cmds.add(c * CMD_WORDS);
         (*p, *(p.add(1) as *const Args))
     };
-    // `chained`: this command continues a chain of MATMULs on the same input (see
-    // `matmul::chains`): no barrier before it, no second conversion of the input. Every
-    // thread computes the same answer from the same list, so all meet at the same barriers.
+    // `chained`: no barrier between this command and the previous one, which it does not
+    // depend on: a chain of MATMULs on the same input (`matmul::chains`; no second conversion
+    // of the input either) or independent ROPEs. Every thread computes the same answer from
+    // the same list, so all meet at the same barriers.
     let mut chained = false;
     for c in 0..n_cmds {
         let (op, a) = cmd(c);
         dispatch(op, &a, &cx, chained);
-        chained = c + 1 < n_cmds && op == MATMUL && {
+        chained = c + 1 < n_cmds && {
             let (next_op, next) = cmd(c + 1);
-            next_op == MATMUL && ops::matmul::chains(&a, &next)
+            match (op, next_op) {
+                (MATMUL, MATMUL) => ops::matmul::chains(&a, &next),
+                (ROPE, ROPE) => ropes_independent(&a, &next),
+                _ => false,
+            }
         };
         if !chained {
             cx.barrier();
@@ -191,6 +196,20 @@ pub unsafe fn run(cmds: *const u32, n_cmds: usize, ith: usize, nth: usize, sync:
 }
 
 const MATMUL: u32 = 1;
+const ROPE: u32 = 4;
+
+/// Two ROPEs (a layer's q and k) need no barrier between them when neither writes what the
+/// other reads or writes: `x`/`out` are `[n_tok][n_head][head_dim]` f32 (pos and
+/// freq_factors are only read).
+fn ropes_independent(a: &Args, b: &Args) -> bool {
+    let span = |r: &Args, p: u32| {
+        let len = r[3] as usize * r[4] as usize * r[5] as usize * 4;
+        p as usize..p as usize + len
+    };
+    let apart = |r: core::ops::Range<usize>, s: core::ops::Range<usize>| r.end <= s.start || s.end <= r.start;
+    let (ax, aout, bx, bout) = (span(a, a[0]), span(a, a[1]), span(b, b[0]), span(b, b[1]));
+    apart(aout.clone(), bx) && apart(aout, bout.clone()) && apart(ax, bout)
+}
 
 #[inline(never)]
 unsafe fn dispatch(op: u32, a: &Args, cx: &Ctx, chained: bool) {
