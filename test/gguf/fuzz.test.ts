@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { mulberry32 } from '../helpers/mulberry32.ts';
 import { afterAll, describe, expect, it } from 'vitest';
 import { GgufError } from '../../src/gguf/errors.ts';
 import { type GgufFile, openGguf, parseGguf } from '../../src/gguf/reader.ts';
@@ -20,17 +21,7 @@ const MAX_PARSE_MS = 250;
 const dir = mkdtempSync(join(tmpdir(), 'tessera-gguf-fuzz-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** mulberry32: the fuzzer's own deterministic PRNG. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 const INTERESTING_U64 = [0n, 1n, 2n, 4n, 9n, 12n, 13n, 255n, 0x7fffffffn, 0xffffffffn, 0x100000000n, 2n ** 53n, 2n ** 60n, 2n ** 63n, 2n ** 64n - 1n];
 const INTERESTING_U32 = [0, 1, 2, 3, 4, 5, 8, 9, 12, 13, 31, 32, 39, 99, 0x7fffffff, 0xffffffff];

@@ -1,15 +1,6 @@
 /** Test-only helpers: an independent PRNG (mulberry32) and float64 reference sampling stages. */
 
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 } from '../helpers/mulberry32.ts';
 
 /** Logits ~ scale · N(0, 1) (Box–Muller), as f32. */
 export function randomLogits(n: number, rand: () => number, scale = 3): Float32Array {
