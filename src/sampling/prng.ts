@@ -12,10 +12,10 @@ function mix32(x: number): number {
 }
 
 export class Xoshiro128 {
-  private s0 = 0;
-  private s1 = 0;
-  private s2 = 0;
-  private s3 = 0;
+  protected s0 = 0;
+  protected s1 = 0;
+  protected s2 = 0;
+  protected s3 = 0;
 
   /** @param seed any safe integer ≥ 0 (its low 53 bits are used). */
   constructor(seed: number) {
@@ -62,7 +62,7 @@ export class Xoshiro128 {
   }
 }
 
-function rotl(x: number, k: number): number {
+export function rotl(x: number, k: number): number {
   return (x << k) | (x >>> (32 - k));
 }
 

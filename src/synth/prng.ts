@@ -1,16 +1,9 @@
+import { rotl, Xoshiro128 as BaseXoshiro128 } from '../sampling/prng.ts';
+
 /**
  * Deterministic, fast PRNG for synthetic weights: xoshiro128** seeded through splitmix32, plus Gaussian
  * samples by the ziggurat method. Same seed → same stream on every runtime.
  */
-
-/** splitmix32 step: returns [next state, output]. */
-function splitmix32(state: number): [number, number] {
-  state = (state + 0x9e3779b9) | 0;
-  let z = state;
-  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-  return [state, (z ^ (z >>> 16)) >>> 0];
-}
 
 /** FNV-1a 32-bit hash of a string (used to derive a per-tensor seed from its name). */
 export function fnv1a(s: string): number {
@@ -19,33 +12,13 @@ export function fnv1a(s: string): number {
   return h >>> 0;
 }
 
-export class Xoshiro128 {
-  private s0: number;
-  private s1: number;
-  private s2: number;
-  private s3: number;
-
+/**
+ * The sampler's xoshiro128** (src/sampling/prng.ts) plus fast Gaussian fills. A seed is taken as its 32-bit
+ * pattern (negative seeds included), which gives exactly the splitmix32-seeded stream of a 32-bit seed.
+ */
+export class Xoshiro128 extends BaseXoshiro128 {
   constructor(seed: number) {
-    let st = seed | 0;
-    let o: number;
-    [st, o] = splitmix32(st); this.s0 = o;
-    [st, o] = splitmix32(st); this.s1 = o;
-    [st, o] = splitmix32(st); this.s2 = o;
-    [st, o] = splitmix32(st); this.s3 = o;
-    if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s0 = 1;
-  }
-
-  /** Next 32-bit unsigned integer (xoshiro128**). */
-  nextU32(): number {
-    const result = Math.imul(rotl(Math.imul(this.s1, 5), 7), 9) >>> 0;
-    const t = this.s1 << 9;
-    this.s2 ^= this.s0;
-    this.s3 ^= this.s1;
-    this.s1 ^= this.s2;
-    this.s0 ^= this.s3;
-    this.s2 ^= t;
-    this.s3 = rotl(this.s3, 11);
-    return result;
+    super(seed >>> 0);
   }
 
   /** Uniform in [0, 1) with 32 bits of randomness. */
@@ -124,8 +97,4 @@ function zigguratTables(): { kn: Float64Array; wn: Float64Array; fn: Float64Arra
     wn[i] = dn / m1;
   }
   return (zig = { kn, wn, fn });
-}
-
-function rotl(x: number, k: number): number {
-  return (x << k) | (x >>> (32 - k));
 }
