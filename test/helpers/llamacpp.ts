@@ -15,7 +15,7 @@ export interface OracleResult {
 
 const SCRIPT = fileURLToPath(new URL('../oracle/llamacpp.mjs', import.meta.url));
 
-export function runLlamaCpp(req: { model: string; tokens: number[]; topK?: number; nPredict?: number; threads?: number }): Promise<OracleResult> {
+export function runLlamaCpp(req: { model: string; tokens: number[]; topK?: number; nPredict?: number; threads?: number; flashAttention?: boolean; batchSize?: number }): Promise<OracleResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [SCRIPT], { env: { ...process.env, UV_THREADPOOL_SIZE: '1' }, stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';

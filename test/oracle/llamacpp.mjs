@@ -11,11 +11,11 @@ const input = JSON.parse(await new Promise((resolve) => {
   process.stdin.on('data', (d) => (s += d));
   process.stdin.on('end', () => resolve(s));
 }));
-const { model: modelPath, tokens, topK = 10, nPredict = 0, threads = 2, probsAll = true } = input;
+const { model: modelPath, tokens, topK = 10, nPredict = 0, threads = 2, probsAll = true, flashAttention = false, batchSize } = input;
 
 const llama = await getLlama({ gpu: false, build: 'never', usePrebuiltBinaries: true, skipDownload: true, logLevel: 'error' });
 const model = await llama.loadModel({ modelPath, gpuLayers: 0, useMmap: true });
-const context = await model.createContext({ contextSize: Math.max(256, tokens.length + nPredict + 8), batchSize: Math.max(tokens.length, 64), threads, sequences: 1, flashAttention: false });
+const context = await model.createContext({ contextSize: Math.max(256, tokens.length + nPredict + 8), batchSize: batchSize ?? Math.max(tokens.length, 64), threads, sequences: 1, flashAttention });
 const seq = context.getSequence();
 
 // Raw softmax: temperature 1, every filter disabled.

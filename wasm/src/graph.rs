@@ -37,6 +37,15 @@ impl Ctx<'_> {
         split_range(n, self.ith, self.nth)
     }
 
+    /// Dynamic scheduling: the next unclaimed chunk index of the `k`-th command since the last
+    /// barrier (counters are zeroed by every barrier; `k < CHUNK_COUNTERS`). Every thread calls
+    /// it until it returns `≥ n_chunks`; which thread gets which chunk varies, so an op that uses
+    /// it must compute each chunk the same way wherever it runs.
+    #[inline]
+    pub fn next_chunk(&self, k: usize) -> usize {
+        self.sync.chunks[k].fetch_add(1, SeqCst) as usize
+    }
+
     /// Like [`split`](Self::split) but every boundary is a multiple of `step`
     /// (the last range ends at `n`), e.g. to keep SIMD blocks or cache lines whole.
     #[inline]
@@ -95,13 +104,19 @@ pub fn opt_f32(w: u32) -> Option<*const f32> {
 /// Generation counting: the last thread to arrive resets `count` and bumps `gen`; the others
 /// spin on `gen` for a while, then sleep in `memory.atomic.wait32`. `notify` is only issued
 /// when someone is asleep, so the common (spinning) case costs no syscall.
+/// `chunks`: the [`Ctx::next_chunk`] counters, zeroed by the last thread to arrive (while
+/// every other thread is inside the barrier, so no op is using them).
 #[repr(C, align(64))]
 pub struct Barrier {
     count: AtomicU32,
     gen: AtomicU32,
     sleepers: AtomicU32,
-    _pad: [u32; 13],
+    chunks: [AtomicU32; CHUNK_COUNTERS],
+    _pad: [u32; 13 - CHUNK_COUNTERS],
 }
+
+/// Commands between two barriers that can schedule dynamically (a chain of MATMULs on one input).
+pub const CHUNK_COUNTERS: usize = 8;
 
 /// Spin iterations (each one atomic load) before sleeping; ~tens of µs. (2^19, ~1 ms, was
 /// measured 15× slower per barrier on this project's oversubscribed 2-core VM: a spinning
@@ -110,12 +125,16 @@ const SPIN: u32 = 1 << 14;
 
 impl Barrier {
     pub const fn new() -> Self {
-        Barrier { count: AtomicU32::new(0), gen: AtomicU32::new(0), sleepers: AtomicU32::new(0), _pad: [0; 13] }
+        const Z: AtomicU32 = AtomicU32::new(0);
+        Barrier { count: Z, gen: Z, sleepers: Z, chunks: [Z; CHUNK_COUNTERS], _pad: [0; 13 - CHUNK_COUNTERS] }
     }
 
     pub fn wait(&self, nth: u32) {
         let gen = self.gen.load(SeqCst);
         if self.count.fetch_add(1, SeqCst) + 1 == nth {
+            for c in &self.chunks {
+                c.store(0, SeqCst);
+            }
             self.count.store(0, SeqCst);
             self.gen.store(gen.wrapping_add(1), SeqCst);
             if self.sleepers.load(SeqCst) != 0 {
@@ -173,15 +192,16 @@ pub unsafe fn run(cmds: *const u32, n_cmds: usize, ith: usize, nth: usize, sync:
         let p = cmds.add(c * CMD_WORDS);
         (*p, *(p.add(1) as *const Args))
     };
-    // `chained`: no barrier between this command and the previous one, which it does not
+    // `chain` > 0: no barrier between this command and the previous one, which it does not
     // depend on: a chain of MATMULs on the same input (`matmul::chains`; no second conversion
-    // of the input either) or independent ROPEs. Every thread computes the same answer from
+    // of the input either) or independent ROPEs. `chain` counts the commands since the last
+    // barrier (the chunk counter a MATMUL uses). Every thread computes the same answer from
     // the same list, so all meet at the same barriers.
-    let mut chained = false;
+    let mut chain = 0;
     for c in 0..n_cmds {
         let (op, a) = cmd(c);
-        dispatch(op, &a, &cx, chained);
-        chained = c + 1 < n_cmds && {
+        dispatch(op, &a, &cx, chain);
+        let chained = c + 1 < n_cmds && {
             let (next_op, next) = cmd(c + 1);
             match (op, next_op) {
                 (MATMUL, MATMUL) => ops::matmul::chains(&a, &next),
@@ -189,7 +209,10 @@ pub unsafe fn run(cmds: *const u32, n_cmds: usize, ith: usize, nth: usize, sync:
                 _ => false,
             }
         };
-        if !chained {
+        if chained {
+            chain += 1;
+        } else {
+            chain = 0;
             cx.barrier();
         }
     }
@@ -212,9 +235,9 @@ fn ropes_independent(a: &Args, b: &Args) -> bool {
 }
 
 #[inline(never)]
-unsafe fn dispatch(op: u32, a: &Args, cx: &Ctx, chained: bool) {
+unsafe fn dispatch(op: u32, a: &Args, cx: &Ctx, chain: usize) {
     match op {
-        MATMUL => ops::matmul::run(a, cx, chained),
+        MATMUL => ops::matmul::run(a, cx, chain),
         2 => ops::get_rows::run(a, cx),
         3 => ops::norm::run(a, cx),
         4 => ops::rope::run(a, cx),
@@ -258,6 +281,40 @@ mod tests {
                 assert_eq!(next, n);
             }
         }
+    }
+
+    #[test]
+    fn chunks_are_taken_once_and_reset_by_the_barrier() {
+        // 3 threads take chunks of two counters (a chain of two commands), then meet; every
+        // chunk index below n is taken by exactly one thread, in every round.
+        use std::sync::atomic::AtomicUsize;
+        let b = Barrier::new();
+        let n = 37;
+        let taken: Vec<AtomicUsize> = (0..2 * n).map(|_| AtomicUsize::new(0)).collect();
+        std::thread::scope(|s| {
+            for ith in 0..3 {
+                let (b, taken) = (&b, &taken);
+                s.spawn(move || {
+                    let cx = Ctx { ith, nth: 3, scalar: false, sync: b };
+                    for round in 1..=50 {
+                        for k in 0..2 {
+                            loop {
+                                let c = cx.next_chunk(k);
+                                if c >= n {
+                                    break;
+                                }
+                                taken[k * n + c].fetch_add(1, SeqCst);
+                            }
+                        }
+                        cx.barrier();
+                        for t in taken.iter() {
+                            assert_eq!(t.load(SeqCst), round);
+                        }
+                        cx.barrier();
+                    }
+                });
+            }
+        });
     }
 
     #[test]

@@ -42,7 +42,7 @@ mod wasm;
 
 use super::quant::{self, Q8Rows, QK};
 use crate::f16::{f32_to_bf16, f32_to_f16};
-use crate::graph::{Args, Ctx};
+use crate::graph::{Args, Ctx, CHUNK_COUNTERS};
 use core::ops::Range;
 
 /// What the kernels read, decoded from the command.
@@ -113,9 +113,9 @@ const FLOAT_ROWS: usize = 2;
 /// # Safety
 /// Pointers and sizes as in ABI.md; every thread of the list calls it.
 #[inline(never)]
-pub unsafe fn run(a: &Args, cx: &Ctx, chained: bool) {
+pub unsafe fn run(a: &Args, cx: &Ctx, chain: usize) {
     let Some(m) = Mm::from_args(a) else { return trap() };
-    if !chained {
+    if chain == 0 {
         if m.n_tok * m.n_in <= CONVERT_ALONE && m.out_apart() {
             // Small inputs (decode): every thread converts all of x, writing the same bytes
             // to the same scratch, and goes on without waiting for the others. (The barrier
@@ -130,8 +130,25 @@ pub unsafe fn run(a: &Args, cx: &Ctx, chained: bool) {
             cx.barrier();
         }
     }
-    let rows = cx.split_aligned(m.n_out, DECODE_ROWS);
-    compute(&m, rows, cx.scalar);
+    if cx.nth == 1 || chain >= CHUNK_COUNTERS {
+        return compute(&m, cx.split_aligned(m.n_out, DECODE_ROWS), cx.scalar);
+    }
+    // Dynamic: chunks of rows, taken in turn (see `Ctx::next_chunk`). Rows are independent and
+    // each is computed the same way whichever thread takes it.
+    let step = chunk_rows(m.n_out, cx.nth);
+    loop {
+        let r0 = cx.next_chunk(chain) * step;
+        if r0 >= m.n_out {
+            break;
+        }
+        compute(&m, r0..(r0 + step).min(m.n_out), cx.scalar);
+    }
+}
+
+/// Rows per dynamically scheduled chunk: about 16 chunks per thread, a multiple of 8 (whole
+/// decode and prefill tiles).
+fn chunk_rows(n_out: usize, nth: usize) -> usize {
+    (n_out / (16 * nth)).next_multiple_of(8).max(8)
 }
 
 impl Mm {
