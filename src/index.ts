@@ -7,5 +7,6 @@ export { ModelFormatError, UnsupportedArchitectureError } from './model/hparams.
 export { UnsupportedTensorTypeError } from './model/weights.ts';
 export { DEFAULT_OPTIONS } from './sampling/options.ts';
 export type { GenerateOptions, ResolvedOptions } from './sampling/options.ts';
+export { QUANT_TARGETS, QuantizeError, type QuantizeResult, quantizeGguf } from './quantize/index.ts';
 export { VERSION } from './version.ts';
 export { createApp, type AppOptions } from './server/app.ts';

@@ -4,6 +4,8 @@
  *
  *   tessera run <model.gguf> [prompt]   generate (reads the prompt from stdin when omitted)
  *   tessera info <model.gguf>           print the model's metadata and tensor summary
+ *   tessera quantize <in.gguf> <out.gguf> <TYPE>
+ *                                       quantize an F32/F16/BF16 model (Q8_0, Q4_0, Q4_K_M, ...)
  *
  * Exit codes: 0 success, 1 runtime error (bad model, ...), 2 usage error.
  */
@@ -11,11 +13,14 @@ import { parseArgs } from 'node:util';
 import { createEngine } from '../engine.ts';
 import { TesseraError } from '../errors.ts';
 import { openGguf } from '../gguf/reader.ts';
+import { ggmlTypeName } from '../gguf/ggml-types.ts';
 import { GgmlType } from '../gguf/types.ts';
+import { QUANT_TARGETS, quantTarget, quantizeGguf } from '../quantize/index.ts';
 
 const USAGE = `usage:
   tessera run <model.gguf> [prompt] [--threads N] [--num-predict N] [--temperature T] [--seed S] [--ctx N] [--raw] [--system TEXT]
-  tessera info <model.gguf>`;
+  tessera info <model.gguf>
+  tessera quantize <in.gguf> <out.gguf> <TYPE>   TYPE: ${[...QUANT_TARGETS.keys()].join(', ')}`;
 
 class UsageError extends Error {}
 
@@ -27,6 +32,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (cmd === 'run') return run(rest);
   if (cmd === 'info') return info(rest);
+  if (cmd === 'quantize') return quantize(rest);
   throw new UsageError(`unknown command '${cmd}'`);
 }
 
@@ -35,6 +41,20 @@ function num(v: string | undefined, name: string): number | undefined {
   const n = Number(v);
   if (!Number.isFinite(n)) throw new UsageError(`--${name} expects a number, got '${v}'`);
   return n;
+}
+
+async function quantize(args: string[]): Promise<number> {
+  const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+  if (positionals.length !== 3) throw new UsageError('quantize: expected <in.gguf> <out.gguf> <TYPE>');
+  const [input, output, type] = positionals;
+  if (!quantTarget(type)) throw new UsageError(`quantize: unknown type '${type}' (one of ${[...QUANT_TARGETS.keys()].join(', ')})`);
+  const t0 = performance.now();
+  const r = await quantizeGguf(input, output, type);
+  const counts = new Map<string, number>();
+  for (const ty of r.types.values()) counts.set(ggmlTypeName(ty), (counts.get(ggmlTypeName(ty)) ?? 0) + 1);
+  const mib = (b: number) => (b / 2 ** 20).toFixed(1);
+  console.error(`${output}: ${[...counts].map(([k, n]) => `${n}× ${k}`).join(', ')}; ${mib(r.bytesIn)} MiB → ${mib(r.bytesOut)} MiB of tensors in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  return 0;
 }
 
 async function run(args: string[]): Promise<number> {
