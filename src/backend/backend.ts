@@ -85,8 +85,10 @@ export interface Backend {
   swiglu(out: Tensor, gate: Tensor, up: Tensor, n: number): void;
   silu(out: Tensor, x: Tensor, n: number): void;
   gelu(out: Tensor, x: Tensor, n: number): void;
-  add(out: Tensor, a: Tensor, b: Tensor, n: number): void;
-  mul(out: Tensor, a: Tensor, b: Tensor, n: number): void;
+  /** out[i] = a[i] + b[i % bLen] for i < n; `bLen` omitted or 0: b has n values (else e.g. a bias added to every row). */
+  add(out: Tensor, a: Tensor, b: Tensor, n: number, bLen?: number): void;
+  /** out[i] = a[i] · b[i % bLen], as `add`. */
+  mul(out: Tensor, a: Tensor, b: Tensor, n: number, bLen?: number): void;
   scale(out: Tensor, x: Tensor, s: number, n: number): void;
   /** Write K or V rows `src [nTok][rowLen]` at positions `pos` into the pages of `pages`. */
   kvStore(src: Tensor, nTok: number, rowLen: number, pos: Tensor, pages: Tensor, pageSize: number, kvType: GgmlType): void;

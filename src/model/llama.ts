@@ -1,9 +1,12 @@
 /**
- * The llama architecture (Llama 2/3, Mistral, TinyLlama, SmolLM), written once against `Backend`.
+ * The llama family (Llama 2/3, Mistral, TinyLlama, SmolLM; Qwen2 and Qwen3), written once against `Backend`.
  *
  * Per layer, in PyTorch terms:
  *   h = rms_norm(x) * attn_norm
- *   q, k, v = h @ Wq.T, h @ Wk.T, h @ Wv.T ; q, k = rope(q, pos), rope(k, pos)
+ *   q, k, v = h @ Wq.T, h @ Wk.T, h @ Wv.T
+ *     qwen2: q, k, v += bq, bk, bv            (biases)
+ *     qwen3: q, k = rms_norm(q) * q_norm, rms_norm(k) * k_norm   (per head, over head_dim)
+ *   q, k = rope(q, pos), rope(k, pos)         (llama: adjacent pairs; qwen2/3: NeoX halves)
  *   x = x + attention(q, cache ∪ {k, v}) @ Wo.T
  *   h = rms_norm(x) * ffn_norm
  *   x = x + (silu(h @ Wgate.T) * (h @ Wup.T)) @ Wdown.T
@@ -18,12 +21,20 @@ import { readHParams, type HParams } from './hparams.ts';
 import type { Model, ModelOptions } from './model.ts';
 import { WeightLoader } from './weights.ts';
 
+/** Architectures whose RoPE rotates the two halves of each head (llama.cpp LLAMA_ROPE_TYPE_NEOX). */
+const NEOX_ARCHS = new Set(['qwen2', 'qwen3']);
+
 interface LayerWeights {
   attnNorm: Tensor; // f32 [n_embd]
   wq: Tensor; // [n_embd] → [n_head·head_dim]   (GGUF dims [n_embd, n_head·head_dim])
   wk: Tensor; // [n_embd] → [n_head_kv·head_dim]
   wv: Tensor; // [n_embd] → [n_head_kv·head_dim]
   wo: Tensor; // [n_head·head_dim] → [n_embd]
+  bq: Tensor | null; // f32 [n_head·head_dim]   (qwen2)
+  bk: Tensor | null; // f32 [n_head_kv·head_dim]
+  bv: Tensor | null; // f32 [n_head_kv·head_dim]
+  qNorm: Tensor | null; // f32 [head_dim]        (qwen3)
+  kNorm: Tensor | null; // f32 [head_dim]
   ffnNorm: Tensor; // f32 [n_embd]
   wGate: Tensor; // [n_embd] → [n_ff]
   wUp: Tensor; // [n_embd] → [n_ff]
@@ -73,7 +84,7 @@ export class LlamaModel implements Model {
     this.tokensView = be.i32(s.tokens);
     this.posView = be.i32(s.pos);
     this.logitsView = be.f32(s.logits);
-    this.ropeQ = { nHead: hp.nHead, headDim: hp.headDim, nRot: hp.nRot, mode: RopeMode.NORMAL, freqBase: hp.ropeBase, freqScale: hp.ropeScale, freqFactors: null };
+    this.ropeQ = { nHead: hp.nHead, headDim: hp.headDim, nRot: hp.nRot, mode: NEOX_ARCHS.has(hp.arch) ? RopeMode.NEOX : RopeMode.NORMAL, freqBase: hp.ropeBase, freqScale: hp.ropeScale, freqFactors: null };
     this.ropeK = { ...this.ropeQ, nHead: hp.nHeadKv };
     this.attn = { nHead: hp.nHead, nHeadKv: hp.nHeadKv, headDim: hp.headDim, scale: 1 / Math.sqrt(hp.headDim) };
   }
@@ -96,6 +107,11 @@ export class LlamaModel implements Model {
         wk: await w.load(p + 'attn_k.weight', [nEmbd, kvDim]),
         wv: await w.load(p + 'attn_v.weight', [nEmbd, kvDim]),
         wo: await w.load(p + 'attn_output.weight', [qDim, nEmbd]),
+        bq: await w.loadOptional(p + 'attn_q.bias', [qDim]),
+        bk: await w.loadOptional(p + 'attn_k.bias', [kvDim]),
+        bv: await w.loadOptional(p + 'attn_v.bias', [kvDim]),
+        qNorm: await w.loadOptional(p + 'attn_q_norm.weight', [headDim]),
+        kNorm: await w.loadOptional(p + 'attn_k_norm.weight', [headDim]),
         ffnNorm: await w.load(p + 'ffn_norm.weight', [nEmbd]),
         wGate: await w.load(p + 'ffn_gate.weight', [nEmbd, nFf]),
         wUp: await w.load(p + 'ffn_up.weight', [nEmbd, nFf]),
@@ -164,6 +180,11 @@ export class LlamaModel implements Model {
       be.matmul(s.q, L.wq, s.h, nTok);
       be.matmul(s.k, L.wk, s.h, nTok);
       be.matmul(s.v, L.wv, s.h, nTok);
+      if (L.bq) be.add(s.q, s.q, L.bq, nTok * nHead * headDim, nHead * headDim);
+      if (L.bk) be.add(s.k, s.k, L.bk, nTok * kvDim, kvDim);
+      if (L.bv) be.add(s.v, s.v, L.bv, nTok * kvDim, kvDim);
+      if (L.qNorm) be.rmsNorm(s.q, s.q, L.qNorm, hp.rmsEps, headDim, nTok * nHead);
+      if (L.kNorm) be.rmsNorm(s.k, s.k, L.kNorm, hp.rmsEps, headDim, nTok * nHeadKv);
       be.rope(s.q, s.pos, nTok, ropeQ);
       be.rope(s.k, s.pos, nTok, ropeK);
       be.kvStore(s.k, nTok, kvDim, s.pos, kv.kPages, kv.pageSize, kv.kvType);

@@ -37,6 +37,8 @@ type Loader = (file: GgufFile, be: Backend, opts: ModelOptions) => Promise<Model
 const ARCHITECTURES: Record<string, Loader> = {
   llama: (f, b, o) => LlamaModel.load(f, b, o),
   mistral: (f, b, o) => LlamaModel.load(f, b, o),
+  qwen2: (f, b, o) => LlamaModel.load(f, b, o),
+  qwen3: (f, b, o) => LlamaModel.load(f, b, o),
 };
 
 export const SUPPORTED_ARCHITECTURES = Object.keys(ARCHITECTURES);

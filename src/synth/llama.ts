@@ -23,7 +23,14 @@ import { Xoshiro128, fnv1a } from './prng.ts';
 
 export type SynthWeightType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0';
 
+/** Architectures the synthetic writer knows: llama, and the llama-like Qwen2 (q/k/v biases) and Qwen3 (q/k RMSNorm). */
+export type SynthArch = 'llama' | 'qwen2' | 'qwen3';
+
 export interface SynthLlamaSpec {
+  /** Default 'llama'. qwen2 adds attn_{q,k,v}.bias (F32), qwen3 attn_{q,k}_norm.weight (F32 [head_dim]). */
+  arch?: SynthArch;
+  /** Per-head size of q/k/v, default nEmbd / nHead (Qwen3 models set it independently). */
+  headDim?: number;
   /** Default: the number of tokens in `tokenizer['tokenizer.ggml.tokens']`. */
   nVocab?: number;
   nEmbd: number;
@@ -92,16 +99,19 @@ export function resolveSynthLlama(spec: SynthLlamaSpec): Required<Omit<SynthLlam
   check(spec.type in GGML_TYPE, `unknown type ${spec.type}`);
   for (const k of ['nEmbd', 'nLayer', 'nHead', 'nHeadKv', 'nFf'] as const) check(Number.isInteger(spec[k]) && spec[k] > 0, `${k} must be a positive integer`);
   check(spec.residualScale === undefined || (Number.isFinite(spec.residualScale) && spec.residualScale > 0), 'residualScale must be > 0');
-  check(spec.nEmbd % spec.nHead === 0, 'nEmbd must be a multiple of nHead');
+  check(spec.headDim !== undefined || spec.nEmbd % spec.nHead === 0, 'nEmbd must be a multiple of nHead');
   check(spec.nHead % spec.nHeadKv === 0, 'nHead must be a multiple of nHeadKv');
-  const headDim = spec.nEmbd / spec.nHead;
+  const headDim = spec.headDim ?? spec.nEmbd / spec.nHead;
+  check(Number.isInteger(headDim) && headDim > 0, 'headDim must be a positive integer');
+  const arch = spec.arch ?? 'llama';
+  check(['llama', 'qwen2', 'qwen3'].includes(arch), `unknown arch ${arch}`);
   check(headDim % 2 === 0, 'head dim must be even (RoPE)');
   const block = spec.type === 'Q8_0' || spec.type === 'Q4_0' ? 32 : 1;
   check(spec.nEmbd % block === 0 && spec.nFf % block === 0, `nEmbd and nFf must be multiples of ${block} for ${spec.type}`);
   return {
     nVocab: nVocab!, nEmbd: spec.nEmbd, nLayer: spec.nLayer, nHead: spec.nHead, nHeadKv: spec.nHeadKv, nFf: spec.nFf,
     nCtx: spec.nCtx ?? 2048, ropeBase: spec.ropeBase ?? 10000, rmsEps: spec.rmsEps ?? 1e-5, type: spec.type,
-    seed: spec.seed, tieEmbeddings: spec.tieEmbeddings ?? false, name: spec.name ?? 'synthetic-llama', headDim,
+    seed: spec.seed, tieEmbeddings: spec.tieEmbeddings ?? false, name: spec.name ?? `synthetic-${arch}`, headDim, arch,
     residualScale: spec.residualScale ?? 1,
     qkScale: spec.qkScale ?? 1.2,
   };
@@ -112,6 +122,8 @@ export function planSynthLlama(spec: SynthLlamaSpec): WeightPlan[] {
   const p = resolveSynthLlama(spec);
   const wt = GGML_TYPE[p.type];
   const nKv = p.nHeadKv * p.headDim;
+  const nQ = p.nHead * p.headDim;
+  const vec = (name: string, n: number, mean: number, std: number): WeightPlan => ({ name, dims: [n], type: GgmlType.F32, mean, std });
   const logitStd = 0.7 * Math.sqrt(2 * Math.log(Math.max(p.nVocab, 2)));
   const outStd = logitStd / Math.sqrt(p.nEmbd);
   const inv = 1 / Math.sqrt(p.nEmbd);
@@ -122,10 +134,20 @@ export function planSynthLlama(spec: SynthLlamaSpec): WeightPlan[] {
     const b = `blk.${l}.`;
     plan.push(
       norm(`${b}attn_norm.weight`),
-      mat(`${b}attn_q.weight`, p.nEmbd, p.nEmbd, p.qkScale * inv),
+      mat(`${b}attn_q.weight`, p.nEmbd, nQ, p.qkScale * inv),
       mat(`${b}attn_k.weight`, p.nEmbd, nKv, p.qkScale * inv),
       mat(`${b}attn_v.weight`, p.nEmbd, nKv, inv),
-      mat(`${b}attn_output.weight`, p.nEmbd, p.nEmbd, p.residualScale * inv),
+    );
+    if (p.arch === 'qwen2') {
+      plan.push(vec(`${b}attn_q.bias`, nQ, 0, 0.3 * p.qkScale), vec(`${b}attn_k.bias`, nKv, 0, 0.3 * p.qkScale), vec(`${b}attn_v.bias`, nKv, 0, 0.1));
+    }
+    if (p.arch === 'qwen3') {
+      // q/k are RMS-normed per head, so their scale comes from the norm weights: keep scores' std ≈ qkScale².
+      const g = Math.sqrt(p.qkScale);
+      plan.push(vec(`${b}attn_q_norm.weight`, p.headDim, g, 0.1 * g), vec(`${b}attn_k_norm.weight`, p.headDim, g, 0.1 * g));
+    }
+    plan.push(
+      mat(`${b}attn_output.weight`, nQ, p.nEmbd, p.residualScale / Math.sqrt(nQ)),
       norm(`${b}ffn_norm.weight`),
       mat(`${b}ffn_gate.weight`, p.nEmbd, p.nFf, inv),
       mat(`${b}ffn_up.weight`, p.nEmbd, p.nFf, inv),
@@ -160,20 +182,22 @@ export function generateWeight(w: WeightPlan, seed: number, scratch: Float32Arra
 /** The general.* and llama.* metadata of a synthetic llama, followed by the tokenizer keys. */
 export function synthLlamaMetadata(spec: SynthLlamaSpec): Record<string, GgufValue> {
   const p = resolveSynthLlama(spec);
+  const a = p.arch;
   return {
-    'general.architecture': gv.str('llama'),
+    'general.architecture': gv.str(a),
     'general.name': gv.str(p.name),
     'general.file_type': gv.u32(FILE_TYPE[p.type]),
-    'llama.vocab_size': gv.u32(p.nVocab),
-    'llama.context_length': gv.u32(p.nCtx),
-    'llama.embedding_length': gv.u32(p.nEmbd),
-    'llama.block_count': gv.u32(p.nLayer),
-    'llama.feed_forward_length': gv.u32(p.nFf),
-    'llama.attention.head_count': gv.u32(p.nHead),
-    'llama.attention.head_count_kv': gv.u32(p.nHeadKv),
-    'llama.rope.freq_base': gv.f32(p.ropeBase),
-    'llama.attention.layer_norm_rms_epsilon': gv.f32(p.rmsEps),
-    'llama.rope.dimension_count': gv.u32(p.headDim),
+    [`${a}.vocab_size`]: gv.u32(p.nVocab),
+    [`${a}.context_length`]: gv.u32(p.nCtx),
+    [`${a}.embedding_length`]: gv.u32(p.nEmbd),
+    [`${a}.block_count`]: gv.u32(p.nLayer),
+    [`${a}.feed_forward_length`]: gv.u32(p.nFf),
+    [`${a}.attention.head_count`]: gv.u32(p.nHead),
+    [`${a}.attention.head_count_kv`]: gv.u32(p.nHeadKv),
+    ...(p.headDim * p.nHead !== p.nEmbd ? { [`${a}.attention.key_length`]: gv.u32(p.headDim), [`${a}.attention.value_length`]: gv.u32(p.headDim) } : {}),
+    [`${a}.rope.freq_base`]: gv.f32(p.ropeBase),
+    [`${a}.attention.layer_norm_rms_epsilon`]: gv.f32(p.rmsEps),
+    [`${a}.rope.dimension_count`]: gv.u32(p.headDim),
     ...spec.tokenizer,
   };
 }

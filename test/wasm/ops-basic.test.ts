@@ -68,6 +68,8 @@ for (const variant of await variantsToTest()) {
           const cases: [number, number[], (i: number) => number][] = [
             [Op.ADD, [pa, pb, out, n], (i) => a[i] + b[i]],
             [Op.MUL, [pa, pb, out, n], (i) => a[i] * b[i]],
+            [Op.ADD, [pa, pb, out, n, 7], (i) => a[i] + b[i % 7]], // b repeated every 7 values (a bias)
+            [Op.MUL, [pa, pb, out, n, 5], (i) => a[i] * b[i % 5]],
             [Op.SCALE, [pa, out, n, f32bits(-0.37)], (i) => a[i] * Math.fround(-0.37)],
           ];
           for (const [op, args, ref] of cases) {

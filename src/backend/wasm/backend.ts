@@ -150,11 +150,11 @@ export class WasmBackend implements Backend {
   gelu(out: Tensor, x: Tensor, n: number): void {
     this.cmds.push(Op.GELU, ptr(x), ptr(out), n);
   }
-  add(out: Tensor, a: Tensor, b: Tensor, n: number): void {
-    this.cmds.push(Op.ADD, ptr(a), ptr(b), ptr(out), n);
+  add(out: Tensor, a: Tensor, b: Tensor, n: number, bLen = 0): void {
+    this.cmds.push(Op.ADD, ptr(a), ptr(b), ptr(out), n, bLen);
   }
-  mul(out: Tensor, a: Tensor, b: Tensor, n: number): void {
-    this.cmds.push(Op.MUL, ptr(a), ptr(b), ptr(out), n);
+  mul(out: Tensor, a: Tensor, b: Tensor, n: number, bLen = 0): void {
+    this.cmds.push(Op.MUL, ptr(a), ptr(b), ptr(out), n, bLen);
   }
   scale(out: Tensor, x: Tensor, s: number, n: number): void {
     this.cmds.push(Op.SCALE, ptr(x), ptr(out), n, bits(s));

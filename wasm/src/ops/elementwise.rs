@@ -68,17 +68,43 @@ pub unsafe fn scale(x: *const f32, out: *mut f32, n: usize, s: f32, scalar: bool
     map1(x, out, n, scalar, |v| v.mul(sv), |v| v * s)
 }
 
-/// ADD: `a, b, out, n`
+/// `f(a[i], b[i % n_b])` for this thread's share of `0..n` (`n_b` = 0: b as long as a).
+#[inline(always)]
+unsafe fn run_binary(a: &Args, cx: &Ctx, f: unsafe fn(*const f32, *const f32, *mut f32, usize, bool)) {
+    let (x, b, out, n) = (ptr_f32(a[0]), ptr_f32(a[1]), ptr_f32(a[2]), a[3] as usize);
+    let n_b = if a[4] == 0 { n } else { a[4] as usize };
+    binary_range(x, b, out, n_b, cx.split_aligned(n, SPLIT_STEP), cx.scalar, f)
+}
+
+/// Elements `r` of `out[i] = f(a[i], b[i % n_b])`, in runs that don't wrap around b.
+#[inline(always)]
+unsafe fn binary_range(
+    a: *const f32,
+    b: *const f32,
+    out: *mut f32,
+    n_b: usize,
+    r: core::ops::Range<usize>,
+    scalar: bool,
+    f: unsafe fn(*const f32, *const f32, *mut f32, usize, bool),
+) {
+    let mut i = r.start;
+    while i < r.end {
+        let off = i % n_b;
+        let len = (r.end - i).min(n_b - off);
+        f(a.add(i), b.add(off), out.add(i), len, scalar);
+        i += len;
+    }
+}
+
+/// ADD: `a, b, out, n, n_b` — `out[i] = a[i] + b[i % n_b]` (n_b = 0: n; a bias added to every row).
 #[inline(never)]
 pub unsafe fn run_add(a: &Args, cx: &Ctx) {
-    let r = cx.split_aligned(a[3] as usize, SPLIT_STEP);
-    add(ptr_f32(a[0]).add(r.start), ptr_f32(a[1]).add(r.start), ptr_f32(a[2]).add(r.start), r.len(), cx.scalar)
+    run_binary(a, cx, add)
 }
-/// MUL: `a, b, out, n`
+/// MUL: `a, b, out, n, n_b` — `out[i] = a[i] · b[i % n_b]`.
 #[inline(never)]
 pub unsafe fn run_mul(a: &Args, cx: &Ctx) {
-    let r = cx.split_aligned(a[3] as usize, SPLIT_STEP);
-    mul(ptr_f32(a[0]).add(r.start), ptr_f32(a[1]).add(r.start), ptr_f32(a[2]).add(r.start), r.len(), cx.scalar)
+    run_binary(a, cx, mul)
 }
 /// SCALE: `x, out, n, s`
 #[inline(never)]
@@ -90,6 +116,24 @@ pub unsafe fn run_scale(a: &Args, cx: &Ctx) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn broadcast_add_over_threads() {
+        // n_b = 7: b repeats every 7 values; 3 threads' shares together give the whole result.
+        let n = 1000usize;
+        let a: Vec<f32> = (0..n).map(|i| i as f32 * 0.5).collect();
+        let b: Vec<f32> = (0..7).map(|i| i as f32 * 100.0).collect();
+        let mut out = vec![0.0f32; n];
+        let sync = crate::graph::Barrier::new();
+        for ith in 0..3 {
+            let cx = Ctx { ith, nth: 3, scalar: false, sync: &sync };
+            let r = cx.split_aligned(n, SPLIT_STEP);
+            unsafe { binary_range(a.as_ptr(), b.as_ptr(), out.as_mut_ptr(), 7, r, ith == 1, add) };
+        }
+        for i in 0..n {
+            assert_eq!(out[i], a[i] + b[i % 7], "at {i}");
+        }
+    }
 
     #[test]
     fn simd_and_scalar_agree_exactly() {

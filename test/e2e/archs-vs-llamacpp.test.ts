@@ -1,0 +1,78 @@
+/**
+ * Llama-family architectures beyond llama against llama.cpp (node-llama-cpp 3.21.1), as
+ * test/e2e/llama-vs-llamacpp.test.ts does for llama (same prompt, checks and tolerances):
+ * - qwen2: biases on q/k/v, NeoX RoPE;
+ * - qwen3: per-head RMSNorm of q and k before RoPE, head size independent of n_embd (here 64 with
+ *   n_embd 256 and 8 heads, so q is 512 wide), NeoX RoPE.
+ */
+import { mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEngine, type Engine } from '../../src/index.ts';
+import { writeSyntheticLlama } from '../../src/synth/index.ts';
+import { llama2VocabMetadata } from '../fixtures/vocab.ts';
+import { runLlamaCpp, type OracleResult } from '../helpers/llamacpp.ts';
+import { commonPrefix, comparePrompt, greedyDistribution, nearTie } from '../helpers/logit-compare.ts';
+
+const DIR = join(tmpdir(), 'tessera-e2e-archs');
+const PROMPT_LEN = 64;
+const N_PREDICT = 32;
+
+const MODELS = [
+  { arch: 'qwen2', nEmbd: 256, nLayer: 2, nHead: 8, nHeadKv: 2, nFf: 768 },
+  { arch: 'qwen3', nEmbd: 256, nLayer: 2, nHead: 8, nHeadKv: 4, nFf: 768, headDim: 64 },
+] as const;
+const TYPES = [
+  { type: 'F32', tol: 2e-3 },
+  { type: 'Q8_0', tol: 4e-2 },
+] as const;
+
+function promptTokens(): number[] {
+  const out = [1];
+  let s = 12345;
+  while (out.length < PROMPT_LEN) {
+    s = (s * 1103515245 + 12345) >>> 0;
+    out.push(300 + (s % 29000));
+  }
+  return out;
+}
+
+const reports: Record<string, unknown>[] = [];
+beforeAll(() => mkdirSync(DIR, { recursive: true }));
+afterAll(() => console.table(reports));
+
+describe.each(MODELS)('$arch vs llama.cpp', (shape) => {
+  describe.each(TYPES)('$type', ({ type, tol }) => {
+    const path = join(DIR, `${shape.arch}-${type}.gguf`);
+    const tokens = promptTokens();
+    let engine: Engine;
+    let oracle: OracleResult;
+
+    beforeAll(async () => {
+      await writeSyntheticLlama(path, { ...shape, residualScale: 0.15, qkScale: 0.5, type, seed: 42, tokenizer: llama2VocabMetadata() });
+      [engine, oracle] = await Promise.all([
+        createEngine({ model: path, threads: 2, logitRows: PROMPT_LEN, numCtx: 256 }),
+        runLlamaCpp({ model: path, tokens, topK: 10, nPredict: N_PREDICT, threads: 2 }),
+      ]);
+    });
+    afterAll(async () => engine?.close());
+
+    it('matches llama.cpp log-probs and argmax at every prompt position', async () => {
+      const r = comparePrompt(await engine.evaluate(tokens), oracle, tol);
+      reports.push({ model: `${shape.arch}-${type}`, ...r });
+      expect(r.argmaxMismatches).toBe(0);
+      expect(r.maxDiff).toBeLessThanOrEqual(tol);
+    });
+
+    it('continues greedily exactly like llama.cpp for 32 tokens', async () => {
+      const gen = engine.generate({ prompt: tokens, options: { temperature: 0, num_predict: N_PREDICT, seed: 1 } });
+      const ours: number[] = [];
+      for await (const c of gen) if (c.token >= 0) ours.push(c.token);
+      const same = commonPrefix(ours, oracle.greedy);
+      if (same === N_PREDICT) expect(ours).toEqual(oracle.greedy);
+      else if (gen.doneReason === 'stop' && same === ours.length) expect(engine.tokenizer.isEog(oracle.greedy[same])).toBe(true);
+      else expect(nearTie(greedyDistribution(oracle, tokens.length, same), tol), `diverged at step ${same}`).toBe(true);
+    });
+  });
+});
