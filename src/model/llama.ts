@@ -1,5 +1,7 @@
 /**
- * The llama family (Llama 2/3, Mistral, TinyLlama, SmolLM; Qwen2 and Qwen3), written once against `Backend`.
+ * The llama family (Llama 2/3, Mistral, TinyLlama, SmolLM; Qwen2, Qwen3, Phi-3), written once against `Backend`.
+ * Phi-3 stores q/k/v as one `attn_qkv` matrix and gate/up as one `ffn_up` of 2·n_ff rows (gate first);
+ * those are loaded once and used through row views, so the graph below is the same.
  *
  * Per layer, in PyTorch terms:
  *   h = rms_norm(x) * attn_norm
@@ -22,7 +24,7 @@ import type { Model, ModelOptions } from './model.ts';
 import { WeightLoader } from './weights.ts';
 
 /** Architectures whose RoPE rotates the two halves of each head (llama.cpp LLAMA_ROPE_TYPE_NEOX). */
-const NEOX_ARCHS = new Set(['qwen2', 'qwen3']);
+const NEOX_ARCHS = new Set(['qwen2', 'qwen3', 'phi3']);
 
 interface LayerWeights {
   attnNorm: Tensor; // f32 [n_embd]
@@ -101,11 +103,14 @@ export class LlamaModel implements Model {
     const layers: LayerWeights[] = [];
     for (let il = 0; il < hp.nLayer; il++) {
       const p = `blk.${il}.`;
+      // Fused projections (phi3): one tensor, row views for the parts.
+      const qkv = w.has(p + 'attn_qkv.weight') ? await w.load(p + 'attn_qkv.weight', [nEmbd, qDim + 2 * kvDim]) : null;
+      const gateUp = w.has(p + 'ffn_gate.weight') ? null : await w.load(p + 'ffn_up.weight', [nEmbd, 2 * nFf]);
       layers.push({
         attnNorm: await w.load(p + 'attn_norm.weight', [nEmbd]),
-        wq: await w.load(p + 'attn_q.weight', [nEmbd, qDim]),
-        wk: await w.load(p + 'attn_k.weight', [nEmbd, kvDim]),
-        wv: await w.load(p + 'attn_v.weight', [nEmbd, kvDim]),
+        wq: qkv ? be.rows(qkv, 0, qDim) : await w.load(p + 'attn_q.weight', [nEmbd, qDim]),
+        wk: qkv ? be.rows(qkv, qDim, kvDim) : await w.load(p + 'attn_k.weight', [nEmbd, kvDim]),
+        wv: qkv ? be.rows(qkv, qDim + kvDim, kvDim) : await w.load(p + 'attn_v.weight', [nEmbd, kvDim]),
         wo: await w.load(p + 'attn_output.weight', [qDim, nEmbd]),
         bq: await w.loadOptional(p + 'attn_q.bias', [qDim]),
         bk: await w.loadOptional(p + 'attn_k.bias', [kvDim]),
@@ -113,8 +118,8 @@ export class LlamaModel implements Model {
         qNorm: await w.loadOptional(p + 'attn_q_norm.weight', [headDim]),
         kNorm: await w.loadOptional(p + 'attn_k_norm.weight', [headDim]),
         ffnNorm: await w.load(p + 'ffn_norm.weight', [nEmbd]),
-        wGate: await w.load(p + 'ffn_gate.weight', [nEmbd, nFf]),
-        wUp: await w.load(p + 'ffn_up.weight', [nEmbd, nFf]),
+        wGate: gateUp ? be.rows(gateUp, 0, nFf) : await w.load(p + 'ffn_gate.weight', [nEmbd, nFf]),
+        wUp: gateUp ? be.rows(gateUp, nFf, nFf) : await w.load(p + 'ffn_up.weight', [nEmbd, nFf]),
         wDown: await w.load(p + 'ffn_down.weight', [nFf, nEmbd]),
       });
     }

@@ -39,6 +39,7 @@ const ARCHITECTURES: Record<string, Loader> = {
   mistral: (f, b, o) => LlamaModel.load(f, b, o),
   qwen2: (f, b, o) => LlamaModel.load(f, b, o),
   qwen3: (f, b, o) => LlamaModel.load(f, b, o),
+  phi3: (f, b, o) => LlamaModel.load(f, b, o),
 };
 
 export const SUPPORTED_ARCHITECTURES = Object.keys(ARCHITECTURES);

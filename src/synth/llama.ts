@@ -23,8 +23,11 @@ import { Xoshiro128, fnv1a } from './prng.ts';
 
 export type SynthWeightType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0';
 
-/** Architectures the synthetic writer knows: llama, and the llama-like Qwen2 (q/k/v biases) and Qwen3 (q/k RMSNorm). */
-export type SynthArch = 'llama' | 'qwen2' | 'qwen3';
+/**
+ * Architectures the synthetic writer knows: llama, and the llama-like Qwen2 (q/k/v biases), Qwen3 (q/k RMSNorm)
+ * and Phi-3 (fused attn_qkv, and ffn_up holding gate then up; every part drawn with the q/k std).
+ */
+export type SynthArch = 'llama' | 'qwen2' | 'qwen3' | 'phi3';
 
 export interface SynthLlamaSpec {
   /** Default 'llama'. qwen2 adds attn_{q,k,v}.bias (F32), qwen3 attn_{q,k}_norm.weight (F32 [head_dim]). */
@@ -104,7 +107,7 @@ export function resolveSynthLlama(spec: SynthLlamaSpec): Required<Omit<SynthLlam
   const headDim = spec.headDim ?? spec.nEmbd / spec.nHead;
   check(Number.isInteger(headDim) && headDim > 0, 'headDim must be a positive integer');
   const arch = spec.arch ?? 'llama';
-  check(['llama', 'qwen2', 'qwen3'].includes(arch), `unknown arch ${arch}`);
+  check(['llama', 'qwen2', 'qwen3', 'phi3'].includes(arch), `unknown arch ${arch}`);
   check(headDim % 2 === 0, 'head dim must be even (RoPE)');
   const block = spec.type === 'Q8_0' || spec.type === 'Q4_0' ? 32 : 1;
   check(spec.nEmbd % block === 0 && spec.nFf % block === 0, `nEmbd and nFf must be multiples of ${block} for ${spec.type}`);
@@ -134,23 +137,23 @@ export function planSynthLlama(spec: SynthLlamaSpec): WeightPlan[] {
     const b = `blk.${l}.`;
     plan.push(
       norm(`${b}attn_norm.weight`),
-      mat(`${b}attn_q.weight`, p.nEmbd, nQ, p.qkScale * inv),
-      mat(`${b}attn_k.weight`, p.nEmbd, nKv, p.qkScale * inv),
-      mat(`${b}attn_v.weight`, p.nEmbd, nKv, inv),
     );
+    if (p.arch === 'phi3') plan.push(mat(`${b}attn_qkv.weight`, p.nEmbd, nQ + 2 * nKv, p.qkScale * inv));
+    else plan.push(mat(`${b}attn_q.weight`, p.nEmbd, nQ, p.qkScale * inv), mat(`${b}attn_k.weight`, p.nEmbd, nKv, p.qkScale * inv), mat(`${b}attn_v.weight`, p.nEmbd, nKv, inv));
     if (p.arch === 'qwen2') {
       plan.push(vec(`${b}attn_q.bias`, nQ, 0, 0.3 * p.qkScale), vec(`${b}attn_k.bias`, nKv, 0, 0.3 * p.qkScale), vec(`${b}attn_v.bias`, nKv, 0, 0.1));
     }
     if (p.arch === 'qwen3') {
       // q/k are RMS-normed per head, so their scale comes from the norm weights: keep scores' std ≈ qkScale².
-      const g = Math.sqrt(p.qkScale);
+      const g = p.qkScale;
       plan.push(vec(`${b}attn_q_norm.weight`, p.headDim, g, 0.1 * g), vec(`${b}attn_k_norm.weight`, p.headDim, g, 0.1 * g));
     }
     plan.push(
       mat(`${b}attn_output.weight`, nQ, p.nEmbd, p.residualScale / Math.sqrt(nQ)),
       norm(`${b}ffn_norm.weight`),
-      mat(`${b}ffn_gate.weight`, p.nEmbd, p.nFf, inv),
-      mat(`${b}ffn_up.weight`, p.nEmbd, p.nFf, inv),
+      ...(p.arch === 'phi3'
+        ? [mat(`${b}ffn_up.weight`, p.nEmbd, 2 * p.nFf, inv)]
+        : [mat(`${b}ffn_gate.weight`, p.nEmbd, p.nFf, inv), mat(`${b}ffn_up.weight`, p.nEmbd, p.nFf, inv)]),
       mat(`${b}ffn_down.weight`, p.nFf, p.nEmbd, p.residualScale / Math.sqrt(p.nFf)),
     );
   }
