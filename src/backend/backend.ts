@@ -49,6 +49,10 @@ export interface AttentionParams {
   nHeadKv: number;
   headDim: number;
   scale: number;
+  /** Sliding window: a query at position p sees keys at positions > p − window (0 or omitted: all). */
+  window?: number;
+  /** Soft cap of the scores: s = softcap·tanh(scale·q·k / softcap) (0 or omitted: none; Gemma 2). */
+  softcap?: number;
 }
 
 export interface Backend {

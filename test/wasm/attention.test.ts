@@ -124,6 +124,9 @@ interface AttnCase extends Shape {
   qPos: Int32Array;
   amp: number;
   ggml: boolean;
+  /** Sliding window (0: none) and soft cap (0: none). */
+  window?: number;
+  softcap?: number;
 }
 
 /**
@@ -139,7 +142,9 @@ function attentionRef(c: AttnCase, q: Float32Array, cache: Cache, scale: number)
   const out = new Float64Array(c.nTok * c.nHead * c.hd);
   const slack = new Float64Array(out.length);
   for (let t = 0; t < c.nTok; t++) {
-    const nVis = Math.min(c.qPos[t] + 1, c.nKv);
+    const j1 = Math.min(c.qPos[t] + 1, c.nKv);
+    const j0 = c.window ? Math.max(0, c.qPos[t] + 1 - c.window) : 0;
+    const nVis = Math.max(0, j1 - j0);
     for (let h = 0; h < c.nHead; h++) {
       const kh = Math.floor(h / gq) * c.hd;
       const qo = (t * c.nHead + h) * c.hd;
@@ -149,11 +154,11 @@ function attentionRef(c: AttnCase, q: Float32Array, cache: Cache, scale: number)
         let dot = 0;
         let abs = 0;
         for (let i = 0; i < c.hd; i++) {
-          const x = (c.ggml ? roundHalf(q[qo + i]) : q[qo + i]) * cache.k[j * rowLen + kh + i];
+          const x = (c.ggml ? roundHalf(q[qo + i]) : q[qo + i]) * cache.k[(j0 + j) * rowLen + kh + i];
           dot += x;
           abs += Math.abs(x);
         }
-        s[j] = dot * scale;
+        s[j] = c.softcap ? c.softcap * Math.tanh((dot * scale) / c.softcap) : dot * scale;
         mag[j] = abs * scale;
       }
       const mx = Math.max(...s);
@@ -170,7 +175,7 @@ function attentionRef(c: AttnCase, q: Float32Array, cache: Cache, scale: number)
           w = roundHalf(w);
         }
         for (let i = 0; i < c.hd; i++) {
-          const v = cache.v[j * rowLen + kh + i];
+          const v = cache.v[(j0 + j) * rowLen + kh + i];
           out[qo + i] += w * v;
           slack[qo + i] += tie * Math.abs(v);
         }
@@ -259,6 +264,26 @@ for (const variant of availableVariants()) {
       }
     }
 
+    // Sliding window and soft cap (Gemma 2, Mistral, Phi-3), every kernel: flash (F16/F32 cache),
+    // ggml mode, and the two-pass twin (head_dim 36).
+    it('sliding window and soft cap', async () => {
+      let n = 0;
+      for (const [window, softcap] of [[1, 0], [5, 0], [37, 0], [1000, 0], [0, 2], [16, 1.5]]) {
+        for (const [nTok, nKv] of [[1, 70], [6, 70], [40, 40]]) {
+          for (const [kvType, ggml, hd] of [[F16, false, 64], [F32, false, 64], [F16, true, 64], [F16, false, 36]] as const) {
+            n++;
+            const mark = core.mark();
+            const s: Shape = { nKv, nHeadKv: 2, hd, ps: 16, kvType };
+            const cache = await buildCache(core, s, 500 + n, 1);
+            const qPos = Int32Array.from({ length: nTok }, (_, t) => nKv - nTok + t);
+            const c: AttnCase = { ...s, nTok, nHead: 8, qPos, amp: 6, ggml, window, softcap };
+            await checkAttention(core, c, cache, ggml ? 1 : 0, 3e-6, `window ${window} softcap ${softcap} n_tok ${nTok} n_kv ${nKv} hd ${hd} ggml ${ggml}`);
+            core.release(mark);
+          }
+        }
+      }
+    });
+
     // flags bit 0 (SIMD ggml kernel and twin): GQA 8/2 and 32/8, head_dim 32/64/128, decode and
     // prefill (ending at the last cached position, or a whole causal prompt from position 0).
     const GGML_LENGTHS: [number, number][] = [[1, 1], [1, 40], [4, 129], [1, 300], [37, 37], [1, 2048], [3, 2048]];
@@ -294,7 +319,8 @@ async function checkAttention(core: WasmCore, c: AttnCase, cache: Cache, flags: 
   for (const scalar of [false, true]) {
     for (const threads of [1, 2]) {
       const out = core.alloc(nq * 4);
-      const args = [qp, out, c.nTok, posp, c.nKv, c.nHead, c.nHeadKv, c.hd, cache.kPages, cache.vPages, c.ps, c.kvType, f32bits(scale), scratch, flags];
+      const layout = (c.ps | (c.kvType << 20) | (flags << 28)) >>> 0; // ABI.md ATTENTION word 10
+      const args = [qp, out, c.nTok, posp, c.nKv, c.nHead, c.nHeadKv, c.hd, cache.kPages, cache.vPages, layout, c.window ?? 0, f32bits(scale), scratch, f32bits(c.softcap ?? 0)];
       await runOp(core, Op.ATTENTION, args, { scalar, threads });
       const got = readF32(core, out, nq);
       let err = 0; // beyond the slack of weights near an f16 tie (ggml mode)

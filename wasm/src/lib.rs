@@ -13,7 +13,7 @@ pub mod ops;
 pub mod simd;
 
 /// Must equal `ABI_VERSION` in `src/backend/wasm/abi.ts`.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 #[cfg(all(not(test), target_arch = "wasm32"))]
 #[panic_handler]

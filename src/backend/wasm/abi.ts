@@ -3,7 +3,7 @@
  * and the exports every instance has. Change together with `ABI_VERSION` in wasm/src/lib.rs.
  */
 
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 
 /** u32 words per command: word 0 the op code, words 1..15 its arguments. */
 export const CMD_WORDS = 16;

@@ -36,6 +36,12 @@ export class WasmTensor implements Tensor {
 }
 
 const bits = CommandList.f32bits;
+
+/** ATTENTION word 10 (ABI.md): page_size | kv_type << 20 | flags << 28. */
+function attnLayout(pageSize: number, kvType: number, flags: number): number {
+  if (pageSize <= 0 || pageSize >= 1 << 20 || kvType > 0xff || flags > 0xf) throw new RangeError(`attention: page size ${pageSize}, kv type ${kvType} or flags ${flags} out of range`);
+  return (pageSize | (kvType << 20) | (flags << 28)) >>> 0;
+}
 const ptr = (t: Tensor) => (t as WasmTensor).ptr;
 
 export interface WasmBackendOptions {
@@ -165,7 +171,7 @@ export class WasmBackend implements Backend {
   attention(out: Tensor, q: Tensor, qPos: Tensor, nTok: number, nKv: number, kv: KvLayerView, p: AttentionParams): void {
     this.cmds.push(
       Op.ATTENTION, ptr(q), ptr(out), nTok, ptr(qPos), nKv, p.nHead, p.nHeadKv, p.headDim,
-      ptr(kv.kPages), ptr(kv.vPages), kv.pageSize, kv.kvType, bits(p.scale), this.attnScratch, 1,
+      ptr(kv.kPages), ptr(kv.vPages), attnLayout(kv.pageSize, kv.kvType, 1), p.window ?? 0, bits(p.scale), this.attnScratch, bits(p.softcap ?? 0),
     );
   }
 

@@ -2,8 +2,11 @@
 //!
 //! `q, out: f32 [n_tok][n_head][head_dim]`, `q_pos: i32 [n_tok]`; K and V caches as in
 //! [`super::kv`] (rows `[n_head_kv][head_dim]`, F16 or F32). Query `t`, head `h` attends the
-//! `n_vis = min(q_pos[t] + 1, n_kv)` positions `j < n_vis` of kv head `h / (n_head/n_head_kv)`:
-//! `out = Σ_j softmax_j(scale·q·k_j)·v_j` (zeros when `n_vis = 0`).
+//! the positions `j0 ≤ j < j1` of kv head `h / (n_head/n_head_kv)`, `j1 = min(q_pos[t] + 1, n_kv)`,
+//! `j0 = max(0, q_pos[t] + 1 − window)` with a sliding window (else 0):
+//! `out = Σ_j softmax_j(s_j)·v_j` (zeros when none is visible), `s_j = scale·q·k_j`, or with a
+//! soft cap `c`, `s_j = c·tanh(scale·q·k_j / c)` (Gemma 2). Kernels take `j0` and the count
+//! `n_vis = j1 − j0` and index their scores from 0.
 //!
 //! Kernels:
 //! - SIMD (default): flash-style single pass over blocks of [`BLK`] keys with an online softmax
@@ -27,7 +30,7 @@
 use super::kv::{kv_elem_size, kv_row, KV_F16};
 use crate::f16::{f16_to_f32, f32_to_f16};
 use crate::graph::{f32_arg, ptr_f32, ptr_i32, ptr_u32, Args, Ctx};
-use crate::simd::math::{exp4, expf};
+use crate::simd::math::{exp4, expf, tanhf};
 use crate::simd::F32x4;
 
 /// Keys per block of the flash kernel.
@@ -51,6 +54,17 @@ pub struct Attn {
     pub kv_type: u32,
     pub scale: f32,
     pub flags: u32,
+    /// Sliding window in positions (0: none).
+    pub window: usize,
+    /// Soft cap of the scores (0: none).
+    pub softcap: f32,
+}
+
+/// A score from the f32 dot `q·k_j`: `scale·dot`, soft-capped when asked.
+#[inline(always)]
+fn score(p: &Attn, dot: f32) -> f32 {
+    let s = dot * p.scale;
+    if p.softcap > 0.0 { p.softcap * tanhf(s / p.softcap) } else { s }
 }
 
 /// Where the operands live. `mem` is the base that page addresses are relative to (null on
@@ -68,7 +82,7 @@ pub struct AttnPtrs {
 }
 
 /// Op 13. Args: `q, out, n_tok, q_pos, n_kv, n_head, n_head_kv, head_dim, k_pages, v_pages,
-/// page_size, kv_type, scale, scratch, flags`.
+/// page_size | kv_type << 20 | flags << 28, window, scale, scratch, softcap`.
 #[inline(never)]
 pub unsafe fn run(a: &Args, cx: &Ctx) {
     let p = Attn {
@@ -77,10 +91,12 @@ pub unsafe fn run(a: &Args, cx: &Ctx) {
         n_head: a[5] as usize,
         n_head_kv: a[6] as usize,
         head_dim: a[7] as usize,
-        page_size: a[10] as usize,
-        kv_type: a[11],
+        page_size: (a[10] & 0xf_ffff) as usize,
+        kv_type: (a[10] >> 20) & 0xff,
+        flags: a[10] >> 28,
+        window: a[11] as usize,
         scale: f32_arg(a[12]),
-        flags: a[14],
+        softcap: f32_arg(a[14]),
     };
     let ptrs = AttnPtrs {
         q: ptr_f32(a[0]),
@@ -119,36 +135,46 @@ pub unsafe fn attention(p: &Attn, ptrs: &AttnPtrs, ith: usize, nth: usize, scala
         let t = (u / chunks) % p.n_tok;
         let h0 = hk * gq + (u % chunks) * g;
         let h1 = (h0 + g).min((hk + 1) * gq);
-        let n_vis = n_visible(p, ptrs.q_pos, t);
+        let (j0, n_vis) = visible(p, ptrs.q_pos, t);
         let row0 = t * p.n_head;
         let q = ptrs.q.add((row0 + h0) * p.head_dim);
         let out = ptrs.out.add((row0 + h0) * p.head_dim);
         if two_pass {
             for k in 0..h1 - h0 {
                 let (q, out) = (q.add(k * p.head_dim), out.add(k * p.head_dim));
-                head_two_pass(p, ptrs, hk, q, out, n_vis, scratch);
+                head_two_pass(p, ptrs, hk, q, out, j0, n_vis, scratch);
             }
         } else if ggml {
-            ggml_unit(p, ptrs, hk, q, out, h1 - h0, n_vis, scratch);
+            ggml_unit(p, ptrs, hk, q, out, h1 - h0, j0, n_vis, scratch);
         } else {
             match (h1 - h0, p.kv_type == KV_F16) {
-                (1, true) => flash::<1, true>(p, ptrs, hk, q, out, n_vis),
-                (2, true) => flash::<2, true>(p, ptrs, hk, q, out, n_vis),
-                (3, true) => flash::<3, true>(p, ptrs, hk, q, out, n_vis),
-                (_, true) => flash::<4, true>(p, ptrs, hk, q, out, n_vis),
-                (1, false) => flash::<1, false>(p, ptrs, hk, q, out, n_vis),
-                (2, false) => flash::<2, false>(p, ptrs, hk, q, out, n_vis),
-                (3, false) => flash::<3, false>(p, ptrs, hk, q, out, n_vis),
-                (_, false) => flash::<4, false>(p, ptrs, hk, q, out, n_vis),
+                (1, true) => flash::<1, true>(p, ptrs, hk, q, out, j0, n_vis),
+                (2, true) => flash::<2, true>(p, ptrs, hk, q, out, j0, n_vis),
+                (3, true) => flash::<3, true>(p, ptrs, hk, q, out, j0, n_vis),
+                (_, true) => flash::<4, true>(p, ptrs, hk, q, out, j0, n_vis),
+                (1, false) => flash::<1, false>(p, ptrs, hk, q, out, j0, n_vis),
+                (2, false) => flash::<2, false>(p, ptrs, hk, q, out, j0, n_vis),
+                (3, false) => flash::<3, false>(p, ptrs, hk, q, out, j0, n_vis),
+                (_, false) => flash::<4, false>(p, ptrs, hk, q, out, j0, n_vis),
             }
         }
     }
 }
 
-/// Cache positions query `t` sees: `min(q_pos[t] + 1, n_kv)` (0 for negative positions).
+/// The cache positions query `t` sees, as (first, count): `j1 = min(q_pos[t] + 1, n_kv)` (0 for
+/// negative positions), `j0 = max(0, q_pos[t] + 1 − window)` with a window.
+#[inline(always)]
+unsafe fn visible(p: &Attn, q_pos: *const i32, t: usize) -> (usize, usize) {
+    let end = *q_pos.add(t) as i64 + 1;
+    let j1 = end.clamp(0, p.n_kv as i64) as usize;
+    let j0 = if p.window > 0 { (end - p.window as i64).clamp(0, j1 as i64) as usize } else { 0 };
+    (j0, j1 - j0)
+}
+
+/// Number of positions query `t` sees.
 #[inline(always)]
 unsafe fn n_visible(p: &Attn, q_pos: *const i32, t: usize) -> usize {
-    (*q_pos.add(t) as i64 + 1).clamp(0, p.n_kv as i64) as usize
+    visible(p, q_pos, t).1
 }
 
 /// Fixed cost of a work unit, in keys (setup, q rounding, output), for [`unit_range`].
@@ -200,7 +226,7 @@ unsafe fn unit_range(p: &Attn, q_pos: *const i32, chunks: usize, ith: usize, nth
 // ---- two-pass kernel (scalar twin; ggml-rounding mode) ----
 
 /// One head: scores into `scratch[..n_vis]`, exact softmax, weighted V sum.
-unsafe fn head_two_pass(p: &Attn, ptrs: &AttnPtrs, hk: usize, q: *const f32, out: *mut f32, n_vis: usize, scratch: *mut f32) {
+unsafe fn head_two_pass(p: &Attn, ptrs: &AttnPtrs, hk: usize, q: *const f32, out: *mut f32, j0: usize, n_vis: usize, scratch: *mut f32) {
     let d = p.head_dim;
     let f16 = p.kv_type == KV_F16;
     let ggml = f16 && p.flags & FLAG_GGML_F16 != 0;
@@ -231,12 +257,12 @@ unsafe fn head_two_pass(p: &Attn, ptrs: &AttnPtrs, hk: usize, q: *const f32, out
     // 1. s_j = scale·(q·k_j); ggml computes the f32 product q·k, then multiplies by scale.
     let mut max = f32::NEG_INFINITY;
     for j in 0..n_vis {
-        let k = kv_row(ptrs.mem, ptrs.k_pages, p.page_size, row_bytes, j).add(head_off);
+        let k = kv_row(ptrs.mem, ptrs.k_pages, p.page_size, row_bytes, j0 + j).add(head_off);
         let mut dot = 0.0f64;
         for i in 0..d {
             dot += qv(i) as f64 * load(k, i) as f64;
         }
-        let s = dot as f32 * p.scale;
+        let s = score(p, dot as f32);
         *scratch.add(j) = s;
         if s > max {
             max = s;
@@ -260,7 +286,7 @@ unsafe fn head_two_pass(p: &Attn, ptrs: &AttnPtrs, hk: usize, q: *const f32, out
         let n = (d - i0).min(4);
         acc[..n].fill(0.0);
         for j in 0..n_vis {
-            let v = kv_row(ptrs.mem, ptrs.v_pages, p.page_size, row_bytes, j).add(head_off);
+            let v = kv_row(ptrs.mem, ptrs.v_pages, p.page_size, row_bytes, j0 + j).add(head_off);
             let w = *scratch.add(j) as f64;
             for (k, a) in acc[..n].iter_mut().enumerate() {
                 *a += w * load(v, i0 + k) as f64;
@@ -281,7 +307,7 @@ pub const GGML_STACK: usize = 16384;
 /// up to [`G_MAX`] heads whose scores (`n_vis` f32 each) fit in the thread's scratch (`n_kv`
 /// floats) plus [`GGML_STACK`] floats of stack: 4 heads up to n_vis 5461, 3 up to 8192, 2 up to
 /// 16384, then 1 (from the scratch alone). Each head's arithmetic is the same in any group.
-unsafe fn ggml_unit(p: &Attn, ptrs: &AttnPtrs, hk: usize, q: *const f32, out: *mut f32, n_heads: usize, n_vis: usize, scratch: *mut f32) {
+unsafe fn ggml_unit(p: &Attn, ptrs: &AttnPtrs, hk: usize, q: *const f32, out: *mut f32, n_heads: usize, j0: usize, n_vis: usize, scratch: *mut f32) {
     let d = p.head_dim;
     if n_vis == 0 {
         for i in 0..n_heads * d {
@@ -302,10 +328,10 @@ unsafe fn ggml_unit(p: &Attn, ptrs: &AttnPtrs, hk: usize, q: *const f32, out: *m
         let (q, out) = (q.add(h * d), out.add(h * d));
         let g = (n_heads - h).min(fit);
         match g {
-            1 => ggml_heads::<1>(p, ptrs, hk, q, out, n_vis, &sp),
-            2 => ggml_heads::<2>(p, ptrs, hk, q, out, n_vis, &sp),
-            3 => ggml_heads::<3>(p, ptrs, hk, q, out, n_vis, &sp),
-            _ => ggml_heads::<4>(p, ptrs, hk, q, out, n_vis, &sp),
+            1 => ggml_heads::<1>(p, ptrs, hk, q, out, j0, n_vis, &sp),
+            2 => ggml_heads::<2>(p, ptrs, hk, q, out, j0, n_vis, &sp),
+            3 => ggml_heads::<3>(p, ptrs, hk, q, out, j0, n_vis, &sp),
+            _ => ggml_heads::<4>(p, ptrs, hk, q, out, j0, n_vis, &sp),
         }
         h += g;
     }
@@ -317,11 +343,10 @@ unsafe fn ggml_unit(p: &Attn, ptrs: &AttnPtrs, hk: usize, q: *const f32, out: *m
 /// 2. [`softmax_f16`]: `p_j = f16(e^(s_j − max)·(1/Σ))` in place;
 /// 3. `out = Σ_j p_j·v_j`, blocks of [`BLK`] keys, 8 dims at a time.
 #[inline(never)]
-unsafe fn ggml_heads<const G: usize>(p: &Attn, ptrs: &AttnPtrs, hk: usize, q: *const f32, out: *mut f32, n_vis: usize, sp: &[*mut f32; G_MAX]) {
+unsafe fn ggml_heads<const G: usize>(p: &Attn, ptrs: &AttnPtrs, hk: usize, q: *const f32, out: *mut f32, j0: usize, n_vis: usize, sp: &[*mut f32; G_MAX]) {
     let d = p.head_dim;
     let row_bytes = p.n_head_kv * d * 2;
     let head_off = hk * d * 2;
-    let scale = p.scale;
     let mut rows = [core::ptr::null::<u8>(); BLK];
     // ggml converts the f32 query to the cache's type (f16) before q·k.
     let mut qr = [[0.0f32; MAX_D]; G];
@@ -335,7 +360,7 @@ unsafe fn ggml_heads<const G: usize>(p: &Attn, ptrs: &AttnPtrs, hk: usize, q: *c
     while b0 < n_vis {
         let nb = (n_vis - b0).min(BLK);
         for (j, r) in rows[..nb].iter_mut().enumerate() {
-            *r = kv_row(ptrs.mem, ptrs.k_pages, p.page_size, row_bytes, b0 + j).add(head_off);
+            *r = kv_row(ptrs.mem, ptrs.k_pages, p.page_size, row_bytes, j0 + b0 + j).add(head_off);
         }
         let mut j = 0;
         while j + 2 <= nb {
@@ -354,8 +379,8 @@ unsafe fn ggml_heads<const G: usize>(p: &Attn, ptrs: &AttnPtrs, hk: usize, q: *c
                 i += 8;
             }
             for g in 0..G {
-                *sp[g].add(b0 + j) = da[g].hsum() * scale;
-                *sp[g].add(b0 + j + 1) = db[g].hsum() * scale;
+                *sp[g].add(b0 + j) = score(p, da[g].hsum());
+                *sp[g].add(b0 + j + 1) = score(p, db[g].hsum());
             }
             j += 2;
         }
@@ -371,7 +396,7 @@ unsafe fn ggml_heads<const G: usize>(p: &Attn, ptrs: &AttnPtrs, hk: usize, q: *c
                 i += 8;
             }
             for g in 0..G {
-                *sp[g].add(b0 + j) = dot[g].hsum() * scale;
+                *sp[g].add(b0 + j) = score(p, dot[g].hsum());
             }
         }
         b0 += nb;
@@ -386,7 +411,7 @@ unsafe fn ggml_heads<const G: usize>(p: &Attn, ptrs: &AttnPtrs, hk: usize, q: *c
     while b0 < n_vis {
         let nb = (n_vis - b0).min(BLK);
         for (j, r) in rows[..nb].iter_mut().enumerate() {
-            *r = kv_row(ptrs.mem, ptrs.v_pages, p.page_size, row_bytes, b0 + j).add(head_off);
+            *r = kv_row(ptrs.mem, ptrs.v_pages, p.page_size, row_bytes, j0 + b0 + j).add(head_off);
         }
         let mut i = 0;
         while i < d {
@@ -548,7 +573,7 @@ fn round_f16x4(x: F32x4) -> F32x4 {
 /// `G` query heads `q[g·head_dim..]` (consecutive heads of kv head `hk`) against `n_vis` keys.
 /// Needs `head_dim % 8 == 0`, `head_dim ≤ MAX_D`.
 #[inline(never)]
-unsafe fn flash<const G: usize, const F16: bool>(p: &Attn, ptrs: &AttnPtrs, hk: usize, q: *const f32, out: *mut f32, n_vis: usize) {
+unsafe fn flash<const G: usize, const F16: bool>(p: &Attn, ptrs: &AttnPtrs, hk: usize, q: *const f32, out: *mut f32, j0: usize, n_vis: usize) {
     let d = p.head_dim;
     let es = if F16 { 2 } else { 4 };
     let row_bytes = p.n_head_kv * d * es;
@@ -559,14 +584,13 @@ unsafe fn flash<const G: usize, const F16: bool>(p: &Attn, ptrs: &AttnPtrs, hk: 
     let mut s = [[0.0f32; BLK]; G]; // scores, then probabilities, of the block
     let mut krow = [core::ptr::null::<u8>(); BLK];
     let mut vrow = [core::ptr::null::<u8>(); BLK];
-    let scale = p.scale;
 
     let mut b0 = 0;
     while b0 < n_vis {
         let nb = (n_vis - b0).min(BLK);
         for j in 0..nb {
-            krow[j] = kv_row(ptrs.mem, ptrs.k_pages, p.page_size, row_bytes, b0 + j).add(head_off);
-            vrow[j] = kv_row(ptrs.mem, ptrs.v_pages, p.page_size, row_bytes, b0 + j).add(head_off);
+            krow[j] = kv_row(ptrs.mem, ptrs.k_pages, p.page_size, row_bytes, j0 + b0 + j).add(head_off);
+            vrow[j] = kv_row(ptrs.mem, ptrs.v_pages, p.page_size, row_bytes, j0 + b0 + j).add(head_off);
         }
         // Scores: each K row converted once and dotted with the G query rows; two rows per
         // step so each q vector load serves both (same per-row operation order as one row).
@@ -589,8 +613,8 @@ unsafe fn flash<const G: usize, const F16: bool>(p: &Attn, ptrs: &AttnPtrs, hk: 
                 i += 8;
             }
             for g in 0..G {
-                s[g][j] = da[g].hsum() * scale;
-                s[g][j + 1] = db[g].hsum() * scale;
+                s[g][j] = score(p, da[g].hsum());
+                s[g][j + 1] = score(p, db[g].hsum());
             }
             j += 2;
         }
@@ -606,7 +630,7 @@ unsafe fn flash<const G: usize, const F16: bool>(p: &Attn, ptrs: &AttnPtrs, hk: 
                 i += 8;
             }
             for g in 0..G {
-                s[g][j] = dot[g].hsum() * scale;
+                s[g][j] = score(p, dot[g].hsum());
             }
             j += 1;
         }
@@ -768,6 +792,9 @@ mod tests {
         ps: usize,
         kv_type: u32,
         amp: f32,
+        /// Sliding window (0: none) and score soft cap (0: none).
+        window: usize,
+        softcap: f32,
     }
 
     /// Builds the cache in scattered pages, runs the op for each thread count and kernel,
@@ -805,24 +832,27 @@ mod tests {
         let mut want = vec![0f64; nq];
         let mut slack = vec![0f64; nq]; // ggml mode: weights that may round either way
         for t in 0..c.n_tok {
-            let n_vis = ((q_pos[t] + 1) as usize).min(c.n_kv);
+            let j1 = ((q_pos[t] + 1) as usize).min(c.n_kv);
+            let j0 = if c.window > 0 { (q_pos[t] + 1 - c.window as i32).max(0) as usize } else { 0 };
             for h in 0..c.n_head {
                 let hk = h / gq;
                 let qr = &q[(t * c.n_head + h) * c.hd..][..c.hd];
                 // Scores, and each score's f32 error scale Σ|q_i·k_i| (for the tie band below).
-                let (sc, mag): (Vec<f64>, Vec<f64>) = (0..n_vis)
+                let (sc, mag): (Vec<f64>, Vec<f64>) = (j0..j1)
                     .map(|j| {
                         let kr = &k64[j * row_len + hk * c.hd..][..c.hd];
                         let qk = |(&a, &b): (&f32, &f64)| if ggml { round_half(a as f64) * b } else { a as f64 * b };
                         let dot: f64 = qr.iter().zip(kr).map(qk).sum();
                         let mag: f64 = qr.iter().zip(kr).map(|x| qk(x).abs()).sum();
-                        (dot * scale as f64, mag * scale as f64)
+                        let s = dot * scale as f64;
+                        let s = if c.softcap > 0.0 { c.softcap as f64 * (s / c.softcap as f64).tanh() } else { s };
+                        (s, mag * scale as f64)
                     })
                     .unzip();
                 let mx = sc.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
                 let sum: f64 = sc.iter().map(|s| (s - mx).exp()).sum();
-                for j in 0..n_vis {
-                    let mut w = (sc[j] - mx).exp() / sum;
+                for (jj, j) in (j0..j1).enumerate() {
+                    let mut w = (sc[jj] - mx).exp() / sum;
                     let mut tie = 0.0;
                     if ggml {
                         // A weight within the kernel's f32 error of a tie between two f16
@@ -830,7 +860,7 @@ mod tests {
                         // of w relative: f32 exp, sum and scale (2^-20), and the f32 dot
                         // products (2^-22·√hd·Σ|q_i·k_i|·scale, ~4× their typical error).
                         let ulp = 2f64.powf(w.log2().floor().max(-14.0) - 10.0);
-                        let rel = 2f64.powi(-20) + 2f64.powi(-22) * (c.hd as f64).sqrt() * mag[j];
+                        let rel = 2f64.powi(-20) + 2f64.powi(-22) * (c.hd as f64).sqrt() * mag[jj];
                         if ((w / ulp).fract() - 0.5).abs() <= rel * w / ulp {
                             tie = ulp;
                         }
@@ -855,6 +885,8 @@ mod tests {
             kv_type: c.kv_type,
             scale,
             flags,
+            window: c.window,
+            softcap: c.softcap,
         };
         let mut worst = 0f64;
         for scalar in [true, false] {
@@ -905,7 +937,7 @@ mod tests {
                     for &kv_type in &[KV_F16, KV_F32] {
                         for &(n_tok, n_kv) in &[(1usize, 1usize), (1, 33), (1, 64), (3, 70), (5, 300), (1, 300)] {
                             for &amp in &[1.0f32, 12.0] {
-                                let c = Case { n_tok, n_kv, n_head, n_head_kv, hd, ps, kv_type, amp };
+                                let c = Case { n_tok, n_kv, n_head, n_head_kv, hd, ps, kv_type, amp, window: 0, softcap: 0.0 };
                                 seed += 1;
                                 check(&c, seed, 0);
                             }
@@ -917,10 +949,28 @@ mod tests {
     }
 
     #[test]
+    fn sliding_window_and_softcap() {
+        // Windows shorter than, equal to and longer than the visible span, alone and with a
+        // soft cap; every kernel (flash f16/f32, ggml, two-pass) through check().
+        let mut seed = 300;
+        for &(window, softcap) in &[(1usize, 0.0f32), (5, 0.0), (37, 0.0), (1000, 0.0), (0, 2.0), (16, 1.5)] {
+            for &(n_tok, n_kv) in &[(1usize, 70usize), (6, 70), (40, 40)] {
+                for &(kv_type, flags) in &[(KV_F16, 0), (KV_F32, 0), (KV_F16, FLAG_GGML_F16)] {
+                    seed += 1;
+                    let c = Case { n_tok, n_kv, n_head: 8, n_head_kv: 2, hd: 64, ps: 16, kv_type, amp: 6.0, window, softcap };
+                    check(&c, seed, flags);
+                }
+            }
+        }
+        let c = Case { n_tok: 4, n_kv: 50, n_head: 4, n_head_kv: 2, hd: 36, ps: 16, kv_type: KV_F16, amp: 6.0, window: 9, softcap: 1.0 };
+        check(&c, 399, 0);
+    }
+
+    #[test]
     fn other_head_dims() {
         // 72: flash kernel; 36 (not a multiple of 8) and 320 (> MAX_D): two-pass fallback.
         for (k, &hd) in [36usize, 72, 320].iter().enumerate() {
-            let c = Case { n_tok: 3, n_kv: 70, n_head: 8, n_head_kv: 2, hd, ps: 16, kv_type: KV_F16, amp: 4.0 };
+            let c = Case { n_tok: 3, n_kv: 70, n_head: 8, n_head_kv: 2, hd, ps: 16, kv_type: KV_F16, amp: 4.0, window: 0, softcap: 0.0 };
             check(&c, 40 + k as u64, 0);
         }
     }
@@ -940,7 +990,7 @@ mod tests {
                     }
                     seed += 1;
                     let amp = if seed % 2 == 0 { 1.0 } else { 8.0 };
-                    let c = Case { n_tok, n_kv, n_head, n_head_kv, hd, ps: 16, kv_type: KV_F16, amp };
+                    let c = Case { n_tok, n_kv, n_head, n_head_kv, hd, ps: 16, kv_type: KV_F16, amp, window: 0, softcap: 0.0 };
                     worst = worst.max(check(&c, seed, FLAG_GGML_F16));
                 }
             }
@@ -948,12 +998,12 @@ mod tests {
         // Head groups limited by the score memory (scratch + GGML_STACK): at n_kv 6000 three
         // heads fit, then one; at 17000 one at a time from the scratch.
         for (k, &n_kv) in [6000usize, 17000].iter().enumerate() {
-            let c = Case { n_tok: 1, n_kv, n_head: 8, n_head_kv: 2, hd: 32, ps: 64, kv_type: KV_F16, amp: 4.0 };
+            let c = Case { n_tok: 1, n_kv, n_head: 8, n_head_kv: 2, hd: 32, ps: 64, kv_type: KV_F16, amp: 4.0, window: 0, softcap: 0.0 };
             worst = worst.max(check(&c, 200 + k as u64, FLAG_GGML_F16));
         }
         eprintln!("ggml mode: largest error beyond the tie slack {worst:.2e}");
         // With an F32 cache the flag changes nothing (llama.cpp does not round there).
-        let c = Case { n_tok: 2, n_kv: 50, n_head: 4, n_head_kv: 2, hd: 64, ps: 16, kv_type: KV_F32, amp: 4.0 };
+        let c = Case { n_tok: 2, n_kv: 50, n_head: 4, n_head_kv: 2, hd: 64, ps: 16, kv_type: KV_F32, amp: 4.0, window: 0, softcap: 0.0 };
         check(&c, 5, FLAG_GGML_F16);
     }
 
@@ -987,7 +1037,7 @@ mod tests {
             unsafe { n_visible(p, q_pos.as_ptr(), t) as u64 + UNIT_COST }
         };
         for &(n_tok, n_kv, n_head_kv, chunks) in &[(128usize, 128usize, 8usize, 1usize), (128, 2048, 8, 1), (512, 512, 2, 2), (1, 2048, 8, 1), (3, 5, 1, 4), (1, 1, 1, 1)] {
-            let p = Attn { n_tok, n_kv, n_head: n_head_kv * 4, n_head_kv, head_dim: 64, page_size: 16, kv_type: KV_F16, scale: 1.0, flags: 0 };
+            let p = Attn { n_tok, n_kv, n_head: n_head_kv * 4, n_head_kv, head_dim: 64, page_size: 16, kv_type: KV_F16, scale: 1.0, flags: 0, window: 0, softcap: 0.0 };
             let q_pos: Vec<i32> = (0..n_tok).map(|t| (n_kv - n_tok + t) as i32).collect();
             let n_units = n_head_kv * n_tok * chunks;
             let total: u64 = (0..n_units).map(|u| unit_cost(&p, &q_pos, chunks, u)).sum();

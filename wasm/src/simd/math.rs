@@ -78,6 +78,22 @@ pub fn geluf(x: f32) -> f32 {
     0.5 * x * (1.0 + t)
 }
 
+/// tanh(x): an odd Taylor polynomial near 0 (where 1 − 2/(e^{2x}+1) would cancel), that formula
+/// elsewhere, ±1 beyond |x| = 9. Absolute error < 2e-7.
+#[inline(always)]
+pub fn tanhf(x: f32) -> f32 {
+    let a = if x < 0.0 { -x } else { x };
+    let t = if a < 0.125 {
+        let a2 = a * a;
+        a * (1.0 + a2 * (-1.0 / 3.0 + a2 * (2.0 / 15.0 + a2 * (-17.0 / 315.0))))
+    } else if a > 9.0 {
+        1.0
+    } else {
+        1.0 - 2.0 / (expf(a + a) + 1.0)
+    };
+    if x < 0.0 { -t } else { t }
+}
+
 /// Round half to even, |x| < 2^22 (the trick keeps it identical to `f32x4.nearest`).
 #[inline(always)]
 fn round_even(x: f32) -> f32 {
@@ -132,6 +148,17 @@ mod tests {
             }
             x += 0.0173;
         }
+    }
+
+    #[test]
+    fn tanh_matches_std() {
+        let mut x = -12.0f32;
+        while x < 12.0 {
+            let want = (x as f64).tanh();
+            assert!((tanhf(x) as f64 - want).abs() < 2e-7, "tanh({x}) = {}, want {want}", tanhf(x));
+            x += 0.00731;
+        }
+        assert_eq!(tanhf(0.0), 0.0);
     }
 
     #[test]
