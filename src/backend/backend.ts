@@ -89,6 +89,10 @@ export interface Backend {
   swiglu(out: Tensor, gate: Tensor, up: Tensor, n: number): void;
   silu(out: Tensor, x: Tensor, n: number): void;
   gelu(out: Tensor, x: Tensor, n: number): void;
+  /** out = gelu(gate) · up (GEGLU, Gemma's FFN). */
+  geglu(out: Tensor, gate: Tensor, up: Tensor, n: number): void;
+  /** out = cap · tanh(x / cap) (Gemma 2's final logits). */
+  softcap(out: Tensor, x: Tensor, cap: number, n: number): void;
   /** out[i] = a[i] + b[i % bLen] for i < n; `bLen` omitted or 0: b has n values (else e.g. a bias added to every row). */
   add(out: Tensor, a: Tensor, b: Tensor, n: number, bLen?: number): void;
   /** out[i] = a[i] · b[i % bLen], as `add`. */

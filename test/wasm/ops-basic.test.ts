@@ -11,6 +11,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { CoreVariant, WasmCore } from '../../src/backend/wasm/core.ts';
+import { fp16BitsToFp32, fp32ToFp16Bits } from '../../src/gguf/fp16.ts';
 import { Op, availableVariants, f32bits, loadCore, randomF32, readF32, runOp, writeF32 } from '../helpers/core.ts';
 
 const SIZES = [1, 3, 17, 4097];
@@ -29,6 +30,16 @@ function expectClose(got: Float32Array, want: Float64Array, abs: number, rel: nu
 }
 
 const silu = (x: number) => x / (1 + Math.exp(-x));
+const half = (x: number) => fp16BitsToFp32(fp32ToFp16Bits(x));
+/** ggml's table GELU (GGML_GELU_FP16), evaluated as ggml does: f32 arithmetic on the f16-rounded input. */
+function geluGgml(x: number): { want: number; f32: number } {
+  if (x <= -10) return { want: 0, f32: 0 };
+  if (x >= 10) return { want: x, f32: x };
+  const h = half(x);
+  const t = Math.fround(Math.tanh(Math.fround(Math.fround(0.7978845608028654 * h) * Math.fround(1 + Math.fround(0.044715 * h * h)))));
+  const g = Math.fround(Math.fround(0.5 * h) * Math.fround(1 + t));
+  return { want: half(g), f32: g };
+}
 const gelu = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
 
 /**
@@ -91,6 +102,32 @@ for (const variant of await variantsToTest()) {
             expectClose(simd, want, 2e-6, 2e-6, `${name} simd`);
             expectClose(scalar, want, 2e-6, 2e-6, `${name} scalar`);
           }
+        });
+
+        it("GEGLU and ggml's f16-table GELU/GEGLU, SOFTCAP", async () => {
+          const [px, pu, out] = [writeF32(core, wide), writeF32(core, b), core.alloc(n * 4)];
+          // Exact GEGLU: gelu(x)·up within 2e-6.
+          const [simd, scalar] = await both(Op.GELU, [px, out, n, pu, 0], out, n);
+          const want = Float64Array.from({ length: n }, (_, i) => gelu(wide[i]) * b[i]);
+          expectClose(simd, want, 2e-6, 2e-6, 'geglu simd');
+          expectClose(scalar, want, 2e-6, 2e-6, 'geglu scalar');
+          // Table mode: the f16 value ggml's table holds; an adjacent one only at a rounding tie.
+          for (const up of [0, pu]) {
+            const [got] = await both(Op.GELU, [px, out, n, up, 1], out, n);
+            for (let i = 0; i < n; i++) {
+              const { want: w, f32 } = geluGgml(wide[i]);
+              const mul = up ? b[i] : 1;
+              if (got[i] === Math.fround(w * mul)) continue;
+              const other = got[i] / mul;
+              expect(Math.abs(f32 - (other + w) / 2), `ggml gelu(${wide[i]}) = ${got[i]}, want ${w * mul}`).toBeLessThanOrEqual(4e-6 * Math.abs(f32) + 1e-10);
+            }
+          }
+          // SOFTCAP: tanh(x·(1/c))·c within 2e-7 relative to c.
+          const cap = 7.5;
+          const [sc, ss] = await both(Op.SOFTCAP, [px, out, n, f32bits(cap)], out, n);
+          const wantCap = Float64Array.from({ length: n }, (_, i) => Math.tanh(wide[i] * Math.fround(1 / cap)) * cap);
+          expectClose(sc, wantCap, 2e-7 * cap * 2, 0, 'softcap');
+          expectClose(ss, wantCap, 2e-7 * cap * 2, 0, 'softcap scalar');
         });
 
         it('in place (out = x) gives the same result', async () => {

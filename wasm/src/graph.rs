@@ -250,6 +250,7 @@ unsafe fn dispatch(op: u32, a: &Args, cx: &Ctx, chain: usize) {
         11 => ops::elementwise::run_scale(a, cx),
         12 => ops::kv::run(a, cx),
         13 => ops::attention::run(a, cx),
+        14 => ops::act::run_softcap(a, cx),
         _ => trap(),
     }
 }

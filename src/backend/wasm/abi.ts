@@ -27,6 +27,7 @@ export const Op = {
   SCALE: 11,
   KV_STORE: 12,
   ATTENTION: 13,
+  SOFTCAP: 14,
 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];
 

@@ -153,8 +153,15 @@ export class WasmBackend implements Backend {
   silu(out: Tensor, x: Tensor, n: number): void {
     this.cmds.push(Op.SILU, ptr(x), ptr(out), n);
   }
+  // GELU in llama.cpp's numerics (its f16 table, ABI.md GELU flags bit 0), as attention uses its f16 roundings.
   gelu(out: Tensor, x: Tensor, n: number): void {
-    this.cmds.push(Op.GELU, ptr(x), ptr(out), n);
+    this.cmds.push(Op.GELU, ptr(x), ptr(out), n, 0, 1);
+  }
+  geglu(out: Tensor, gate: Tensor, up: Tensor, n: number): void {
+    this.cmds.push(Op.GELU, ptr(gate), ptr(out), n, ptr(up), 1);
+  }
+  softcap(out: Tensor, x: Tensor, cap: number, n: number): void {
+    this.cmds.push(Op.SOFTCAP, ptr(x), ptr(out), n, bits(cap));
   }
   add(out: Tensor, a: Tensor, b: Tensor, n: number, bLen = 0): void {
     this.cmds.push(Op.ADD, ptr(a), ptr(b), ptr(out), n, bLen);
