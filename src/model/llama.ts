@@ -1,5 +1,6 @@
 /**
- * The llama family (Llama 2/3, Mistral, TinyLlama, SmolLM; Qwen2, Qwen3, Phi-3), written once against `Backend`.
+ * The llama family (Llama 2/3, Mistral, TinyLlama, SmolLM; Qwen2, Qwen3, Phi-3, Gemma 2/3), written once against
+ * `Backend`; what differs per architecture is read by family.ts.
  * Phi-3 stores q/k/v as one `attn_qkv` matrix and gate/up as one `ffn_up` of 2·n_ff rows (gate first);
  * those are loaded once and used through row views, so the graph below is the same.
  *
@@ -9,22 +10,22 @@
  *     qwen2: q, k, v += bq, bk, bv            (biases)
  *     qwen3: q, k = rms_norm(q) * q_norm, rms_norm(k) * k_norm   (per head, over head_dim)
  *   q, k = rope(q, pos), rope(k, pos)         (llama: adjacent pairs; qwen2/3: NeoX halves)
- *   x = x + attention(q, cache ∪ {k, v}) @ Wo.T
+ *   o = attention(q, cache ∪ {k, v}) @ Wo.T   (gemma: sliding window on some layers, soft-capped scores)
+ *   x = x + o                                 (gemma: x + rms_norm(o) * post_attention_norm)
  *   h = rms_norm(x) * ffn_norm
- *   x = x + (silu(h @ Wgate.T) * (h @ Wup.T)) @ Wdown.T
- * logits = (rms_norm(x) * output_norm) @ Wout.T
+ *   o = (act(h @ Wgate.T) * (h @ Wup.T)) @ Wdown.T     act: silu, gemma gelu
+ *   x = x + o                                 (gemma: x + rms_norm(o) * post_ffw_norm)
+ * logits = (rms_norm(x) * output_norm) @ Wout.T   (gemma2: soft-capped; gemma: x starts as √n_embd · embedding)
  */
 import type { AttentionParams, Backend, RopeParams, Tensor } from '../backend/backend.ts';
 import { RopeMode } from '../backend/backend.ts';
 import type { GgufFile } from '../gguf/reader.ts';
 import { GgmlType } from '../gguf/types.ts';
 import { KvCache } from '../kv/cache.ts';
+import { familyFeatures, type FamilyFeatures } from './family.ts';
 import { readHParams, type HParams } from './hparams.ts';
 import type { Model, ModelOptions } from './model.ts';
 import { WeightLoader } from './weights.ts';
-
-/** Architectures whose RoPE rotates the two halves of each head (llama.cpp LLAMA_ROPE_TYPE_NEOX). */
-const NEOX_ARCHS = new Set(['qwen2', 'qwen3', 'phi3']);
 
 interface LayerWeights {
   attnNorm: Tensor; // f32 [n_embd]
@@ -35,8 +36,10 @@ interface LayerWeights {
   bq: Tensor | null; // f32 [n_head·head_dim]   (qwen2)
   bk: Tensor | null; // f32 [n_head_kv·head_dim]
   bv: Tensor | null; // f32 [n_head_kv·head_dim]
-  qNorm: Tensor | null; // f32 [head_dim]        (qwen3)
+  qNorm: Tensor | null; // f32 [head_dim]        (qwen3, gemma3)
   kNorm: Tensor | null; // f32 [head_dim]
+  attnPostNorm: Tensor | null; // f32 [n_embd]   (gemma)
+  ffnPostNorm: Tensor | null; // f32 [n_embd]
   ffnNorm: Tensor; // f32 [n_embd]
   wGate: Tensor; // [n_embd] → [n_ff]
   wUp: Tensor; // [n_embd] → [n_ff]
@@ -66,9 +69,9 @@ export class LlamaModel implements Model {
   private readonly tokensView: Int32Array;
   private readonly posView: Int32Array;
   private readonly logitsView: Float32Array;
-  private readonly ropeQ: RopeParams;
-  private readonly ropeK: RopeParams;
-  private readonly attn: AttentionParams;
+  private readonly ropeQ: RopeParams[]; // per layer
+  private readonly ropeK: RopeParams[];
+  private readonly attn: AttentionParams[];
 
   private constructor(
     readonly hp: HParams,
@@ -81,14 +84,16 @@ export class LlamaModel implements Model {
     readonly maxTokens: number,
     readonly logitRows: number,
     kv: KvCache,
+    private readonly fam: FamilyFeatures,
   ) {
     this.kv = kv;
     this.tokensView = be.i32(s.tokens);
     this.posView = be.i32(s.pos);
     this.logitsView = be.f32(s.logits);
-    this.ropeQ = { nHead: hp.nHead, headDim: hp.headDim, nRot: hp.nRot, mode: NEOX_ARCHS.has(hp.arch) ? RopeMode.NEOX : RopeMode.NORMAL, freqBase: hp.ropeBase, freqScale: hp.ropeScale, freqFactors: null };
-    this.ropeK = { ...this.ropeQ, nHead: hp.nHeadKv };
-    this.attn = { nHead: hp.nHead, nHeadKv: hp.nHeadKv, headDim: hp.headDim, scale: 1 / Math.sqrt(hp.headDim) };
+    const mode = fam.neoxRope ? RopeMode.NEOX : RopeMode.NORMAL;
+    this.ropeQ = fam.layers.map((l) => ({ nHead: hp.nHead, headDim: hp.headDim, nRot: hp.nRot, mode, freqBase: l.ropeBase, freqScale: l.ropeScale, freqFactors: null }));
+    this.ropeK = this.ropeQ.map((r) => ({ ...r, nHead: hp.nHeadKv }));
+    this.attn = fam.layers.map((l) => ({ nHead: hp.nHead, nHeadKv: hp.nHeadKv, headDim: hp.headDim, scale: fam.attnScale, window: l.window, softcap: fam.attnSoftcap }));
   }
 
   static async load(file: GgufFile, be: Backend, opts: ModelOptions): Promise<LlamaModel> {
@@ -117,6 +122,8 @@ export class LlamaModel implements Model {
         bv: await w.loadOptional(p + 'attn_v.bias', [kvDim]),
         qNorm: await w.loadOptional(p + 'attn_q_norm.weight', [headDim]),
         kNorm: await w.loadOptional(p + 'attn_k_norm.weight', [headDim]),
+        attnPostNorm: await w.loadOptional(p + 'post_attention_norm.weight', [nEmbd]),
+        ffnPostNorm: await w.loadOptional(p + 'post_ffw_norm.weight', [nEmbd]),
         ffnNorm: await w.load(p + 'ffn_norm.weight', [nEmbd]),
         wGate: gateUp ? be.rows(gateUp, 0, nFf) : await w.load(p + 'ffn_gate.weight', [nEmbd, nFf]),
         wUp: gateUp ? be.rows(gateUp, nFf, nFf) : await w.load(p + 'ffn_up.weight', [nEmbd, nFf]),
@@ -148,7 +155,7 @@ export class LlamaModel implements Model {
     };
     be.reserve({ maxTokens: maxTok, maxRowLen: Math.max(nEmbd, nFf, qDim), maxKv: nCtx });
     const kv = new KvCache(be, { nLayer: hp.nLayer, nHeadKv, headDim, nCtx, kvType: opts.kvType });
-    return new LlamaModel(hp, be, tokEmbd, outputNorm, output, layers, s, maxTok, logitRows, kv);
+    return new LlamaModel(hp, be, tokEmbd, outputNorm, output, layers, s, maxTok, logitRows, kv, familyFeatures(file, hp));
   }
 
   /** Input token ids of the next batch, i32 [max_tokens]: write before `forward`. */
@@ -175,9 +182,10 @@ export class LlamaModel implements Model {
     const { be, hp, s } = this;
     const { nEmbd, nHead, nHeadKv, headDim, nFf } = hp;
     const kvDim = nHeadKv * headDim;
-    const { ropeQ, ropeK, attn } = this;
+    const { ropeQ, ropeK, attn, fam } = this;
 
     be.getRows(s.x, this.tokEmbd, s.tokens, nTok);
+    if (fam.embedScale !== 1) be.scale(s.x, s.x, fam.embedScale, nTok * nEmbd);
     for (let il = 0; il < hp.nLayer; il++) {
       const L = this.layers[il];
       const kv = this.kv.layer(il);
@@ -190,23 +198,27 @@ export class LlamaModel implements Model {
       if (L.bv) be.add(s.v, s.v, L.bv, nTok * kvDim, kvDim);
       if (L.qNorm) be.rmsNorm(s.q, s.q, L.qNorm, hp.rmsEps, headDim, nTok * nHead);
       if (L.kNorm) be.rmsNorm(s.k, s.k, L.kNorm, hp.rmsEps, headDim, nTok * nHeadKv);
-      be.rope(s.q, s.pos, nTok, ropeQ);
-      be.rope(s.k, s.pos, nTok, ropeK);
+      be.rope(s.q, s.pos, nTok, ropeQ[il]);
+      be.rope(s.k, s.pos, nTok, ropeK[il]);
       be.kvStore(s.k, nTok, kvDim, s.pos, kv.kPages, kv.pageSize, kv.kvType);
       be.kvStore(s.v, nTok, kvDim, s.pos, kv.vPages, kv.pageSize, kv.kvType);
-      be.attention(s.att, s.q, s.pos, nTok, nKv, kv, attn);
+      be.attention(s.att, s.q, s.pos, nTok, nKv, kv, attn[il]);
       be.matmul(s.o, L.wo, s.att, nTok);
+      if (L.attnPostNorm) be.rmsNorm(s.o, s.o, L.attnPostNorm, hp.rmsEps, nEmbd, nTok);
       be.add(s.x, s.x, s.o, nTok * nEmbd);
       be.rmsNorm(s.h, s.x, L.ffnNorm, hp.rmsEps, nEmbd, nTok);
       be.matmul(s.gate, L.wGate, s.h, nTok);
       be.matmul(s.up, L.wUp, s.h, nTok);
-      be.swiglu(s.gate, s.gate, s.up, nTok * nFf);
+      if (fam.ffn === 'geglu') be.geglu(s.gate, s.gate, s.up, nTok * nFf);
+      else be.swiglu(s.gate, s.gate, s.up, nTok * nFf);
       be.matmul(s.o, L.wDown, s.gate, nTok);
+      if (L.ffnPostNorm) be.rmsNorm(s.o, s.o, L.ffnPostNorm, hp.rmsEps, nEmbd, nTok);
       be.add(s.x, s.x, s.o, nTok * nEmbd);
     }
     const first = nTok - outRows;
     be.rmsNorm(s.hRow[first], s.xRow[first], this.outputNorm, hp.rmsEps, nEmbd, outRows);
     be.matmul(s.logits, this.output, s.hRow[first], outRows);
+    if (fam.finalSoftcap > 0) be.softcap(s.logits, s.logits, fam.finalSoftcap, outRows * hp.nVocab);
     return be.compute();
   }
 }

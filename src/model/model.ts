@@ -40,6 +40,8 @@ const ARCHITECTURES: Record<string, Loader> = {
   qwen2: (f, b, o) => LlamaModel.load(f, b, o),
   qwen3: (f, b, o) => LlamaModel.load(f, b, o),
   phi3: (f, b, o) => LlamaModel.load(f, b, o),
+  gemma2: (f, b, o) => LlamaModel.load(f, b, o),
+  gemma3: (f, b, o) => LlamaModel.load(f, b, o),
 };
 
 export const SUPPORTED_ARCHITECTURES = Object.keys(ARCHITECTURES);

@@ -25,15 +25,21 @@ export type SynthWeightType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0';
 
 /**
  * Architectures the synthetic writer knows: llama, and the llama-like Qwen2 (q/k/v biases), Qwen3 (q/k RMSNorm)
- * and Phi-3 (fused attn_qkv, and ffn_up holding gate then up; every part drawn with the q/k std).
+ * Phi-3 (fused attn_qkv, and ffn_up holding gate then up; every part drawn with the q/k std), Gemma 2 and 3
+ * (post-attention and post-FFN norms; Gemma 3 also q/k norms).
  */
-export type SynthArch = 'llama' | 'qwen2' | 'qwen3' | 'phi3';
+export type SynthArch = 'llama' | 'qwen2' | 'qwen3' | 'phi3' | 'gemma2' | 'gemma3';
 
 export interface SynthLlamaSpec {
   /** Default 'llama'. qwen2 adds attn_{q,k,v}.bias (F32), qwen3 attn_{q,k}_norm.weight (F32 [head_dim]). */
   arch?: SynthArch;
   /** Per-head size of q/k/v, default nEmbd / nHead (Qwen3 models set it independently). */
   headDim?: number;
+  /** `<arch>.attention.sliding_window` (phi3, gemma2, gemma3); omitted when 0 (default). */
+  window?: number;
+  /** Gemma 2's `attn_logit_softcapping` and `final_logit_softcapping` (default 50 and 30). */
+  attnSoftcap?: number;
+  finalSoftcap?: number;
   /** Default: the number of tokens in `tokenizer['tokenizer.ggml.tokens']`. */
   nVocab?: number;
   nEmbd: number;
@@ -107,7 +113,7 @@ export function resolveSynthLlama(spec: SynthLlamaSpec): Required<Omit<SynthLlam
   const headDim = spec.headDim ?? spec.nEmbd / spec.nHead;
   check(Number.isInteger(headDim) && headDim > 0, 'headDim must be a positive integer');
   const arch = spec.arch ?? 'llama';
-  check(['llama', 'qwen2', 'qwen3', 'phi3'].includes(arch), `unknown arch ${arch}`);
+  check(['llama', 'qwen2', 'qwen3', 'phi3', 'gemma2', 'gemma3'].includes(arch), `unknown arch ${arch}`);
   check(headDim % 2 === 0, 'head dim must be even (RoPE)');
   const block = spec.type === 'Q8_0' || spec.type === 'Q4_0' ? 32 : 1;
   check(spec.nEmbd % block === 0 && spec.nFf % block === 0, `nEmbd and nFf must be multiples of ${block} for ${spec.type}`);
@@ -115,6 +121,7 @@ export function resolveSynthLlama(spec: SynthLlamaSpec): Required<Omit<SynthLlam
     nVocab: nVocab!, nEmbd: spec.nEmbd, nLayer: spec.nLayer, nHead: spec.nHead, nHeadKv: spec.nHeadKv, nFf: spec.nFf,
     nCtx: spec.nCtx ?? 2048, ropeBase: spec.ropeBase ?? 10000, rmsEps: spec.rmsEps ?? 1e-5, type: spec.type,
     seed: spec.seed, tieEmbeddings: spec.tieEmbeddings ?? false, name: spec.name ?? `synthetic-${arch}`, headDim, arch,
+    window: spec.window ?? 0, attnSoftcap: spec.attnSoftcap ?? 50, finalSoftcap: spec.finalSoftcap ?? 30,
     residualScale: spec.residualScale ?? 1,
     qkScale: spec.qkScale ?? 1.2,
   };
@@ -143,18 +150,21 @@ export function planSynthLlama(spec: SynthLlamaSpec): WeightPlan[] {
     if (p.arch === 'qwen2') {
       plan.push(vec(`${b}attn_q.bias`, nQ, 0, 0.3 * p.qkScale), vec(`${b}attn_k.bias`, nKv, 0, 0.3 * p.qkScale), vec(`${b}attn_v.bias`, nKv, 0, 0.1));
     }
-    if (p.arch === 'qwen3') {
+    if (p.arch === 'qwen3' || p.arch === 'gemma3') {
       // q/k are RMS-normed per head, so their scale comes from the norm weights: keep scores' std ≈ qkScale².
       const g = p.qkScale;
       plan.push(vec(`${b}attn_q_norm.weight`, p.headDim, g, 0.1 * g), vec(`${b}attn_k_norm.weight`, p.headDim, g, 0.1 * g));
     }
+    const gemma = p.arch === 'gemma2' || p.arch === 'gemma3';
     plan.push(
       mat(`${b}attn_output.weight`, nQ, p.nEmbd, p.residualScale / Math.sqrt(nQ)),
+      ...(gemma ? [norm(`${b}post_attention_norm.weight`)] : []),
       norm(`${b}ffn_norm.weight`),
       ...(p.arch === 'phi3'
         ? [mat(`${b}ffn_up.weight`, p.nEmbd, 2 * p.nFf, inv)]
         : [mat(`${b}ffn_gate.weight`, p.nEmbd, p.nFf, inv), mat(`${b}ffn_up.weight`, p.nEmbd, p.nFf, inv)]),
       mat(`${b}ffn_down.weight`, p.nFf, p.nEmbd, p.residualScale / Math.sqrt(p.nFf)),
+      ...(gemma ? [norm(`${b}post_ffw_norm.weight`)] : []),
     );
   }
   plan.push(norm('output_norm.weight'));
@@ -201,6 +211,8 @@ export function synthLlamaMetadata(spec: SynthLlamaSpec): Record<string, GgufVal
     [`${a}.rope.freq_base`]: gv.f32(p.ropeBase),
     [`${a}.attention.layer_norm_rms_epsilon`]: gv.f32(p.rmsEps),
     [`${a}.rope.dimension_count`]: gv.u32(p.headDim),
+    ...(p.window > 0 ? { [`${a}.attention.sliding_window`]: gv.u32(p.window) } : {}),
+    ...(a === 'gemma2' ? { [`${a}.attn_logit_softcapping`]: gv.f32(p.attnSoftcap), [`${a}.final_logit_softcapping`]: gv.f32(p.finalSoftcap) } : {}),
     ...spec.tokenizer,
   };
 }
