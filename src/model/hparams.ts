@@ -59,6 +59,9 @@ export function readHParams(file: GgufFile, arch: string): HParams {
   if (vDim !== headDim) throw new ModelFormatError(file.path, `key_length ${headDim} != value_length ${vDim} is not supported`);
   const scalingType = file.metadata.get(k('rope.scaling.type'));
   const scalingFactor = num(file, k('rope.scaling.factor'), 0);
+  if (scalingType !== undefined && scalingType !== 'none' && scalingType !== 'linear') {
+    throw new ModelFormatError(file.path, `rope scaling '${String(scalingType)}' is not supported yet (supported: none, linear)`);
+  }
   const ropeScale = scalingType === 'linear' && scalingFactor > 0 ? 1 / scalingFactor : 1;
   const tokens = file.metadata.get('tokenizer.ggml.tokens') as unknown[] | undefined;
   const hp: HParams = {

@@ -37,6 +37,7 @@ type Loader = (file: GgufFile, be: Backend, opts: ModelOptions) => Promise<Model
 const ARCHITECTURES: Record<string, Loader> = {
   llama: (f, b, o) => LlamaModel.load(f, b, o),
   mistral: (f, b, o) => LlamaModel.load(f, b, o),
+  mistral3: (f, b, o) => LlamaModel.load(f, b, o),
   qwen2: (f, b, o) => LlamaModel.load(f, b, o),
   qwen3: (f, b, o) => LlamaModel.load(f, b, o),
   phi3: (f, b, o) => LlamaModel.load(f, b, o),

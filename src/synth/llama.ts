@@ -28,7 +28,7 @@ export type SynthWeightType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0';
  * Phi-3 (fused attn_qkv, and ffn_up holding gate then up; every part drawn with the q/k std), Gemma 2 and 3
  * (post-attention and post-FFN norms; Gemma 3 also q/k norms).
  */
-export type SynthArch = 'llama' | 'qwen2' | 'qwen3' | 'phi3' | 'gemma2' | 'gemma3';
+export type SynthArch = 'llama' | 'mistral3' | 'qwen2' | 'qwen3' | 'phi3' | 'gemma2' | 'gemma3';
 
 export interface SynthLlamaSpec {
   /** Default 'llama'. qwen2 adds attn_{q,k,v}.bias (F32), qwen3 attn_{q,k}_norm.weight (F32 [head_dim]). */
@@ -113,7 +113,7 @@ export function resolveSynthLlama(spec: SynthLlamaSpec): Required<Omit<SynthLlam
   const headDim = spec.headDim ?? spec.nEmbd / spec.nHead;
   check(Number.isInteger(headDim) && headDim > 0, 'headDim must be a positive integer');
   const arch = spec.arch ?? 'llama';
-  check(['llama', 'qwen2', 'qwen3', 'phi3', 'gemma2', 'gemma3'].includes(arch), `unknown arch ${arch}`);
+  check(['llama', 'mistral3', 'qwen2', 'qwen3', 'phi3', 'gemma2', 'gemma3'].includes(arch), `unknown arch ${arch}`);
   check(headDim % 2 === 0, 'head dim must be even (RoPE)');
   const block = spec.type === 'Q8_0' || spec.type === 'Q4_0' ? 32 : 1;
   check(spec.nEmbd % block === 0 && spec.nFf % block === 0, `nEmbd and nFf must be multiples of ${block} for ${spec.type}`);

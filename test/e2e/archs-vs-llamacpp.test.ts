@@ -1,6 +1,7 @@
 /**
  * Llama-family architectures beyond llama against llama.cpp (node-llama-cpp 3.21.1), as
  * test/e2e/llama-vs-llamacpp.test.ts does for llama (same prompt, checks and tolerances):
+ * - mistral3 (Mistral Small 3.x text): the llama graph under its own name;
  * - qwen2: biases on q/k/v, NeoX RoPE;
  * - qwen3: per-head RMSNorm of q and k before RoPE, head size independent of n_embd (here 64 with
  *   n_embd 256 and 8 heads, so q is 512 wide), NeoX RoPE;
@@ -25,6 +26,7 @@ const PROMPT_LEN = 64;
 const N_PREDICT = 32;
 
 const MODELS = [
+  { arch: 'mistral3', nEmbd: 256, nLayer: 2, nHead: 8, nHeadKv: 2, nFf: 768 },
   { arch: 'qwen2', nEmbd: 256, nLayer: 2, nHead: 8, nHeadKv: 2, nFf: 768 },
   { arch: 'qwen3', nEmbd: 256, nLayer: 2, nHead: 8, nHeadKv: 4, nFf: 768, headDim: 64 },
   { arch: 'phi3', nEmbd: 256, nLayer: 2, nHead: 4, nHeadKv: 4, nFf: 640 },
