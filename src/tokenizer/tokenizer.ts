@@ -1,10 +1,11 @@
 /**
  * Tokenizer built from GGUF metadata, matching llama.cpp token for token (llama_vocab::impl::tokenize and
- * detokenize). Supports `tokenizer.ggml.model` = llama (SentencePiece-style) and gpt2 (byte-level BPE).
+ * detokenize). Supports `tokenizer.ggml.model` = llama (SentencePiece-style), gpt2 (byte-level BPE) and bert (WordPiece).
  */
 import { BpeSession } from './bpe.ts';
 import { TokenizerError } from './errors.ts';
 import { SpmSession } from './spm.ts';
+import { WpmSession } from './wpm.ts';
 import { CHAR_TO_BYTE, utf8Decoder, utf8Encoder } from './unicode.ts';
 import { ATTR_BYTE, ATTR_CONTROL, ATTR_NORMAL, ATTR_UNKNOWN, ATTR_USER_DEFINED, loadVocab, type Vocab } from './vocab.ts';
 
@@ -55,6 +56,7 @@ class GgufTokenizer implements Tokenizer {
   readonly addEos: boolean;
   private readonly spm: SpmSession | null;
   private readonly bpe: BpeSession | null;
+  private readonly wpm: WpmSession | null;
   /** Pieces (llama.cpp token_to_piece with special = true), concatenated: bytes of token i are pieceBytes[pieceStart[i] .. pieceStart[i+1]). */
   private readonly pieceBytes: Uint8Array;
   private readonly pieceStart: Int32Array;
@@ -69,6 +71,7 @@ class GgufTokenizer implements Tokenizer {
     this.addEos = vocab.addEos;
     this.spm = vocab.kind === 'spm' ? new SpmSession(vocab, path) : null;
     this.bpe = vocab.kind === 'bpe' ? new BpeSession(vocab) : null;
+    this.wpm = vocab.kind === 'wpm' ? new WpmSession(vocab) : null;
     const pieces = vocab.tokens.map((_, i) => this.piece(i));
     this.pieceStart = new Int32Array(pieces.length + 1);
     let total = 0;
@@ -89,6 +92,16 @@ class GgufTokenizer implements Tokenizer {
     text = text.replace(LONE_SURROGATE, '\uFFFD');
     const out: number[] = [];
     const fragments = text.length > 0 ? this.partition(text, parseSpecial) : [];
+    if (this.wpm) {
+      // llama.cpp: [CLS] text [SEP] whenever special tokens are added, whatever add_bos says.
+      if (addSpecial) out.push(this.required(v.bos, 'BOS ([CLS])'));
+      for (const f of fragments) {
+        if (f.token >= 0) out.push(f.token);
+        else this.wpm.tokenize(text.slice(f.start, f.end), out);
+      }
+      if (addSpecial) out.push(this.required(v.sep, 'SEP'));
+      return out;
+    }
     if (addSpecial && v.addBos) out.push(this.required(v.bos, 'BOS'));
     if (this.spm) {
       let prevSpecial = true; // prefix the first fragment with a space, and every fragment after a special token
@@ -195,7 +208,7 @@ class GgufTokenizer implements Tokenizer {
     const attr = v.attrs[i];
     if (attr & (ATTR_UNKNOWN | ATTR_CONTROL | ATTR_USER_DEFINED)) return utf8Encoder.encode(text);
     if (attr & ATTR_NORMAL) {
-      if (v.kind === 'spm') return utf8Encoder.encode(text.replaceAll('\u2581', ' '));
+      if (v.kind === 'spm' || v.kind === 'wpm') return utf8Encoder.encode(text.replaceAll('\u2581', ' '));
       return decodeByteLevel(text);
     }
     if (attr & ATTR_BYTE) return Uint8Array.of(parseInt(text.slice(3, 5), 16));

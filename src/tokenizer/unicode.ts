@@ -1,7 +1,7 @@
 /**
  * Code point classes and the GPT-2 byte↔unicode mapping, as llama.cpp's unicode.cpp defines them.
  */
-import { LOWERCASE_TO_ASCII, RANGE_FLAGS, RANGE_START_DELTAS, WHITESPACE } from './unicode-data.ts';
+import { LOWERCASE_MAP, LOWERCASE_TO_ASCII, NFD_RANGES, RANGE_FLAGS, RANGE_START_DELTAS, WHITESPACE } from './unicode-data.ts';
 
 /** Flag bits of a code point (llama.cpp `unicode_cpt_flags`). 0 means "outside the text" (out of range). */
 export const CPT_UNDEFINED = 0x0001;
@@ -40,6 +40,36 @@ export function cptFlags(cpt: number): number {
 /** The code point flag table itself (for hot loops that index it directly). */
 export function cptFlagTable(): Uint16Array {
   return flagTable ?? (flagTable = buildFlagTable());
+}
+
+/** llama.cpp unicode_tolower: its one-to-one lowercase map (code points without an entry map to themselves). */
+export function toLower(cpt: number): number {
+  let lo = 0;
+  let hi = LOWERCASE_MAP.length / 2 - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const k = LOWERCASE_MAP[2 * mid];
+    if (k === cpt) return LOWERCASE_MAP[2 * mid + 1];
+    if (k < cpt) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return cpt;
+}
+
+/** llama.cpp unicode_cpts_normalize_nfd of one code point: the base character of its decomposition (é → e). */
+export function nfdBase(cpt: number): number {
+  // Last range whose first ≤ cpt (std::upper_bound − 1).
+  let lo = 0;
+  let hi = NFD_RANGES.length / 3 - 1;
+  let at = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (NFD_RANGES[3 * mid] <= cpt) {
+      at = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  return at >= 0 && cpt <= NFD_RANGES[3 * at + 1] ? NFD_RANGES[3 * at + 2] : cpt;
 }
 
 const LOWER_ASCII = new Map<number, number>(LOWERCASE_TO_ASCII.map(([a, b]) => [a, b]));

@@ -21,7 +21,7 @@ const TYPE_TO_ATTR: Record<number, number> = {
   [TokenType.CONTROL]: ATTR_CONTROL, [TokenType.USER_DEFINED]: ATTR_USER_DEFINED, [TokenType.BYTE]: ATTR_BYTE,
 };
 
-export type VocabKind = 'spm' | 'bpe';
+export type VocabKind = 'spm' | 'bpe' | 'wpm';
 
 export interface Vocab {
   kind: VocabKind;
@@ -42,6 +42,10 @@ export interface Vocab {
   eom: number | null;
   unk: number | null;
   pad: number | null;
+  /** Separator appended after the text (WPM: [SEP]). */
+  sep: number | null;
+  /** BertNormalizer options of WPM vocabularies (tokenizer.ggml.normalizer.*). */
+  normalizer: { lowercase: boolean; stripAccents: boolean };
   addBos: boolean;
   addEos: boolean;
   addSpacePrefix: boolean;
@@ -105,7 +109,8 @@ export function loadVocab(m: Meta, path?: string): Vocab {
   let kind: VocabKind;
   if (model === 'llama') kind = 'spm';
   else if (model === 'gpt2') kind = 'bpe';
-  else throw new TokenizerError(`unsupported tokenizer model '${model}'${where(path)} (supported: llama, gpt2)`);
+  else if (model === 'bert') kind = 'wpm';
+  else throw new TokenizerError(`unsupported tokenizer model '${model}'${where(path)} (supported: llama, gpt2, bert)`);
 
   const tokensRaw = getArray(m, 'tokenizer.ggml.tokens', path);
   if (!tokensRaw) throw new TokenizerError(`missing tokenizer.ggml.tokens${where(path)}`);
@@ -141,7 +146,14 @@ export function loadVocab(m: Meta, path?: string): Vocab {
   let addSpacePrefix: boolean;
   let cleanSpaces: boolean;
   let bos: number | null, eos: number | null, unk: number | null;
-  if (kind === 'bpe') {
+  let sep: number | null = null;
+  if (kind === 'wpm') {
+    // llama.cpp's defaults for bert vocabularies: [CLS] 101 as BOS, [UNK] 100, [SEP] 102, no EOS.
+    addBos = true;
+    addSpacePrefix = false;
+    cleanSpaces = true;
+    bos = 101; eos = null; unk = 100; sep = 102;
+  } else if (kind === 'bpe') {
     const preName = getString(m, 'tokenizer.ggml.pre');
     const spec = preTokenizerSpec(preName);
     if (!spec) {
@@ -170,6 +182,7 @@ export function loadVocab(m: Meta, path?: string): Vocab {
   };
   bos = special('bos_token_id', bos);
   eos = special('eos_token_id', eos);
+  sep = special('seperator_token_id', sep);
   unk = special('unknown_token_id', unk);
   let eot = special('eot_token_id', null);
   let eom = special('eom_token_id', null);
@@ -182,6 +195,9 @@ export function loadVocab(m: Meta, path?: string): Vocab {
   let fimMid = special('fim_mid_token_id', null) ?? special('middle_token_id', null);
   addBos = getBool(m, 'tokenizer.ggml.add_bos_token') ?? addBos;
   const addEos = getBool(m, 'tokenizer.ggml.add_eos_token') ?? false;
+  // BertNormalizer (WPM only): lowercase (default on), strip_accents (default: as lowercase).
+  const lowercase = getBool(m, 'tokenizer.ggml.normalizer.lowercase') ?? true;
+  const normalizer = { lowercase, stripAccents: getBool(m, 'tokenizer.ggml.normalizer.strip_accents') ?? lowercase };
 
   // Special tokens the GGUF does not name, found by text; each found one becomes a control token.
   // (llama.cpp walks a hash map here, so with several candidates its choice is unordered; we take the first by list order.)
@@ -243,7 +259,7 @@ export function loadVocab(m: Meta, path?: string): Vocab {
   specialCache.sort((a, b) => byteLen.get(b)! - byteLen.get(a)! || a - b);
 
   return {
-    kind, tokens, scores, attrs, textToId, merges, pre, bos, eos, eot, eom, unk, pad,
+    kind, tokens, scores, attrs, textToId, merges, pre, bos, eos, eot, eom, unk, pad, sep, normalizer,
     addBos, addEos, addSpacePrefix, cleanSpaces, eog, specialCache,
   };
 }

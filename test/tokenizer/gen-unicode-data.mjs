@@ -25,6 +25,10 @@ const whitespace = [...block('unicode_set_whitespace').matchAll(/0x([0-9A-F]+)/g
 const lower = [...block('unicode_map_lowercase').matchAll(/\{0x([0-9A-F]+), 0x([0-9A-F]+)\}/gi)].map((m) => [parseInt(m[1], 16), parseInt(m[2], 16)]);
 // Only lowercase results that are ASCII matter to the pre-tokenizers (the (?i:'s|'t|...) contractions).
 const lowerAscii = lower.filter(([, to]) => to < 0x80);
+// The WPM (BERT) normalizer: the whole lowercase map, and NFD as llama.cpp does it (one code point each).
+const nfd = [...block('unicode_ranges_nfd').matchAll(/\{0x([0-9A-F]+), 0x([0-9A-F]+), 0x([0-9A-F]+)\}/gi)].map((m) => [parseInt(m[1], 16), parseInt(m[2], 16), parseInt(m[3], 16)]);
+if (nfd.length < 100) throw new Error('unexpected nfd table');
+const flat = (rows) => rows.flat().join(',');
 
 const starts = [];
 let prev = 0;
@@ -41,6 +45,10 @@ export const RANGE_FLAGS: readonly number[] = [${ranges.slice(0, -1).map(([, f])
 export const WHITESPACE: readonly number[] = [${whitespace.join(',')}];
 /** [upper, lower] pairs of unicode_map_lowercase whose lowercase is ASCII. */
 export const LOWERCASE_TO_ASCII: readonly (readonly [number, number])[] = [${lowerAscii.map(([a, b]) => `[${a},${b}]`).join(',')}];
+/** unicode_map_lowercase, flattened [upper, lower, upper, lower, ...], sorted by upper. */
+export const LOWERCASE_MAP: readonly number[] = [${flat(lower.sort((a, b) => a[0] - b[0]))}];
+/** unicode_ranges_nfd, flattened [first, last, nfd, ...], sorted: code points first..last normalize to nfd. */
+export const NFD_RANGES: readonly number[] = [${flat(nfd)}];
 `;
 writeFileSync(new URL('../../src/tokenizer/unicode-data.ts', import.meta.url), out);
-console.log(`ranges ${ranges.length - 1}, whitespace ${whitespace.length}, lowercase→ascii ${lowerAscii.length}`);
+console.log(`ranges ${ranges.length - 1}, whitespace ${whitespace.length}, lowercase→ascii ${lowerAscii.length}, lowercase ${lower.length}, nfd ${nfd.length}`);

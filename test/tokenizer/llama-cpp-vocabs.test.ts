@@ -2,7 +2,7 @@
  * llama.cpp's own vocab-only GGUFs (models/ggml-vocab-*.gguf in the llama.cpp source that node-llama-cpp
  * ships as a git bundle), converted by llama.cpp's convert_hf_to_gguf.py from the original Hugging Face
  * tokenizers: covers real SentencePiece scores (llama-spm) and pre-tokenizers beyond our npm vocabularies
- * (gpt-2, starcoder/refact with the collapsed-regex path). Strings: llama.cpp's test inputs (.inp) plus a
+ * (gpt-2, starcoder/refact with the collapsed-regex path) and WordPiece (bert-bge: BERT lowercasing, accent stripping). Strings: llama.cpp's test inputs (.inp) plus a
  * sample of our corpus; expected ids from node-llama-cpp on the same files.
  */
 process.env.UV_THREADPOOL_SIZE = '1'; // before node-llama-cpp loads (see DESIGN.md §4)
@@ -31,7 +31,7 @@ const hasGit = (() => {
 })();
 
 // llama-bpe and qwen2 are left out: same pre-tokenizers as the npm Llama 3 / Qwen3 vocabularies in conformance.test.ts.
-const VOCABS = ['llama-spm', 'gpt-2', 'starcoder'];
+const VOCABS = ['llama-spm', 'gpt-2', 'starcoder', 'bert-bge'];
 const corpusSample = buildCorpus('llama3', 120, 99).filter((_, i) => i % 3 === 0);
 
 describe.skipIf(!existsSync(bundle) || !hasGit)('llama.cpp reference vocabularies (skipped without git or the bundle)', () => {
