@@ -161,9 +161,51 @@ export class Engine {
     }
   }
 
+  /**
+   * Embeddings of `texts` from an encoder model (BERT): each text is tokenized with its special tokens
+   * ([CLS] … [SEP]), encoded alone, pooled as the file says (mean or [CLS]) and L2-normalised.
+   * f32 [texts.length][n_embd].
+   */
+  async embed(texts: string[]): Promise<Float32Array[]> {
+    if (!Array.isArray(texts) || texts.some((t) => typeof t !== 'string')) throw new ValidationError('embed: texts must be an array of strings');
+    const m = this.model;
+    if (!m.hidden || !m.pooling) throw new ValidationError(`embed: ${this.info.architecture} is not an embedding model`);
+    if (m.pooling === 'none') throw new ValidationError('embed: the model has no pooling (pooling_type none)');
+    return this.exclusive(async () => {
+      const nEmbd = this.info.nEmbd;
+      const out: Float32Array[] = [];
+      for (const text of texts) {
+        const ids = this.tokenizer.encode(text, { addSpecial: true, parseSpecial: true });
+        if (ids.length > m.maxTokens) throw new ValidationError(`embed: a text of ${ids.length} tokens exceeds the model's ${m.maxTokens}`);
+        for (let i = 0; i < ids.length; i++) {
+          m.inputTokens[i] = ids[i];
+          m.inputPositions[i] = i;
+        }
+        await m.forward(ids.length, ids.length, 0);
+        this.nCached = 0;
+        const e = new Float32Array(nEmbd);
+        const h = m.hidden!;
+        if (m.pooling === 'mean') {
+          for (let t = 0; t < ids.length; t++) for (let i = 0; i < nEmbd; i++) e[i] += h[t * nEmbd + i];
+          for (let i = 0; i < nEmbd; i++) e[i] /= ids.length;
+        } else {
+          const row = m.pooling === 'cls' ? 0 : ids.length - 1;
+          e.set(h.subarray(row * nEmbd, (row + 1) * nEmbd));
+        }
+        let norm = 0;
+        for (const v of e) norm += v * v;
+        norm = Math.sqrt(norm);
+        if (norm > 0) for (let i = 0; i < nEmbd; i++) e[i] /= norm;
+        out.push(e);
+      }
+      return out;
+    });
+  }
+
   /** Generate from a prompt. Iterate the result to stream `{ text, token }`. */
   generate(req: GenerateRequest): Generation {
     if (req === null || typeof req !== 'object') throw new ValidationError('generate: request must be an object');
+    if (this.model.pooling) throw new ValidationError(`generate: ${this.info.architecture} is an embedding model; use embed()`);
     const options = resolveOptions(req.options ?? {});
     let tokens: number[];
     if (Array.isArray(req.prompt)) {

@@ -89,6 +89,8 @@ export interface Backend {
   swiglu(out: Tensor, gate: Tensor, up: Tensor, n: number): void;
   silu(out: Tensor, x: Tensor, n: number): void;
   gelu(out: Tensor, x: Tensor, n: number): void;
+  /** LayerNorm: out[r] = (x[r] − mean)/sqrt(var + eps) · w + b, rows of n values (w, b optional; BERT). */
+  layerNorm(out: Tensor, x: Tensor, w: Tensor | null, b: Tensor | null, eps: number, n: number, nRows: number): void;
   /** out = gelu(gate) · up (GEGLU, Gemma's FFN). */
   geglu(out: Tensor, gate: Tensor, up: Tensor, n: number): void;
   /** out = cap · tanh(x / cap) (Gemma 2's final logits). */

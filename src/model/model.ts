@@ -5,6 +5,7 @@ import type { GgmlType } from '../gguf/types.ts';
 import type { KvCache } from '../kv/cache.ts';
 import type { HParams } from './hparams.ts';
 import { ModelFormatError, UnsupportedArchitectureError } from './hparams.ts';
+import { BertModel } from './bert.ts';
 import { LlamaModel } from './llama.ts';
 
 export interface ModelOptions {
@@ -16,6 +17,9 @@ export interface ModelOptions {
   logitRows?: number;
   kvType?: GgmlType;
 }
+
+/** How an embedding model turns hidden states into one vector (llama.cpp llama_pooling_type). */
+export type Pooling = 'none' | 'mean' | 'cls' | 'last';
 
 export interface Model {
   readonly hp: HParams;
@@ -29,6 +33,9 @@ export interface Model {
   /** f32 [logit_rows][n_vocab]: logits of the last forward's last `outRows` tokens. */
   readonly logits: Float32Array;
   forward(nTok: number, nKv: number, outRows: number): void | Promise<void>;
+  /** Encoder models (embeddings): pooling, and the hidden states f32 [max_tokens][n_embd] of the last forward. */
+  readonly pooling?: Pooling;
+  readonly hidden?: Float32Array;
 }
 
 type Loader = (file: GgufFile, be: Backend, opts: ModelOptions) => Promise<Model>;
@@ -43,6 +50,7 @@ const ARCHITECTURES: Record<string, Loader> = {
   phi3: (f, b, o) => LlamaModel.load(f, b, o),
   gemma2: (f, b, o) => LlamaModel.load(f, b, o),
   gemma3: (f, b, o) => LlamaModel.load(f, b, o),
+  bert: (f, b, o) => BertModel.load(f, b, o),
 };
 
 export const SUPPORTED_ARCHITECTURES = Object.keys(ARCHITECTURES);

@@ -6,8 +6,9 @@
 import { TesseraError } from '../errors.ts';
 import { ggmlByteSize, ggmlTypeName } from '../gguf/ggml-types.ts';
 import { dequantize, quantizeInto } from '../gguf/quant.ts';
-import { type GgufFile, openGguf, readTensor } from '../gguf/reader.ts';
-import { GgmlType, type GgufValue, GgufValueType } from '../gguf/types.ts';
+import { openGguf, readTensor } from '../gguf/reader.ts';
+import { GgmlType, GgufValueType } from '../gguf/types.ts';
+import { metadataValues } from '../gguf/values.ts';
 import { type GgufTensorSpec, writeGguf } from '../gguf/writer.ts';
 import { QUANT_TARGETS, quantTarget } from './ftypes.ts';
 import { isQuantizable, planTypes } from './plan.ts';
@@ -30,21 +31,6 @@ const SOURCE_TYPES = new Set([GgmlType.F32, GgmlType.F16, GgmlType.BF16]);
 
 /** Rows quantized per step, so the f32 staging stays ≤ 16 Mi values for any tensor. */
 const STAGE_VALUES = 1 << 24;
-
-/** The metadata of `file` as writer values (nested arrays are not supported: no llama.cpp model has them). */
-function copyMetadata(file: GgufFile): Record<string, GgufValue> {
-  const out: Record<string, GgufValue> = {};
-  for (const [key, value] of file.metadata) {
-    const type = file.metadataTypes.get(key)!;
-    if (typeof type === 'object') {
-      if (type.array === GgufValueType.ARRAY) throw new QuantizeError(`${file.path}: metadata key ${key} is a nested array, which quantize does not copy`);
-      out[key] = { type: GgufValueType.ARRAY, itemType: type.array, value: value as ArrayLike<unknown> };
-    } else {
-      out[key] = { type, value } as GgufValue;
-    }
-  }
-  return out;
-}
 
 /**
  * Quantizes `inPath` to `target` (a llama-quantize name: Q4_0, Q8_0, Q4_K_M, ...) into `outPath`.
@@ -75,7 +61,7 @@ export async function quantizeGguf(inPath: string, outPath: string, targetName: 
     }
   }
 
-  const metadata = copyMetadata(file);
+  const metadata = metadataValues(file);
   metadata['general.file_type'] = { type: GgufValueType.UINT32, value: target.ftype };
   metadata['general.quantization_version'] = { type: GgufValueType.UINT32, value: 2 };
 

@@ -82,7 +82,7 @@ const FILE_TYPE: Record<SynthWeightType, number> = { F32: 0, F16: 1, Q4_0: 2, Q8
 const CHUNK = 1 << 22;
 
 /** One weight to generate: shape in ggml order and the normal distribution it is drawn from. */
-interface WeightPlan {
+export interface WeightPlan {
   name: string;
   dims: number[];
   type: GgmlType;

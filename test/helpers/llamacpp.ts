@@ -16,6 +16,10 @@ export interface OracleResult {
 const SCRIPT = fileURLToPath(new URL('../oracle/llamacpp.mjs', import.meta.url));
 
 export function runLlamaCpp(req: { model: string; tokens: number[]; topK?: number; nPredict?: number; threads?: number; flashAttention?: boolean; batchSize?: number }): Promise<OracleResult> {
+  return runOracle(req) as Promise<OracleResult>;
+}
+
+function runOracle(req: object): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [SCRIPT], { env: { ...process.env, UV_THREADPOOL_SIZE: '1' }, stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
@@ -26,13 +30,18 @@ export function runLlamaCpp(req: { model: string; tokens: number[]; topK?: numbe
     child.on('close', (code) => {
       if (code !== 0) return reject(new Error(`llama.cpp oracle exited with ${code}: ${err.slice(-2000)}`));
       try {
-        resolve(JSON.parse(out) as OracleResult);
+        resolve(JSON.parse(out));
       } catch (e) {
         reject(new Error(`llama.cpp oracle printed invalid JSON: ${out.slice(0, 200)} ${err.slice(-1000)}`));
       }
     });
     child.stdin.end(JSON.stringify(req));
   });
+}
+
+/** llama.cpp's embeddings of `texts` (its pooling), and its tokenization of each (with special tokens). */
+export async function runLlamaCppEmbed(req: { model: string; texts: string[]; threads?: number }): Promise<{ embeddings: number[][]; tokens: number[][] }> {
+  return (await runOracle({ ...req, embed: true })) as unknown as { embeddings: number[][]; tokens: number[][] };
 }
 
 /** log-softmax of a logits row in float64. */

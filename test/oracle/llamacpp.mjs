@@ -2,7 +2,8 @@
 // llama.cpp oracle (node-llama-cpp@3.21.1, prebuilt CPU binaries), run as a child process so that
 // UV_THREADPOOL_SIZE=1 takes effect and a crash in native code can't take the test runner down.
 //
-// stdin: JSON { model, tokens: number[], topK?: 10, nPredict?: 0, threads?: 2, probsAll?: true }
+// stdin: JSON { model, tokens: number[], topK?: 10, nPredict?: 0, threads?: 2, probsAll?: true, flashAttention?, batchSize? }
+//     or JSON { model, embed: true, texts: string[], threads? } → { embeddings, tokens }
 // stdout: JSON { top: [[id, logprob][]] per prompt position, greedy: number[], vocab: n }
 import { getLlama } from 'node-llama-cpp';
 
@@ -15,6 +16,22 @@ const { model: modelPath, tokens, topK = 10, nPredict = 0, threads = 2, probsAll
 
 const llama = await getLlama({ gpu: false, build: 'never', usePrebuiltBinaries: true, skipDownload: true, logLevel: 'error' });
 const model = await llama.loadModel({ modelPath, gpuLayers: 0, useMmap: true });
+
+if (input.embed) {
+  // Embedding mode: { texts } → { embeddings: number[][], tokens: number[][] } (pooled as the file says).
+  const ctx = await model.createEmbeddingContext({ contextSize: input.contextSize ?? 512, threads });
+  const embeddings = [];
+  const tokenLists = [];
+  for (const text of input.texts) {
+    tokenLists.push(Array.from(model.tokenize(text, true)));
+    embeddings.push(Array.from((await ctx.getEmbeddingFor(text)).vector));
+  }
+  process.stdout.write(JSON.stringify({ embeddings, tokens: tokenLists }));
+  await ctx.dispose();
+  await model.dispose();
+  await llama.dispose();
+  process.exit(0);
+}
 const context = await model.createContext({ contextSize: Math.max(256, tokens.length + nPredict + 8), batchSize: batchSize ?? Math.max(tokens.length, 64), threads, sequences: 1, flashAttention });
 const seq = context.getSequence();
 

@@ -29,11 +29,12 @@ const KERNELS: Record<keyof typeof Op, RegExp> = {
   KV_STORE: /::ops::kv::/,
   ATTENTION: /::ops::attention::/,
   SOFTCAP: /::ops::act::run_softcap$/,
+  NORM: /::ops::norm::run_layernorm$/,
 };
 /** Ops whose work is moving bytes, not arithmetic: no v128 required. */
 const DATA_MOVEMENT = new Set<keyof typeof Op>(['GET_ROWS', 'KV_STORE']);
-/** Scalar by design: SOFTCAP runs once per token over the logits (a scalar tanh). */
-const SCALAR_OPS = new Set<keyof typeof Op>(['SOFTCAP']);
+/** Scalar by design: SOFTCAP runs once per token over the logits (a scalar tanh); NORM (BERT's LayerNorm) sums in f64 in order, as ggml. */
+const SCALAR_OPS = new Set<keyof typeof Op>(['SOFTCAP', 'NORM']);
 
 for (const variant of ['simd', 'relaxed'] as const) {
   describe(`${WASM_FILES[variant]}`, async () => {

@@ -28,6 +28,7 @@ export const Op = {
   KV_STORE: 12,
   ATTENTION: 13,
   SOFTCAP: 14,
+  NORM: 15,
 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];
 

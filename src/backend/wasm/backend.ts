@@ -160,6 +160,9 @@ export class WasmBackend implements Backend {
   geglu(out: Tensor, gate: Tensor, up: Tensor, n: number): void {
     this.cmds.push(Op.GELU, ptr(gate), ptr(out), n, ptr(up), 1);
   }
+  layerNorm(out: Tensor, x: Tensor, w: Tensor | null, b: Tensor | null, eps: number, n: number, nRows: number): void {
+    this.cmds.push(Op.NORM, ptr(x), w ? ptr(w) : 0, b ? ptr(b) : 0, ptr(out), n, nRows, bits(eps));
+  }
   softcap(out: Tensor, x: Tensor, cap: number, n: number): void {
     this.cmds.push(Op.SOFTCAP, ptr(x), ptr(out), n, bits(cap));
   }
