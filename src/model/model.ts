@@ -51,6 +51,7 @@ const ARCHITECTURES: Record<string, Loader> = {
   gemma2: (f, b, o) => LlamaModel.load(f, b, o),
   gemma3: (f, b, o) => LlamaModel.load(f, b, o),
   bert: (f, b, o) => BertModel.load(f, b, o),
+  'nomic-bert': (f, b, o) => BertModel.load(f, b, o),
 };
 
 export const SUPPORTED_ARCHITECTURES = Object.keys(ARCHITECTURES);

@@ -1,5 +1,5 @@
 /**
- * Synthetic BERT encoders (`general.architecture = bert`, llama.cpp's tensor names) for embedding tests:
+ * Synthetic BERT encoders (`bert`, `nomic-bert`; llama.cpp's tensor names) for embedding tests:
  * random weights from a fixed seed, the vocabulary passed in (a WordPiece `tokenizer.*` set).
  *   token_embd, position_embd, token_types  N(0, 0.5²)       (summed, then LayerNorm)
  *   attn_q/k/v, attn_output, ffn_up         N(0, 1/n_in)     biases N(0, 0.1²)
@@ -12,6 +12,8 @@ import { type GgufTensorSpec, writeGguf } from '../gguf/writer.ts';
 import { generateWeight, type WeightPlan } from './llama.ts';
 
 export interface SynthBertSpec {
+  /** 'bert' (default) or 'nomic-bert' (RoPE instead of position embeddings, fused qkv, SwiGLU, no biases). */
+  arch?: 'bert' | 'nomic-bert';
   nEmbd: number;
   nLayer: number;
   nHead: number;
@@ -38,34 +40,41 @@ export async function writeSyntheticBert(path: string, spec: SynthBertSpec): Pro
   const { nEmbd, nFf } = spec;
   const mat = (name: string, nIn: number, nOut: number, std: number): WeightPlan => ({ name, dims: [nIn, nOut], type: wt, mean: 0, std });
   const vec = (name: string, n: number, mean: number, std: number): WeightPlan => ({ name, dims: [n], type: GgmlType.F32, mean, std });
+  const a = spec.arch ?? 'bert';
+  const nomic = a === 'nomic-bert';
   const norm = (name: string) => [vec(`${name}.weight`, nEmbd, 1, 0.1), vec(`${name}.bias`, nEmbd, 0, 0.1)];
-  const affine = (name: string, nIn: number, nOut: number) => [mat(`${name}.weight`, nIn, nOut, 1 / Math.sqrt(nIn)), vec(`${name}.bias`, nOut, 0, 0.1)];
+  const affine = (name: string, nIn: number, nOut: number) => [
+    mat(`${name}.weight`, nIn, nOut, 1 / Math.sqrt(nIn)),
+    ...(nomic ? [] : [vec(`${name}.bias`, nOut, 0, 0.1)]),
+  ];
   const plan: WeightPlan[] = [
     mat('token_embd.weight', nEmbd, nVocab, 0.5),
     { name: 'token_types.weight', dims: [nEmbd, 2], type: GgmlType.F32, mean: 0, std: 0.5 },
-    { name: 'position_embd.weight', dims: [nEmbd, nCtx], type: GgmlType.F32, mean: 0, std: 0.5 },
+    ...(nomic ? [] : [{ name: 'position_embd.weight', dims: [nEmbd, nCtx], type: GgmlType.F32, mean: 0, std: 0.5 }]),
     ...norm('token_embd_norm'),
   ];
   for (let l = 0; l < spec.nLayer; l++) {
     const b = `blk.${l}.`;
     plan.push(
-      ...affine(`${b}attn_q`, nEmbd, nEmbd), ...affine(`${b}attn_k`, nEmbd, nEmbd), ...affine(`${b}attn_v`, nEmbd, nEmbd),
+      ...(nomic ? affine(`${b}attn_qkv`, nEmbd, 3 * nEmbd) : [...affine(`${b}attn_q`, nEmbd, nEmbd), ...affine(`${b}attn_k`, nEmbd, nEmbd), ...affine(`${b}attn_v`, nEmbd, nEmbd)]),
       ...affine(`${b}attn_output`, nEmbd, nEmbd), ...norm(`${b}attn_output_norm`),
-      ...affine(`${b}ffn_up`, nEmbd, nFf), ...affine(`${b}ffn_down`, nFf, nEmbd), ...norm(`${b}layer_output_norm`),
+      ...affine(`${b}ffn_up`, nEmbd, nFf), ...(nomic ? affine(`${b}ffn_gate`, nEmbd, nFf) : []),
+      ...affine(`${b}ffn_down`, nFf, nEmbd), ...norm(`${b}layer_output_norm`),
     );
   }
   const metadata: Record<string, GgufValue> = {
-    'general.architecture': gv.str('bert'),
-    'general.name': gv.str('synthetic-bert'),
+    'general.architecture': gv.str(a),
+    'general.name': gv.str(`synthetic-${a}`),
     'general.file_type': gv.u32(wt === GgmlType.F16 ? 1 : 0),
-    'bert.context_length': gv.u32(nCtx),
-    'bert.embedding_length': gv.u32(nEmbd),
-    'bert.feed_forward_length': gv.u32(nFf),
-    'bert.block_count': gv.u32(spec.nLayer),
-    'bert.attention.head_count': gv.u32(spec.nHead),
-    'bert.attention.layer_norm_epsilon': gv.f32(1e-12),
-    'bert.attention.causal': gv.bool(false),
-    'bert.pooling_type': gv.u32(spec.pooling ?? 1),
+    [`${a}.context_length`]: gv.u32(nCtx),
+    [`${a}.embedding_length`]: gv.u32(nEmbd),
+    [`${a}.feed_forward_length`]: gv.u32(nFf),
+    [`${a}.block_count`]: gv.u32(spec.nLayer),
+    [`${a}.attention.head_count`]: gv.u32(spec.nHead),
+    [`${a}.attention.layer_norm_epsilon`]: gv.f32(1e-12),
+    [`${a}.attention.causal`]: gv.bool(false),
+    [`${a}.pooling_type`]: gv.u32(spec.pooling ?? 1),
+    ...(nomic ? { [`${a}.rope.freq_base`]: gv.f32(1000) } : {}),
     ...spec.tokenizer,
   };
   const scratch = new Float32Array(1 << 22);

@@ -1,5 +1,5 @@
 /**
- * BERT embeddings against llama.cpp (node-llama-cpp 3.21.1): a synthetic BERT encoder with llama.cpp's
+ * BERT and nomic-bert embeddings against llama.cpp (node-llama-cpp 3.21.1): synthetic encoders with llama.cpp's
  * own bert-bge WordPiece vocabulary (from the llama.cpp source node-llama-cpp ships), mean and [CLS]
  * pooling, F32 and F16 weights. For each text: the same token ids, and cosine(ours, llama.cpp's) ≥ 0.999
  * (the issue's bound; measured values are printed).
@@ -53,10 +53,10 @@ describe.skipIf(!llamaSrcAvailable)('BERT embeddings vs llama.cpp (skipped witho
     }
   }, 60_000);
 
-  for (const [type, pooling] of [['F32', 1], ['F16', 1], ['F32', 2]] as const) {
-    it(`${type}, ${pooling === 1 ? 'mean' : 'CLS'} pooling: same tokens, cosine ≥ 0.999`, async () => {
-      const path = join(DIR, `bert-${type}-${pooling}.gguf`);
-      await writeSyntheticBert(path, { nEmbd: 256, nLayer: 3, nHead: 4, nFf: 1024, type, pooling, seed: 11, tokenizer: vocab });
+  for (const [arch, type, pooling] of [['bert', 'F32', 1], ['bert', 'F16', 1], ['bert', 'F32', 2], ['nomic-bert', 'F32', 1], ['nomic-bert', 'F16', 1]] as const) {
+    it(`${arch} ${type}, ${pooling === 1 ? 'mean' : 'CLS'} pooling: same tokens, cosine ≥ 0.999`, async () => {
+      const path = join(DIR, `${arch}-${type}-${pooling}.gguf`);
+      await writeSyntheticBert(path, { arch, nEmbd: 256, nLayer: 3, nHead: 4, nFf: 1024, type, pooling, seed: 11, tokenizer: vocab });
       const [engine, ref] = await Promise.all([createEngine({ model: path, threads: 2 }), runLlamaCppEmbed({ model: path, texts: TEXTS, threads: 2 })]);
       try {
         const ours = await engine.embed(TEXTS);
@@ -65,7 +65,7 @@ describe.skipIf(!llamaSrcAvailable)('BERT embeddings vs llama.cpp (skipped witho
           expect(engine.tokenizer.encode(TEXTS[i], { addSpecial: false })).toEqual(ref.tokens[i]);
           worst = Math.min(worst, cosine(ours[i], ref.embeddings[i]));
         }
-        reports.push({ model: `bert-${type}-${pooling === 1 ? 'mean' : 'cls'}`, worstCosine: worst, texts: TEXTS.length });
+        reports.push({ model: `${arch}-${type}-${pooling === 1 ? 'mean' : 'cls'}`, worstCosine: worst, texts: TEXTS.length });
         expect(worst).toBeGreaterThanOrEqual(0.999);
         // Different texts give different vectors (the test could not pass with a constant output).
         expect(cosine(ours[0], ours[1])).toBeLessThan(0.99);
