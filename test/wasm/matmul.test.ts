@@ -1,8 +1,10 @@
 /**
- * MATMUL (op 1) for every weight type (F32, F16, BF16, Q8_0, Q4_0) on every variant this runtime
- * runs: SIMD tiles and scalar twin, each against a float64 reference computed here
- * (test/wasm/quant-ref.ts) from the weight bytes and from the activations quantized the same
- * way as ggml (Q8 blocks for Q types, f16/bf16 rounding for F16/BF16), and 2 threads == 1.
+ * MATMUL (op 1) for every weight type (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL) on
+ * every variant this runtime runs: SIMD tiles and scalar twin, each against a float64 reference
+ * computed here (test/wasm/quant-ref.ts) from the weight bytes and from the activations quantized
+ * the same way as ggml (Q8 blocks for Q types, f16/bf16 rounding for F16/BF16), and 2 threads == 1.
+ * Q4_1/Q5_1 (value c·d + m) meet ggml's Q8_1 activations, whose per-block s = f16(d·Σq) carries
+ * the min term: the reference is Σ (c·d_w)·a + Σ_blocks m·s, all in float64.
  *
  * Tolerance, per output: |got − ref| ≤ 1e-5 · Σ_i |w_i·a_i| (and Q types on the simd core give
  * the scalar twin's bits). The only error left is the f32
@@ -16,7 +18,7 @@ import { CommandList } from '../../src/backend/wasm/commands.ts';
 import type { CoreVariant, WasmCore } from '../../src/backend/wasm/core.ts';
 import { Op, availableVariants, loadCore, poolFor, randomF32, readF32, runOp, writeBytes, writeF32 } from '../helpers/core.ts';
 import { CoreType } from '../../src/backend/wasm/abi.ts';
-import { WTYPES, activationsAs, dequantRows, randomWeights, type WType } from './quant-ref.ts';
+import { WTYPES, activationsAs, blockMins, dequantRows, hasMin, q8_1Sums, randomWeights, type WType } from './quant-ref.ts';
 
 /** [n_in, n_out, n_tok]: every n_in ∈ {32, 64, 4096, 2048+32k}, n_out ∈ {1, 3, 17, 256}, n_tok ∈ {1, 2, 5, 16, 33}. */
 const SHAPES: [number, number, number][] = [
@@ -53,6 +55,19 @@ function reference(w: Float64Array, a: Float64Array, nIn: number, nOut: number, 
   return [out, mag];
 }
 
+/** The min term of Q4_1/Q5_1 added to a reference: out[t][r] += Σ_b m[r][b]·s[t][b] (and its magnitude). */
+function addMins(out: Float64Array, mag: Float64Array, m: Float64Array, s: Float64Array, nb: number, nOut: number, nTok: number): void {
+  for (let t = 0; t < nTok; t++) {
+    for (let r = 0; r < nOut; r++) {
+      for (let b = 0; b < nb; b++) {
+        const p = m[r * nb + b] * s[t * nb + b];
+        out[t * nOut + r] += p;
+        mag[t * nOut + r] += Math.abs(p);
+      }
+    }
+  }
+}
+
 function expectWithin(got: Float32Array, want: Float64Array, mag: Float64Array, what: string): void {
   let bad = -1;
   for (let i = 0; i < want.length && bad < 0; i++) {
@@ -84,7 +99,9 @@ for (const variant of ['simd', 'relaxed'] as CoreVariant[]) {
           const out = c.alloc(nTok * nOut * 4);
           const scratch = c.alloc(Math.max((nTok * nIn * 34) / 32, nTok * nIn * 2)) + 2;
           const args = [type, w, x, out, nIn, nOut, nTok, scratch];
-          const [want, mag] = reference(dequantRows(type as WType, wBytes, 0, nOut, nIn), activationsAs(type as WType, xs, nIn), nIn, nOut, nTok);
+          const min = hasMin(type as WType);
+          const [want, mag] = reference(dequantRows(type as WType, wBytes, 0, nOut, nIn, min), activationsAs(type as WType, xs, nIn), nIn, nOut, nTok);
+          if (min) addMins(want, mag, blockMins(type as WType, wBytes, 0, nOut, nIn), q8_1Sums(xs), nIn / 32, nOut, nTok);
           const shape = `${nOut}×${nIn}, n_tok ${nTok}`;
 
           c.f32(out, nTok * nOut).fill(NaN);
@@ -101,7 +118,7 @@ for (const variant of ['simd', 'relaxed'] as CoreVariant[]) {
           expectWithin(scalar, simd64, mag, `scalar vs SIMD ${shape}`);
           // Q types on simd128: the tiles sum the exact block dots in the twin's f32 order
           // (no fused multiply-add there), so the bits are the twin's.
-          if (variant === 'simd' && (type === CoreType.Q8_0 || type === CoreType.Q4_0)) {
+          if (variant === 'simd' && type !== CoreType.F32 && type !== CoreType.F16 && type !== CoreType.BF16) {
             expect(Buffer.compare(Buffer.from(scalar.buffer), Buffer.from(simd.buffer)), `scalar bits ${shape}`).toBe(0);
           }
 
