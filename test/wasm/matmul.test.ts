@@ -147,19 +147,25 @@ describe.each([5, 130])('MATMUL chains in one command list, n_tok %i', async (nT
   const weights = (type: WType, nOut: number, seed: number) => writeBytes(c, randomWeights(type, nOut, nIn, seed));
   const out = (n: number) => c.alloc(nTok * n * 4);
   const [q, k, v, g, u] = [out(256), out(64), out(64), out(256), out(256)];
+  const [e5, e41, e51, eiq] = [out(64), out(64), out(64), out(64)];
   const y = c.alloc(nTok * nIn * 4);
   // [wtype, w, x, out, n_out]
   const cmds: [number, number, number, number, number][] = [
     [CoreType.Q4_0, weights(CoreType.Q4_0, 256, 1), x, q, 256], // q
     [CoreType.Q4_0, weights(CoreType.Q4_0, 64, 2), x, k, 64], // k: chains
     [CoreType.Q8_0, weights(CoreType.Q8_0, 64, 3), x, v, 64], // v: other layout, no chain
+    [CoreType.Q5_0, weights(CoreType.Q5_0, 64, 8), x, e5, 64], // Q8_0 layout: chains with v
+    [CoreType.Q4_1, weights(CoreType.Q4_1, 64, 9), x, e41, 64], // Q8_1 layout (s): no chain
+    [CoreType.Q5_1, weights(CoreType.Q5_1, 64, 10), x, e51, 64], // chains with Q4_1
+    [CoreType.IQ4_NL, weights(CoreType.IQ4_NL, 64, 11), x, eiq, 64], // back to Q8_0 layout: no chain
     [CoreType.Q8_0, weights(CoreType.Q8_0, 256, 4), q, g, 256], // input = q, no chain
     [CoreType.Q8_0, weights(CoreType.Q8_0, 256, 5), q, u, 256], // chains with g
     [CoreType.F16, weights(CoreType.F16, 256, 6), g, y, 256], // new input
     [CoreType.F16, weights(CoreType.F16, 256, 7), g, g, 256], // output over its input: no chain
   ];
-  const outs = [q, k, v, g, u, y, g];
-  const sizes = [256, 64, 64, 256, 256, 256, 256];
+  const outs = [q, k, v, e5, e41, e51, eiq, g, u, y, g];
+  const sizes = [256, 64, 64, 64, 64, 64, 64, 256, 256, 256, 256];
+  const G = 7; // g's first output, overwritten by the last command
   const push = (list: CommandList, i: number) => {
     const [t, w, xi, o, nOut] = cmds[i];
     list.push(Op.MATMUL, t, w, xi, o, nIn, nOut, nTok, scratch);
@@ -169,7 +175,8 @@ describe.each([5, 130])('MATMUL chains in one command list, n_tok %i', async (nT
     const got: Float32Array[] = [];
     const pool = threads > 1 ? await poolFor(c, threads) : undefined;
     const exec = (l: CommandList) => (pool ? pool.run(l) : c.run(l));
-    for (const o of [q, k, v, g, u, y]) c.f32(o, nTok * 256).fill(NaN);
+    for (const o of [q, g, u, y]) c.f32(o, nTok * 256).fill(NaN);
+    for (const o of [k, v, e5, e41, e51, eiq]) c.f32(o, nTok * 64).fill(NaN);
     const list = new CommandList(c, cmds.length);
     if (oneList) {
       for (let i = 0; i < cmds.length; i++) push(list, i);
@@ -181,7 +188,7 @@ describe.each([5, 130])('MATMUL chains in one command list, n_tok %i', async (nT
         exec(list);
       }
     }
-    for (let i = 0; i < outs.length; i++) if (i !== 3) got.push(readF32(c, outs[i], nTok * sizes[i]));
+    for (let i = 0; i < outs.length; i++) if (i !== G) got.push(readF32(c, outs[i], nTok * sizes[i]));
     return got;
   };
 
