@@ -14,10 +14,14 @@ pub unsafe fn nibbles(p: *const u8) -> [v128; 2] {
 /// `qh` (u32 at `p`, bit j = bit 4 of element j) → `[elements 0..15, 16..31]`, 0x10 where set.
 #[inline(always)]
 pub unsafe fn high_bits(p: *const u8) -> [v128; 2] {
-    let qh = v128_load32_splat(p as *const u32);
-    // Byte j of each half gets qh byte j/8, then its bit j%8 is tested.
-    let lo = i8x16_shuffle::<0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1>(qh, qh);
-    let hi = i8x16_shuffle::<2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3>(qh, qh);
+    // Byte j of each half gets qh byte j/8 (then its bit j%8 is tested), by interleaves and
+    // 32-bit lane shuffles, which engines lower to single instructions without constants
+    // (punpcklbw, punpcklwd, pshufd on x64).
+    let qh = v128_load32_zero(p as *const u32);
+    let b2 = i8x16_shuffle::<0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23>(qh, qh);
+    let b4 = i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(b2, b2);
+    let lo = i32x4_shuffle::<0, 0, 1, 1>(b4, b4);
+    let hi = i32x4_shuffle::<2, 2, 3, 3>(b4, b4);
     let bit = u64x2_splat(0x8040_2010_0804_0201);
     let at = |v: v128| v128_and(i8x16_eq(v128_and(v, bit), bit), u8x16_splat(0x10));
     [at(lo), at(hi)]
