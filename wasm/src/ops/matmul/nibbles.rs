@@ -36,6 +36,7 @@ pub unsafe fn codes5(qs: *const u8, qh: *const u8) -> [v128; 2] {
 }
 
 /// u8 lanes (two v128, 32 elements) → four i16x8 (elements 0..7, 8..15, 16..23, 24..31).
+#[cfg(not(target_feature = "relaxed-simd"))]
 #[inline(always)]
 pub fn widen_u8(v: [v128; 2]) -> [v128; 4] {
     [u16x8_extend_low_u8x16(v[0]), u16x8_extend_high_u8x16(v[0]), u16x8_extend_low_u8x16(v[1]), u16x8_extend_high_u8x16(v[1])]
