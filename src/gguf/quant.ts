@@ -7,15 +7,27 @@
  *   Q8_0: 32 values in 34 bytes: d (fp16) | qs[32] (int8);            x = qs[j] * d
  *   Q4_0: 32 values in 18 bytes: d (fp16) | qs[16] (two nibbles each); x[j] = ((qs[j] & 15) - 8) * d,
  *                                                                      x[j + 16] = ((qs[j] >> 4) - 8) * d
+ * Q4_1, Q5_0, Q5_1, IQ4_NL: one file each in quant/ (layouts and ggml sources there).
  */
-import { ggmlByteSize, ggmlTypeName } from './ggml-types.ts';
+import { ggmlByteSize, ggmlTypeName, ggmlTypeTraits } from './ggml-types.ts';
 import { bf16BitsToFp32, fp16BitsToFp32, fp32ToBf16Bits, fp32ToFp16Bits } from './fp16.ts';
 import { GgmlType } from './types.ts';
+import { dequantizeRowIQ4_NL, quantizeRowIQ4_NL } from './quant/iq4_nl.ts';
+import { dequantizeRowQ4_1, quantizeRowQ4_1 } from './quant/q4_1.ts';
+import { dequantizeRowQ5_0, quantizeRowQ5_0 } from './quant/q5_0.ts';
+import { dequantizeRowQ5_1, quantizeRowQ5_1 } from './quant/q5_1.ts';
 
 export { bf16BitsToFp32, fp16BitsToFp32, fp32ToBf16Bits, fp32ToFp16Bits } from './fp16.ts';
+export { dequantizeRowIQ4_NL, IQ4NL_VALUES, quantizeRowIQ4_NL } from './quant/iq4_nl.ts';
+export { dequantizeRowQ4_1, quantizeRowQ4_1 } from './quant/q4_1.ts';
+export { dequantizeRowQ5_0, quantizeRowQ5_0 } from './quant/q5_0.ts';
+export { dequantizeRowQ5_1, quantizeRowQ5_1 } from './quant/q5_1.ts';
 
 /** The types quantize/dequantize handle. */
-export const REFERENCE_QUANT_TYPES: readonly GgmlType[] = [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0];
+export const REFERENCE_QUANT_TYPES: readonly GgmlType[] = [
+  GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0,
+  GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.IQ4_NL,
+];
 
 const QK = 32;
 
@@ -99,7 +111,7 @@ export function dequantizeRowQ4_0(src: Uint8Array, dst: Float32Array): void {
 }
 
 function checkShape(type: GgmlType, n: number, nPerRow: number): void {
-  const block = type === GgmlType.Q8_0 || type === GgmlType.Q4_0 ? QK : 1;
+  const block = ggmlTypeTraits(type)?.blockSize ?? 1;
   if (!Number.isInteger(nPerRow) || nPerRow <= 0 || nPerRow % block !== 0) {
     throw new RangeError(`${ggmlTypeName(type)}: row length ${nPerRow} must be a positive multiple of ${block}`);
   }
@@ -107,7 +119,7 @@ function checkShape(type: GgmlType, n: number, nPerRow: number): void {
 }
 
 /**
- * Quantizes `f32` (rows of `nPerRow` values) to `type` (F32, F16, BF16, Q8_0, Q4_0) in ggml's byte layout.
+ * Quantizes `f32` (rows of `nPerRow` values) to `type` (REFERENCE_QUANT_TYPES) in ggml's byte layout.
  * Throws RangeError for other types or a row length that is not a multiple of the block size.
  */
 export function quantize(type: GgmlType, f32: Float32Array, nPerRow: number): Uint8Array {
@@ -135,6 +147,10 @@ export function quantizeInto(type: GgmlType, f32: Float32Array, dst: Uint8Array)
     }
     case GgmlType.Q8_0: return quantizeRowQ8_0(f32, dst);
     case GgmlType.Q4_0: return quantizeRowQ4_0(f32, dst);
+    case GgmlType.Q4_1: return quantizeRowQ4_1(f32, dst);
+    case GgmlType.Q5_0: return quantizeRowQ5_0(f32, dst);
+    case GgmlType.Q5_1: return quantizeRowQ5_1(f32, dst);
+    case GgmlType.IQ4_NL: return quantizeRowIQ4_NL(f32, dst);
     default:
       throw new RangeError(`no reference quantizer for ${ggmlTypeName(type)}`);
   }
@@ -157,6 +173,10 @@ export function dequantize(type: GgmlType, bytes: Uint8Array, n: number): Float3
       break;
     case GgmlType.Q8_0: dequantizeRowQ8_0(bytes, out); break;
     case GgmlType.Q4_0: dequantizeRowQ4_0(bytes, out); break;
+    case GgmlType.Q4_1: dequantizeRowQ4_1(bytes, out); break;
+    case GgmlType.Q5_0: dequantizeRowQ5_0(bytes, out); break;
+    case GgmlType.Q5_1: dequantizeRowQ5_1(bytes, out); break;
+    case GgmlType.IQ4_NL: dequantizeRowIQ4_NL(bytes, out); break;
     default:
       throw new RangeError(`no reference dequantizer for ${ggmlTypeName(type)}`);
   }

@@ -15,13 +15,13 @@
  * Each tensor's stream is seeded from (seed, tensor name), so tensors don't depend on each other's order.
  */
 import { ValidationError } from '../errors.ts';
-import { ggmlByteSize } from '../gguf/ggml-types.ts';
+import { ggmlByteSize, ggmlTypeTraits } from '../gguf/ggml-types.ts';
 import { quantizeInto } from '../gguf/quant.ts';
 import { GgmlType, type GgufValue, gv } from '../gguf/types.ts';
 import { type GgufTensorSpec, writeGguf } from '../gguf/writer.ts';
 import { Xoshiro128, fnv1a } from './prng.ts';
 
-export type SynthWeightType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0';
+export type SynthWeightType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0' | 'Q4_1' | 'Q5_0' | 'Q5_1' | 'IQ4_NL';
 
 /**
  * Architectures the synthetic writer knows: llama, and the llama-like Qwen2 (q/k/v biases), Qwen3 (q/k RMSNorm)
@@ -74,9 +74,10 @@ export interface SynthLlamaSpec {
 
 const GGML_TYPE: Record<SynthWeightType, GgmlType> = {
   F32: GgmlType.F32, F16: GgmlType.F16, BF16: GgmlType.BF16, Q8_0: GgmlType.Q8_0, Q4_0: GgmlType.Q4_0,
+  Q4_1: GgmlType.Q4_1, Q5_0: GgmlType.Q5_0, Q5_1: GgmlType.Q5_1, IQ4_NL: GgmlType.IQ4_NL,
 };
 /** llama_ftype values written as general.file_type. */
-const FILE_TYPE: Record<SynthWeightType, number> = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 7, BF16: 32 };
+const FILE_TYPE: Record<SynthWeightType, number> = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 7, BF16: 32, Q4_1: 3, Q5_0: 8, Q5_1: 9, IQ4_NL: 25 };
 
 /** Values generated and quantized per step (4 Mi floats = 16 MiB scratch). */
 const CHUNK = 1 << 22;
@@ -115,7 +116,7 @@ export function resolveSynthLlama(spec: SynthLlamaSpec): Required<Omit<SynthLlam
   const arch = spec.arch ?? 'llama';
   check(['llama', 'mistral3', 'qwen2', 'qwen3', 'phi3', 'gemma2', 'gemma3'].includes(arch), `unknown arch ${arch}`);
   check(headDim % 2 === 0, 'head dim must be even (RoPE)');
-  const block = spec.type === 'Q8_0' || spec.type === 'Q4_0' ? 32 : 1;
+  const block = ggmlTypeTraits(GGML_TYPE[spec.type])?.blockSize ?? 1;
   check(spec.nEmbd % block === 0 && spec.nFf % block === 0, `nEmbd and nFf must be multiples of ${block} for ${spec.type}`);
   return {
     nVocab: nVocab!, nEmbd: spec.nEmbd, nLayer: spec.nLayer, nHead: spec.nHead, nHeadKv: spec.nHeadKv, nFf: spec.nFf,

@@ -1,7 +1,9 @@
 /**
- * GET_ROWS (op 2) for every table type (F32, F16, BF16, Q8_0, Q4_0): out[i] = dequant(table[ids[i]])
+ * GET_ROWS (op 2) for every table type (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL):
+ * out[i] = dequant(table[ids[i]])
  * against the float64 decoding of the same bytes in test/wasm/quant-ref.ts. Exact: every value
- * is q·d with q ≤ 8 bits and d an f16 (or a plain f16/bf16/f32), which f32 represents exactly.
+ * is q·d with q ≤ 8 bits and d an f16 (or a plain f16/bf16/f32), which f32 represents exactly; Q4_1/Q5_1
+ * values q·d + m are exact in float64 (multiples of 2^-24 below 2^22) and rounded once to f32, as ggml does.
  * Checked on 1 and 3 threads (split by ids), with repeated ids and rows at odd addresses.
  */
 import { describe, expect, it } from 'vitest';

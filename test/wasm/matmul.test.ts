@@ -1,8 +1,10 @@
 /**
- * MATMUL (op 1) for every weight type (F32, F16, BF16, Q8_0, Q4_0) on every variant this runtime
- * runs: SIMD tiles and scalar twin, each against a float64 reference computed here
- * (test/wasm/quant-ref.ts) from the weight bytes and from the activations quantized the same
- * way as ggml (Q8 blocks for Q types, f16/bf16 rounding for F16/BF16), and 2 threads == 1.
+ * MATMUL (op 1) for every weight type (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL) on
+ * every variant this runtime runs: SIMD tiles and scalar twin, each against a float64 reference
+ * computed here (test/wasm/quant-ref.ts) from the weight bytes and from the activations quantized
+ * the same way as ggml (Q8 blocks for Q types, f16/bf16 rounding for F16/BF16), and 2 threads == 1.
+ * Q4_1/Q5_1 (value c·d + m) meet ggml's Q8_1 activations, whose per-block s = f16(d·Σq) carries
+ * the min term: the reference is Σ (c·d_w)·a + Σ_blocks m·s, all in float64.
  *
  * Tolerance, per output: |got − ref| ≤ 1e-5 · Σ_i |w_i·a_i| (and Q types on the simd core give
  * the scalar twin's bits). The only error left is the f32
@@ -16,7 +18,7 @@ import { CommandList } from '../../src/backend/wasm/commands.ts';
 import type { CoreVariant, WasmCore } from '../../src/backend/wasm/core.ts';
 import { Op, availableVariants, loadCore, poolFor, randomF32, readF32, runOp, writeBytes, writeF32 } from '../helpers/core.ts';
 import { CoreType } from '../../src/backend/wasm/abi.ts';
-import { WTYPES, activationsAs, dequantRows, randomWeights, type WType } from './quant-ref.ts';
+import { WTYPES, activationsAs, blockMins, dequantRows, hasMin, q8_1Sums, randomWeights, type WType } from './quant-ref.ts';
 
 /** [n_in, n_out, n_tok]: every n_in ∈ {32, 64, 4096, 2048+32k}, n_out ∈ {1, 3, 17, 256}, n_tok ∈ {1, 2, 5, 16, 33}. */
 const SHAPES: [number, number, number][] = [
@@ -53,6 +55,19 @@ function reference(w: Float64Array, a: Float64Array, nIn: number, nOut: number, 
   return [out, mag];
 }
 
+/** The min term of Q4_1/Q5_1 added to a reference: out[t][r] += Σ_b m[r][b]·s[t][b] (and its magnitude). */
+function addMins(out: Float64Array, mag: Float64Array, m: Float64Array, s: Float64Array, nb: number, nOut: number, nTok: number): void {
+  for (let t = 0; t < nTok; t++) {
+    for (let r = 0; r < nOut; r++) {
+      for (let b = 0; b < nb; b++) {
+        const p = m[r * nb + b] * s[t * nb + b];
+        out[t * nOut + r] += p;
+        mag[t * nOut + r] += Math.abs(p);
+      }
+    }
+  }
+}
+
 function expectWithin(got: Float32Array, want: Float64Array, mag: Float64Array, what: string): void {
   let bad = -1;
   for (let i = 0; i < want.length && bad < 0; i++) {
@@ -84,7 +99,9 @@ for (const variant of ['simd', 'relaxed'] as CoreVariant[]) {
           const out = c.alloc(nTok * nOut * 4);
           const scratch = c.alloc(Math.max((nTok * nIn * 34) / 32, nTok * nIn * 2)) + 2;
           const args = [type, w, x, out, nIn, nOut, nTok, scratch];
-          const [want, mag] = reference(dequantRows(type as WType, wBytes, 0, nOut, nIn), activationsAs(type as WType, xs, nIn), nIn, nOut, nTok);
+          const min = hasMin(type as WType);
+          const [want, mag] = reference(dequantRows(type as WType, wBytes, 0, nOut, nIn, min), activationsAs(type as WType, xs, nIn), nIn, nOut, nTok);
+          if (min) addMins(want, mag, blockMins(type as WType, wBytes, 0, nOut, nIn), q8_1Sums(xs), nIn / 32, nOut, nTok);
           const shape = `${nOut}×${nIn}, n_tok ${nTok}`;
 
           c.f32(out, nTok * nOut).fill(NaN);
@@ -101,7 +118,7 @@ for (const variant of ['simd', 'relaxed'] as CoreVariant[]) {
           expectWithin(scalar, simd64, mag, `scalar vs SIMD ${shape}`);
           // Q types on simd128: the tiles sum the exact block dots in the twin's f32 order
           // (no fused multiply-add there), so the bits are the twin's.
-          if (variant === 'simd' && (type === CoreType.Q8_0 || type === CoreType.Q4_0)) {
+          if (variant === 'simd' && type !== CoreType.F32 && type !== CoreType.F16 && type !== CoreType.BF16) {
             expect(Buffer.compare(Buffer.from(scalar.buffer), Buffer.from(simd.buffer)), `scalar bits ${shape}`).toBe(0);
           }
 
@@ -130,19 +147,25 @@ describe.each([5, 130])('MATMUL chains in one command list, n_tok %i', async (nT
   const weights = (type: WType, nOut: number, seed: number) => writeBytes(c, randomWeights(type, nOut, nIn, seed));
   const out = (n: number) => c.alloc(nTok * n * 4);
   const [q, k, v, g, u] = [out(256), out(64), out(64), out(256), out(256)];
+  const [e5, e41, e51, eiq] = [out(64), out(64), out(64), out(64)];
   const y = c.alloc(nTok * nIn * 4);
   // [wtype, w, x, out, n_out]
   const cmds: [number, number, number, number, number][] = [
     [CoreType.Q4_0, weights(CoreType.Q4_0, 256, 1), x, q, 256], // q
     [CoreType.Q4_0, weights(CoreType.Q4_0, 64, 2), x, k, 64], // k: chains
     [CoreType.Q8_0, weights(CoreType.Q8_0, 64, 3), x, v, 64], // v: other layout, no chain
+    [CoreType.Q5_0, weights(CoreType.Q5_0, 64, 8), x, e5, 64], // Q8_0 layout: chains with v
+    [CoreType.Q4_1, weights(CoreType.Q4_1, 64, 9), x, e41, 64], // Q8_1 layout (s): no chain
+    [CoreType.Q5_1, weights(CoreType.Q5_1, 64, 10), x, e51, 64], // chains with Q4_1
+    [CoreType.IQ4_NL, weights(CoreType.IQ4_NL, 64, 11), x, eiq, 64], // back to Q8_0 layout: no chain
     [CoreType.Q8_0, weights(CoreType.Q8_0, 256, 4), q, g, 256], // input = q, no chain
     [CoreType.Q8_0, weights(CoreType.Q8_0, 256, 5), q, u, 256], // chains with g
     [CoreType.F16, weights(CoreType.F16, 256, 6), g, y, 256], // new input
     [CoreType.F16, weights(CoreType.F16, 256, 7), g, g, 256], // output over its input: no chain
   ];
-  const outs = [q, k, v, g, u, y, g];
-  const sizes = [256, 64, 64, 256, 256, 256, 256];
+  const outs = [q, k, v, e5, e41, e51, eiq, g, u, y, g];
+  const sizes = [256, 64, 64, 64, 64, 64, 64, 256, 256, 256, 256];
+  const G = 7; // g's first output, overwritten by the last command
   const push = (list: CommandList, i: number) => {
     const [t, w, xi, o, nOut] = cmds[i];
     list.push(Op.MATMUL, t, w, xi, o, nIn, nOut, nTok, scratch);
@@ -152,7 +175,8 @@ describe.each([5, 130])('MATMUL chains in one command list, n_tok %i', async (nT
     const got: Float32Array[] = [];
     const pool = threads > 1 ? await poolFor(c, threads) : undefined;
     const exec = (l: CommandList) => (pool ? pool.run(l) : c.run(l));
-    for (const o of [q, k, v, g, u, y]) c.f32(o, nTok * 256).fill(NaN);
+    for (const o of [q, g, u, y]) c.f32(o, nTok * 256).fill(NaN);
+    for (const o of [k, v, e5, e41, e51, eiq]) c.f32(o, nTok * 64).fill(NaN);
     const list = new CommandList(c, cmds.length);
     if (oneList) {
       for (let i = 0; i < cmds.length; i++) push(list, i);
@@ -164,7 +188,7 @@ describe.each([5, 130])('MATMUL chains in one command list, n_tok %i', async (nT
         exec(list);
       }
     }
-    for (let i = 0; i < outs.length; i++) if (i !== 3) got.push(readF32(c, outs[i], nTok * sizes[i]));
+    for (let i = 0; i < outs.length; i++) if (i !== G) got.push(readF32(c, outs[i], nTok * sizes[i]));
     return got;
   };
 

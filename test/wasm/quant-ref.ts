@@ -5,6 +5,9 @@
  *
  * Layouts (ggml): Q8_0 = {f16 d; i8 qs[32]} (34 B), Q4_0 = {f16 d; u8 qs[16]} (18 B) with
  * element j in the low nibble of byte j and element j+16 in its high nibble, value (nibble−8)·d.
+ * Q4_1 = {f16 d; f16 m; u8 qs[16]} (20 B), value nibble·d + m; Q5_0 = {f16 d; u32 qh; u8 qs[16]} (22 B),
+ * code = nibble | (bit j of qh) << 4, value (code−16)·d; Q5_1 = {f16 d; f16 m; u32 qh; u8 qs[16]} (24 B),
+ * value code·d + m; IQ4_NL = {f16 d; u8 qs[16]} (18 B), value IQ4NL[nibble]·d.
  */
 import { CoreType } from '../../src/backend/wasm/abi.ts';
 
@@ -15,7 +18,23 @@ export const WTYPES: [string, WType][] = [
   ['BF16', CoreType.BF16],
   ['Q8_0', CoreType.Q8_0],
   ['Q4_0', CoreType.Q4_0],
+  ['Q4_1', CoreType.Q4_1],
+  ['Q5_0', CoreType.Q5_0],
+  ['Q5_1', CoreType.Q5_1],
+  ['IQ4_NL', CoreType.IQ4_NL],
 ];
+
+/** Bytes per 32-value block of the Q types. */
+const BLOCK_BYTES: Partial<Record<WType, number>> = {
+  [CoreType.Q8_0]: 34, [CoreType.Q4_0]: 18, [CoreType.Q4_1]: 20, [CoreType.Q5_0]: 22, [CoreType.Q5_1]: 24, [CoreType.IQ4_NL]: 18,
+};
+/** ggml's kvalues_iq4nl. */
+const IQ4NL = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
+
+/** Q types with a min (value code·d + m): their matmul activations are ggml's Q8_1 (with s = f16(d·Σq)). */
+export function hasMin(t: WType): boolean {
+  return t === CoreType.Q4_1 || t === CoreType.Q5_1;
+}
 
 /** Bytes of a row of n elements. */
 export function rowBytes(t: WType, n: number): number {
@@ -25,12 +44,10 @@ export function rowBytes(t: WType, n: number): number {
     case CoreType.F16:
     case CoreType.BF16:
       return 2 * n;
-    case CoreType.Q8_0:
-      return (n / 32) * 34;
-    case CoreType.Q4_0:
-      return (n / 32) * 18;
   }
-  throw new Error(`type ${t}`);
+  const bs = BLOCK_BYTES[t];
+  if (bs === undefined) throw new Error(`type ${t}`);
+  return (n / 32) * bs;
 }
 
 /** Exact value of f16 bits, from the fields. */
@@ -108,15 +125,44 @@ export function activationsAs(t: WType, x: Float32Array, n: number): Float64Arra
     else if (t === CoreType.BF16) out[i] = bf16Value(bf16Bits(x[i]));
     else out[i] = x[i];
   }
-  if (t === CoreType.Q8_0 || t === CoreType.Q4_0) {
+  if (BLOCK_BYTES[t] !== undefined) {
     for (let b = 0; b < x.length; b += 32) quantizeQ8Block(x, b, out, b);
   }
   void n;
   return out;
 }
 
-/** Exact values of `rows` rows of n elements of type t starting at byte `at` of `bytes`. */
-export function dequantRows(t: WType, bytes: Uint8Array, at: number, rows: number, n: number): Float64Array {
+/**
+ * s of each Q8_1 block of x (f32 [n_tok][n], blocks of 32), as ggml's x86 `quantize_row_q8_1`:
+ * f16(d·Σq) with the unrounded f32 d = amax/127 and q as in quantizeQ8Block.
+ */
+export function q8_1Sums(x: Float32Array): Float64Array {
+  const s = new Float64Array(x.length / 32);
+  for (let b = 0; b < s.length; b++) {
+    let amax = 0;
+    for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[32 * b + j]));
+    const d = Math.fround(amax / 127);
+    const id = amax === 0 ? 0 : Math.fround(127 / amax);
+    let sum = 0;
+    for (let j = 0; j < 32; j++) sum += roundHalfEven(Math.fround(x[32 * b + j] * id));
+    s[b] = f16Value(f16Bits(Math.fround(d * sum)));
+  }
+  return s;
+}
+
+/** The f16 min m of each block (`rows` rows of n elements of a type with a min), [rows][n/32]. */
+export function blockMins(t: WType, bytes: Uint8Array, at: number, rows: number, n: number): Float64Array {
+  const out = new Float64Array((rows * n) / 32);
+  const bs = BLOCK_BYTES[t]!;
+  for (let b = 0; b < out.length; b++) out[b] = f16Value(bytes[at + b * bs + 2] | (bytes[at + b * bs + 3] << 8));
+  return out;
+}
+
+/**
+ * Exact values of `rows` rows of n elements of type t starting at byte `at` of `bytes`;
+ * with `withoutMin`, Q4_1/Q5_1 values without their block's m (code·d).
+ */
+export function dequantRows(t: WType, bytes: Uint8Array, at: number, rows: number, n: number, withoutMin = false): Float64Array {
   const out = new Float64Array(rows * n);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const u16 = (p: number) => dv.getUint16(p, true);
@@ -139,11 +185,24 @@ export function dequantRows(t: WType, bytes: Uint8Array, at: number, rows: numbe
           v = dv.getInt8(blk + 2 + (i % 32)) * f16Value(u16(blk));
           break;
         }
-        default: {
+        case CoreType.Q4_0: {
           const blk = base + Math.floor(i / 32) * 18;
           const j = i % 32;
           const byte = bytes[blk + 2 + (j % 16)];
           v = ((j < 16 ? byte & 15 : byte >> 4) - 8) * f16Value(u16(blk));
+          break;
+        }
+        default: {
+          const blk = base + Math.floor(i / 32) * BLOCK_BYTES[t]!;
+          const j = i % 32;
+          const [qs, qh] = t === CoreType.Q4_1 ? [4, -1] : t === CoreType.Q5_0 ? [6, 2] : t === CoreType.Q5_1 ? [8, 4] : [2, -1];
+          const byte = bytes[blk + qs + (j % 16)];
+          let c = j < 16 ? byte & 15 : byte >> 4;
+          if (qh >= 0) c += 16 * ((bytes[blk + qh + (j >> 3)] >> (j & 7)) & 1);
+          const d = f16Value(u16(blk));
+          if (t === CoreType.Q5_0) v = (c - 16) * d;
+          else if (t === CoreType.IQ4_NL) v = IQ4NL[c] * d;
+          else v = c * d + (withoutMin ? 0 : f16Value(u16(blk + 2)));
         }
       }
       out[r * n + i] = v;
@@ -184,10 +243,12 @@ export function randomWeights(t: WType, rows: number, n: number, seed: number): 
       for (let i = 0; i < rows * n; i++) dv.setUint16(2 * i, bf16Bits((next() / 2 ** 32) * 4 - 2), true);
       break;
     default: {
-      const bs = t === CoreType.Q8_0 ? 34 : 18;
+      // Q4_1/Q5_1: m is a random f16 of either sign, magnitude in about [2^-14, 2^1].
+      const bs = BLOCK_BYTES[t]!;
       for (let b = 0, k = 0; b < bytes.length; b += bs, k++) {
         dv.setUint16(b, scale(k), true);
         for (let j = 2; j < bs; j++) bytes[b + j] = next() & 0xff;
+        if (hasMin(t)) dv.setUint16(b + 2, (0x0400 + (next() % 0x3c00)) | (next() & 0x8000), true);
       }
     }
   }

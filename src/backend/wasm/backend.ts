@@ -8,7 +8,10 @@ import { WasmCore, type CoreVariant } from './core.ts';
 import { ThreadPool } from './pool.ts';
 
 /** Weight types the core's MATMUL and GET_ROWS accept. */
-const WEIGHT_TYPES = new Set<GgmlType>([GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0]);
+const WEIGHT_TYPES = new Set<GgmlType>([
+  GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0,
+  GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.IQ4_NL,
+]);
 
 const BLOCK: Partial<Record<GgmlType, [number, number]>> = {
   [GgmlType.F32]: [1, 4],
@@ -17,6 +20,10 @@ const BLOCK: Partial<Record<GgmlType, [number, number]>> = {
   [GgmlType.BF16]: [1, 2],
   [GgmlType.Q8_0]: [32, 34],
   [GgmlType.Q4_0]: [32, 18],
+  [GgmlType.Q4_1]: [32, 20],
+  [GgmlType.Q5_0]: [32, 22],
+  [GgmlType.Q5_1]: [32, 24],
+  [GgmlType.IQ4_NL]: [32, 18],
 };
 
 function byteSizeOf(type: GgmlType, dims: readonly number[]): number {
@@ -117,7 +124,7 @@ export class WasmBackend implements Backend {
   }
 
   reserve(opts: { maxTokens: number; maxRowLen: number; maxKv: number }): void {
-    const bytes = opts.maxTokens * opts.maxRowLen * 4; // ≥ Q8_0 (34/32 B) and F16/BF16 (2 B) per value
+    const bytes = opts.maxTokens * opts.maxRowLen * 4; // ≥ Q8 blocks (40/32 B) and F16/BF16 (2 B) per value
     this.scratch = this.core.alloc(bytes, 64);
     this.attnScratch = this.core.alloc(this.nThreads * opts.maxKv * 4, 64);
     this.allocated += bytes + this.nThreads * opts.maxKv * 4;

@@ -1,10 +1,12 @@
 //! MATMUL (op 1): `out[t][r] = Σ_i W[r][i]·x[t][i]`.
 //!
 //! Args `wtype, w, x, out, n_in, n_out, n_tok, scratch`:
-//! - `W`: `[n_out][n_in]` in `wtype` (F32, F16, BF16, Q8_0, Q4_0; ggml layout, rows of n_in);
+//! - `W`: `[n_out][n_in]` in `wtype` (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL;
+//!   ggml layout, rows of n_in);
 //! - `x`: f32 `[n_tok][n_in]`; `out`: f32 `[n_tok][n_out]`;
 //! - `scratch`: `x` converted to the weight type's dot type, as ggml does: 8-bit blocks
-//!   ([`Q8Rows`], `n_tok·n_in/32·40` bytes) for Q8_0/Q4_0, f16 `[n_tok][n_in]` for F16,
+//!   ([`Q8Rows`], `n_tok·n_in/32·40` bytes) for Q8_0/Q4_0/Q5_0/IQ4_NL (ggml's Q8_0), the
+//!   same with `s` instead of `−8·Σq` for Q4_1/Q5_1 (ggml's Q8_1), f16 `[n_tok][n_in]` for F16,
 //!   bf16 `[n_tok][n_in]` for BF16, unused for F32 (so `n_tok·n_in·2` bytes cover every type).
 //!
 //! Phase 1: the threads convert `x` (split over all its blocks). Barrier. Phase 2: the threads
@@ -32,15 +34,23 @@ macro_rules! unroll {
     };
 }
 
+mod blocks32;
 mod float;
+mod iq4_nl;
 mod q4_0;
+mod q4_1;
+mod q5_0;
+mod q5_1;
 mod q8_0;
+#[cfg(target_arch = "wasm32")]
+mod nibbles;
 #[cfg(target_arch = "wasm32")]
 mod tiles;
 #[cfg(target_arch = "wasm32")]
 mod wasm;
 
 use super::quant::{self, Q8Rows, QK};
+use super::quant32;
 use crate::f16::{f32_to_bf16, f32_to_f16};
 use crate::graph::{Args, Ctx, CHUNK_COUNTERS};
 use core::ops::Range;
@@ -82,7 +92,7 @@ impl Mm {
     pub fn q8(&self) -> Q8Rows {
         // simd128's Q4_0 kernel reads the activations in even/odd order (q4_0.rs).
         let even_odd = self.wtype == quant::Q4_0 && !crate::simd::RELAXED && cfg!(target_arch = "wasm32");
-        Q8Rows { base: self.scratch, n: self.n_in, even_odd }
+        Q8Rows { base: self.scratch, n: self.n_in, even_odd, q8_1: quant32::has_min(self.wtype) }
     }
 
     /// Weight row `r`.
@@ -195,7 +205,8 @@ fn act_kind(wtype: u32) -> u32 {
     match wtype {
         // Q4_0's activations are in even/odd order on simd128 (see `Mm::q8`).
         quant::Q4_0 if !crate::simd::RELAXED && cfg!(target_arch = "wasm32") => 100,
-        quant::Q4_0 | quant::Q8_0 => quant::Q8_0,
+        quant::Q4_0 | quant::Q8_0 | quant32::Q5_0 | quant32::IQ4_NL => quant::Q8_0,
+        quant32::Q4_1 | quant32::Q5_1 => quant32::Q4_1,
         t => t,
     }
 }
@@ -203,7 +214,7 @@ fn act_kind(wtype: u32) -> u32 {
 /// Bytes of scratch phase 1 writes.
 fn scratch_bytes(wtype: u32, n_tok: usize, n_in: usize) -> usize {
     match wtype {
-        quant::Q4_0 | quant::Q8_0 => Q8Rows::bytes(n_tok, n_in),
+        quant::Q4_0 | quant::Q8_0 | quant32::Q4_1 | quant32::Q5_0 | quant32::Q5_1 | quant32::IQ4_NL => Q8Rows::bytes(n_tok, n_in),
         quant::F16 | quant::BF16 => n_tok * n_in * 2,
         _ => 0,
     }
@@ -212,7 +223,7 @@ fn scratch_bytes(wtype: u32, n_tok: usize, n_in: usize) -> usize {
 /// Phase 1: this thread's share of `x` → scratch in the dot type.
 pub unsafe fn convert(m: &Mm, cx: &Ctx) {
     match m.wtype {
-        quant::Q4_0 | quant::Q8_0 => {
+        quant::Q4_0 | quant::Q8_0 | quant32::Q4_1 | quant32::Q5_0 | quant32::Q5_1 | quant32::IQ4_NL => {
             let nb = m.n_in / QK;
             let q8 = m.q8();
             let share = cx.split(m.n_tok * nb);
@@ -250,6 +261,10 @@ pub unsafe fn compute(m: &Mm, rows: Range<usize>, scalar: bool) {
         return match m.wtype {
             quant::Q4_0 => drive_q(&q4_0::Simd::NEW, m, rows),
             quant::Q8_0 => drive_q(&q8_0::Simd::NEW, m, rows),
+            quant32::Q4_1 => drive_q(&q4_1::Simd::NEW, m, rows),
+            quant32::Q5_0 => drive_q(&q5_0::Simd::NEW, m, rows),
+            quant32::Q5_1 => drive_q(&q5_1::Simd::NEW, m, rows),
+            quant32::IQ4_NL => drive_q(&iq4_nl::Simd::NEW, m, rows),
             quant::F32 => drive_float(&float::Simd::<float::F32>::new(m), m, rows),
             quant::F16 => drive_float(&float::Simd::<float::F16>::new(m), m, rows),
             quant::BF16 => drive_float(&float::Simd::<float::Bf16>::new(m), m, rows),
@@ -262,6 +277,10 @@ pub unsafe fn compute(m: &Mm, rows: Range<usize>, scalar: bool) {
             let v = match m.wtype {
                 quant::Q4_0 => q4_0::dot_scalar(m, r, t),
                 quant::Q8_0 => q8_0::dot_scalar(m, r, t),
+                quant32::Q4_1 => q4_1::dot_scalar(m, r, t),
+                quant32::Q5_0 => q5_0::dot_scalar(m, r, t),
+                quant32::Q5_1 => q5_1::dot_scalar(m, r, t),
+                quant32::IQ4_NL => iq4_nl::dot_scalar(m, r, t),
                 quant::F32 | quant::F16 | quant::BF16 => float::dot_scalar(m, r, t),
                 _ => 0.0,
             };
@@ -370,3 +389,5 @@ fn trap() {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests32;

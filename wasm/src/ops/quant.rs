@@ -6,10 +6,13 @@
 //! - `Q4_0`: `{ f16 d; u8 qs[16] }`, 18 bytes, value `(nibble − 8)·d`; byte `j` holds element
 //!   `j` in its low nibble and element `j + 16` in its high nibble.
 //!
+//! - Q4_1, Q5_0, Q5_1, IQ4_NL: see [`quant32`](super::quant32).
+//!
 //! Activations quantized for the integer dot products use [`Q8Rows`], our own layout (40 bytes
 //! per 32 values: the i8 values, then the scales as f32 and the block sums) so that the SIMD
 //! kernels load everything with plain loads and convert nothing.
 
+use super::quant32;
 use crate::f16::{bf16_to_f32, f16_to_f32, f32_to_f16};
 
 /// ggml type ids (ABI.md).
@@ -32,6 +35,7 @@ pub fn row_bytes(t: u32, n: usize) -> Option<usize> {
         F16 | BF16 => Some(n * 2),
         Q4_0 if n % QK == 0 => Some(n / QK * Q4_0_BYTES),
         Q8_0 if n % QK == 0 => Some(n / QK * Q8_0_BYTES),
+        _ if n % QK == 0 => Some(n / QK * quant32::block_bytes(t)?),
         _ => None,
     }
 }
@@ -56,7 +60,9 @@ pub fn round_even(x: f32) -> f32 {
 ///   (see [`Q8Rows::pos`]);
 /// - `d` is the block's scale: an f16 value, as ggml stores it, widened to f32 so that the
 ///   kernels convert nothing;
-/// - `off` is `−8·Σ qs`, Q4_0's nibble offset term: `Σ (n−8)·q = Σ n·q + off`.
+/// - `off` is `−8·Σ qs`, Q4_0's nibble offset term: `Σ (n−8)·q = Σ n·q + off`; or, when
+///   `q8_1` (the activations of Q4_1/Q5_1, ggml's `block_q8_1`), the f32 `s`: `d·Σ qs` with the
+///   unrounded f32 `d`, rounded to f16 as ggml stores it (see [`Q8Rows::s`]).
 ///
 /// One pointer per token walks values, scale and sum together. Size: [`Q8Rows::bytes`].
 #[derive(Clone, Copy)]
@@ -64,6 +70,8 @@ pub struct Q8Rows {
     pub base: *mut u8,
     pub n: usize,
     pub even_odd: bool,
+    /// The slot at [`Q8Rows::OFF`] holds `s` (f32) instead of `off` (i32).
+    pub q8_1: bool,
 }
 
 impl Q8Rows {
@@ -105,6 +113,11 @@ impl Q8Rows {
     pub unsafe fn off(&self, t: usize, b: usize) -> i32 {
         (self.blk(t, b).add(Self::OFF) as *const i32).read_unaligned()
     }
+    /// `s` of block `b` of row `t` (`q8_1` rows).
+    #[inline(always)]
+    pub unsafe fn s(&self, t: usize, b: usize) -> f32 {
+        (self.blk(t, b).add(Self::OFF) as *const f32).read_unaligned()
+    }
 }
 
 /// Quantizes one block of 32 values like ggml's x86 `quantize_row_q8_0` (the CPU build that
@@ -115,6 +128,12 @@ impl Q8Rows {
 /// Returns the f16 bits of `d`.
 #[inline]
 pub fn quantize_block_q8_0(x: &[f32], q: &mut [i8]) -> u16 {
+    quantize_block_q8(x, q).0
+}
+
+/// [`quantize_block_q8_0`], also returning the unrounded f32 `d` (`amax/127`).
+#[inline]
+pub fn quantize_block_q8(x: &[f32], q: &mut [i8]) -> (u16, f32) {
     let mut amax = 0.0f32;
     for &v in &x[..QK] {
         let a = v.abs();
@@ -126,7 +145,13 @@ pub fn quantize_block_q8_0(x: &[f32], q: &mut [i8]) -> u16 {
     for j in 0..QK {
         q[j] = round_even(x[j] * id) as i32 as i8;
     }
-    f32_to_f16(d)
+    (f32_to_f16(d), d)
+}
+
+/// `s` of a Q8_1 block: `f16(d·Σq)` (ggml's x86 `quantize_row_q8_1`), widened to f32.
+#[inline(always)]
+pub fn q8_1_sum(d: f32, sum: i32) -> f32 {
+    f16_to_f32(f32_to_f16(d * sum as f32))
 }
 
 /// Quantizes row `t` of `x` (`n` f32 values) into row `t` of `dst`, blocks `b0..b1` only.
@@ -140,13 +165,18 @@ pub unsafe fn quantize_row_q8_0(x: *const f32, dst: &Q8Rows, t: usize, b0: usize
     let mut q = [0i8; QK];
     for b in b0..b1 {
         let xs = core::slice::from_raw_parts(x.add(b * QK), QK);
-        let d = f16_to_f32(quantize_block_q8_0(xs, &mut q));
+        let (dh, d32) = quantize_block_q8(xs, &mut q);
         let blk = dst.blk(t, b);
         for (j, &v) in q.iter().enumerate() {
             *(blk as *mut i8).add(dst.pos(j)) = v;
         }
-        (blk.add(Q8Rows::D) as *mut f32).write_unaligned(d);
-        (blk.add(Q8Rows::OFF) as *mut i32).write_unaligned(-8 * q.iter().map(|&v| v as i32).sum::<i32>());
+        (blk.add(Q8Rows::D) as *mut f32).write_unaligned(f16_to_f32(dh));
+        let sum = q.iter().map(|&v| v as i32).sum::<i32>();
+        if dst.q8_1 {
+            (blk.add(Q8Rows::OFF) as *mut f32).write_unaligned(q8_1_sum(d32, sum));
+        } else {
+            (blk.add(Q8Rows::OFF) as *mut i32).write_unaligned(-8 * sum);
+        }
     }
 }
 
@@ -189,13 +219,18 @@ mod simd {
             let blk = dst.blk(t, b);
             v128_store(blk as *mut v128, lo);
             v128_store(blk.add(16) as *mut v128, hi);
-            // −8·Σq: |Σ| ≤ 32·127, pairwise in i16 then i32 (times −8 in the dot).
+            // −8·Σq (or Σq for q8_1): |Σ| ≤ 32·127, pairwise in i16 then i32 (times −8 in the dot).
             let s16 = i16x8_add(i16x8_add(q16[0], q16[1]), i16x8_add(q16[2], q16[3]));
-            let s32 = i32x4_dot_i16x8(s16, i16x8_splat(-8));
+            let s32 = i32x4_dot_i16x8(s16, i16x8_splat(if dst.q8_1 { 1 } else { -8 }));
             let s = i32x4_add(s32, i32x4_shuffle::<2, 3, 0, 1>(s32, s32));
             let s = i32x4_add(s, i32x4_shuffle::<1, 0, 3, 2>(s, s));
             (blk.add(Q8Rows::D) as *mut f32).write_unaligned(f16_to_f32(f32_to_f16(d)));
-            (blk.add(Q8Rows::OFF) as *mut i32).write_unaligned(i32x4_extract_lane::<0>(s));
+            let s = i32x4_extract_lane::<0>(s);
+            if dst.q8_1 {
+                (blk.add(Q8Rows::OFF) as *mut f32).write_unaligned(super::q8_1_sum(d, s));
+            } else {
+                (blk.add(Q8Rows::OFF) as *mut i32).write_unaligned(s);
+            }
         }
     }
 }
@@ -241,7 +276,7 @@ pub unsafe fn dequantize_row(t: u32, src: *const u8, dst: &mut [f32]) {
                 }
             }
         }
-        _ => {}
+        _ => quant32::dequantize_row(t, src, dst),
     }
 }
 
@@ -257,7 +292,9 @@ mod tests {
         assert_eq!(row_bytes(Q4_0, 64), Some(36));
         assert_eq!(row_bytes(Q8_0, 64), Some(68));
         assert_eq!(row_bytes(Q8_0, 33), None);
-        assert_eq!(row_bytes(7, 32), None);
+        assert_eq!(row_bytes(5, 32), None); // Q4_3: removed from ggml
+        assert_eq!(row_bytes(quant32::Q5_1, 64), Some(48));
+        assert_eq!(row_bytes(quant32::IQ4_NL, 33), None);
     }
 
     #[test]
@@ -301,7 +338,7 @@ mod tests {
         }
         // Odd base address: the layout is unaligned.
         let mut buf = [0u8; Q8Rows::bytes(2, 64) + 1];
-        let mut rows = Q8Rows { base: unsafe { buf.as_mut_ptr().add(1) }, n, even_odd: false };
+        let mut rows = Q8Rows { base: unsafe { buf.as_mut_ptr().add(1) }, n, even_odd: false, q8_1: false };
         for even_odd in [false, true] {
             rows.even_odd = even_odd;
             unsafe {
@@ -328,7 +365,7 @@ mod tests {
         }
         assert_eq!(Q8Rows::bytes(2, 64), 160);
         // Every position is hit once in the even/odd order.
-        let eo = Q8Rows { base: core::ptr::null_mut(), n: 32, even_odd: true };
+        let eo = Q8Rows { base: core::ptr::null_mut(), n: 32, even_odd: true, q8_1: false };
         let mut seen = [false; 32];
         (0..32).for_each(|j| seen[eo.pos(j)] = true);
         assert!(seen.iter().all(|&s| s));

@@ -6,22 +6,22 @@ use super::*;
 use crate::graph::{split_range, Barrier, Ctx};
 use crate::ops::quant::{BF16, F16, F32, Q4_0, Q8_0};
 
-struct Rng(u64);
+pub(super) struct Rng(pub u64);
 impl Rng {
-    fn next(&mut self) -> u32 {
+    pub fn next(&mut self) -> u32 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         (self.0 >> 16) as u32
     }
     /// Uniform in [-1, 1).
-    fn unit(&mut self) -> f64 {
+    pub fn unit(&mut self) -> f64 {
         self.next() as f64 / 2f64.powi(31) - 1.0
     }
 }
 
 /// f16 bits → value, from the fields (finite inputs).
-fn f16_ref(h: u16) -> f64 {
+pub(super) fn f16_ref(h: u16) -> f64 {
     let s = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
     let e = ((h >> 10) & 0x1F) as i32;
     let m = (h & 0x3FF) as f64;
@@ -86,7 +86,7 @@ fn weights(t: u32, n_out: usize, n_in: usize, rng: &mut Rng) -> (Vec<u8>, Vec<f6
 }
 
 /// Independent Q8 quantization of one block (x86 ggml): returns (d bits, q).
-fn q8_block_ref(x: &[f32]) -> (u16, [i8; 32]) {
+pub(super) fn q8_block_ref(x: &[f32]) -> (u16, [i8; 32]) {
     let amax = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     let d = amax / 127.0;
     let id = if amax == 0.0 { 0.0 } else { 127.0 / amax };
@@ -121,7 +121,7 @@ fn acts_from_scratch(t: u32, scratch: &[u8], x: &[f32], n_tok: usize, n_in: usiz
     v
 }
 
-fn mm(t: u32, w: &[u8], x: &[f32], out: &mut [f32], scratch: &mut [u8], n_in: usize, n_out: usize, n_tok: usize) -> Mm {
+pub(super) fn mm(t: u32, w: &[u8], x: &[f32], out: &mut [f32], scratch: &mut [u8], n_in: usize, n_out: usize, n_tok: usize) -> Mm {
     Mm {
         wtype: t,
         w: w.as_ptr(),

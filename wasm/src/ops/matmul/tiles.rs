@@ -9,7 +9,9 @@
 //! the scalar twin.
 //!
 //! Activations come from [`Q8Rows`]: values, f32 scales and `−8·Σq` (for the −8 of Q4_0's
-//! nibbles: `Σ(n−8)·q = Σ n·q − 8·Σq`).
+//! nibbles: `Σ(n−8)·q = Σ n·q − 8·Σq`; Q5_0's −16 takes it twice), or, for the types with a
+//! min (Q4_1, Q5_1: value `c·d + m`), `s = d_x·Σq` (Q8_1 kind): those outputs then also gain
+//! `m_w·s_x` per block, added right after the block's scaled integer dot (same as the twin).
 
 use super::wasm::{fma, gather_f16, gather_u32, lane_splat, pin, sum2, sum2x2};
 use super::{Mm, Tiles};
@@ -23,11 +25,15 @@ pub trait QBlock {
     const BYTES: usize;
     /// Add the activations' `−8·Σq` to every block dot (Q4_0 stores nibbles `n`, value `n − 8`).
     const OFFSET8: bool;
+    /// With OFFSET8: add it `2^OFF_SHL` times (Q5_0: value `c − 16`, so 1).
+    const OFF_SHL: u32 = 0;
+    /// Value `c·d + m` with the f16 `m` at block byte 2; the activations are Q8_1 kind (`s`).
+    const MIN: bool = false;
     /// A weight block unpacked for `dot`.
     type W: Copy;
     /// An activation block (32 i8 values) as `dot` wants it.
     type A: Copy;
-    /// `p`: the block's values (after the 2-byte scale).
+    /// `p`: the block after its 2-byte scale `d`.
     unsafe fn load_w(p: *const u8) -> Self::W;
     unsafe fn load_a(q: *const i8) -> Self::A;
     /// Four i32 lanes whose sum is `Σ_j w_j·q_j` (exact).
@@ -50,11 +56,16 @@ impl<K: QBlock> QTiles<K> {
         let h23 = sum2(K::dot(&K::load_w(w.add(o[2] + 2)), a), K::dot(&K::load_w(w.add(o[3] + 2)), a));
         let mut v = sum2x2(h01, h23);
         if K::OFFSET8 {
-            v = i32x4_add(v, v128_load32_splat(q.add(Q8Rows::OFF) as *const u32));
+            v = i32x4_add(v, i32x4_shl(v128_load32_splat(q.add(Q8Rows::OFF) as *const u32), K::OFF_SHL));
         }
         let dw = gather_f16(&[w.add(o[0]), w.add(o[1]), w.add(o[2]), w.add(o[3])], 0);
         let sc = f32x4_mul(dw, v128_load32_splat(q.add(Q8Rows::D) as *const u32));
-        fma(f32x4_convert_i32x4(v), sc, acc)
+        let acc = fma(f32x4_convert_i32x4(v), sc, acc);
+        if !K::MIN {
+            return acc;
+        }
+        let mw = gather_f16(&[w.add(o[0] + 2), w.add(o[1] + 2), w.add(o[2] + 2), w.add(o[3] + 2)], 0);
+        fma(mw, v128_load32_splat(q.add(Q8Rows::OFF) as *const u32), acc)
     }
 }
 
@@ -122,12 +133,23 @@ impl<K: QBlock> Tiles for QTiles<K> {
         for _ in 0..m.n_in / QK {
             let qs = [q, q.add(tb), q.add(2 * tb), q.add(3 * tb)];
             let dx = gather_u32(&qs, Q8Rows::D);
-            let off = if K::OFFSET8 { gather_u32(&qs, Q8Rows::OFF) } else { i32x4_splat(0) };
+            // −8·Σq (times 2^OFF_SHL), or s (f32) for MIN types, of the 4 tokens.
+            let off = if K::OFFSET8 || K::MIN { gather_u32(&qs, Q8Rows::OFF) } else { i32x4_splat(0) };
+            let off = if K::OFFSET8 { i32x4_shl(off, K::OFF_SHL) } else { off };
             let mut wr = [w; R];
             unroll!(i < R, {
                 wr[i] = w.add(i * rb);
             });
             let dw = gather_f16(&wr, 0);
+            let mw = if K::MIN {
+                let mut wm = [w; R];
+                unroll!(i < R, {
+                    wm[i] = wr[i].add(2);
+                });
+                gather_f16(&wm, 0)
+            } else {
+                f32x4_splat(0.0)
+            };
             unroll!(i < R, {
                 let wv = K::load_w(wr[i].add(2));
                 let h01 = sum2(K::dot(&wv, &K::load_a(qs[0] as *const i8)), K::dot(&wv, &K::load_a(qs[1] as *const i8)));
@@ -138,6 +160,9 @@ impl<K: QBlock> Tiles for QTiles<K> {
                     v = i32x4_add(v, off);
                 }
                 acc[i] = fma(f32x4_convert_i32x4(v), f32x4_mul(lane_splat(dw, i), dx), acc[i]);
+                if K::MIN {
+                    acc[i] = fma(lane_splat(mw, i), off, acc[i]);
+                }
                 pin(&mut sink, v);
             });
             q = q.add(Q8Rows::BLOCK);
