@@ -8,14 +8,20 @@
  *   Q4_0: 32 values in 18 bytes: d (fp16) | qs[16] (two nibbles each); x[j] = ((qs[j] & 15) - 8) * d,
  *                                                                      x[j + 16] = ((qs[j] >> 4) - 8) * d
  */
-import { ggmlByteSize, ggmlTypeName } from './ggml-types.ts';
+import { ggmlByteSize, ggmlTypeName, ggmlTypeTraits } from './ggml-types.ts';
+import { dequantizeRowQ4_K, quantizeRowQ4_K } from './quant/q4_k.ts';
+import { dequantizeRowQ5_K, quantizeRowQ5_K } from './quant/q5_k.ts';
+import { dequantizeRowQ6_K, quantizeRowQ6_K } from './quant/q6_k.ts';
 import { bf16BitsToFp32, fp16BitsToFp32, fp32ToBf16Bits, fp32ToFp16Bits } from './fp16.ts';
 import { GgmlType } from './types.ts';
 
 export { bf16BitsToFp32, fp16BitsToFp32, fp32ToBf16Bits, fp32ToFp16Bits } from './fp16.ts';
 
 /** The types quantize/dequantize handle. */
-export const REFERENCE_QUANT_TYPES: readonly GgmlType[] = [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0];
+export const REFERENCE_QUANT_TYPES: readonly GgmlType[] = [
+  GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0,
+  GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, // K-quants: src/gguf/quant/q{4,5,6}_k.ts
+];
 
 const QK = 32;
 
@@ -99,7 +105,7 @@ export function dequantizeRowQ4_0(src: Uint8Array, dst: Float32Array): void {
 }
 
 function checkShape(type: GgmlType, n: number, nPerRow: number): void {
-  const block = type === GgmlType.Q8_0 || type === GgmlType.Q4_0 ? QK : 1;
+  const block = ggmlTypeTraits(type)?.blockSize ?? 1;
   if (!Number.isInteger(nPerRow) || nPerRow <= 0 || nPerRow % block !== 0) {
     throw new RangeError(`${ggmlTypeName(type)}: row length ${nPerRow} must be a positive multiple of ${block}`);
   }
@@ -107,7 +113,8 @@ function checkShape(type: GgmlType, n: number, nPerRow: number): void {
 }
 
 /**
- * Quantizes `f32` (rows of `nPerRow` values) to `type` (F32, F16, BF16, Q8_0, Q4_0) in ggml's byte layout.
+ * Quantizes `f32` (rows of `nPerRow` values) to `type` (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K) in ggml's
+ * byte layout.
  * Throws RangeError for other types or a row length that is not a multiple of the block size.
  */
 export function quantize(type: GgmlType, f32: Float32Array, nPerRow: number): Uint8Array {
@@ -135,6 +142,9 @@ export function quantizeInto(type: GgmlType, f32: Float32Array, dst: Uint8Array)
     }
     case GgmlType.Q8_0: return quantizeRowQ8_0(f32, dst);
     case GgmlType.Q4_0: return quantizeRowQ4_0(f32, dst);
+    case GgmlType.Q4_K: return quantizeRowQ4_K(f32, dst);
+    case GgmlType.Q5_K: return quantizeRowQ5_K(f32, dst);
+    case GgmlType.Q6_K: return quantizeRowQ6_K(f32, dst);
     default:
       throw new RangeError(`no reference quantizer for ${ggmlTypeName(type)}`);
   }
@@ -157,6 +167,9 @@ export function dequantize(type: GgmlType, bytes: Uint8Array, n: number): Float3
       break;
     case GgmlType.Q8_0: dequantizeRowQ8_0(bytes, out); break;
     case GgmlType.Q4_0: dequantizeRowQ4_0(bytes, out); break;
+    case GgmlType.Q4_K: dequantizeRowQ4_K(bytes, out); break;
+    case GgmlType.Q5_K: dequantizeRowQ5_K(bytes, out); break;
+    case GgmlType.Q6_K: dequantizeRowQ6_K(bytes, out); break;
     default:
       throw new RangeError(`no reference dequantizer for ${ggmlTypeName(type)}`);
   }

@@ -9,6 +9,7 @@ import { ThreadPool } from './pool.ts';
 
 /** Weight types the core's MATMUL and GET_ROWS accept. */
 const WEIGHT_TYPES = new Set<GgmlType>([GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0]);
+for (const t of [GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K]) WEIGHT_TYPES.add(t); // K-quants (wasm/src/ops/quant_k.rs)
 
 const BLOCK: Partial<Record<GgmlType, [number, number]>> = {
   [GgmlType.F32]: [1, 4],
@@ -17,6 +18,9 @@ const BLOCK: Partial<Record<GgmlType, [number, number]>> = {
   [GgmlType.BF16]: [1, 2],
   [GgmlType.Q8_0]: [32, 34],
   [GgmlType.Q4_0]: [32, 18],
+  [GgmlType.Q4_K]: [256, 144],
+  [GgmlType.Q5_K]: [256, 176],
+  [GgmlType.Q6_K]: [256, 210],
 };
 
 function byteSizeOf(type: GgmlType, dims: readonly number[]): number {
@@ -111,7 +115,7 @@ export class WasmBackend implements Backend {
   }
 
   reserve(opts: { maxTokens: number; maxRowLen: number; maxKv: number }): void {
-    const bytes = opts.maxTokens * opts.maxRowLen * 4; // ≥ Q8_0 (34/32 B) and F16/BF16 (2 B) per value
+    const bytes = opts.maxTokens * opts.maxRowLen * 4; // ≥ Q8_0 (34/32 B), Q8_K (292/256 B) and F16/BF16 (2 B) per value
     this.scratch = this.core.alloc(bytes, 64);
     this.attnScratch = this.core.alloc(this.nThreads * opts.maxKv * 4, 64);
     this.allocated += bytes + this.nThreads * opts.maxKv * 4;

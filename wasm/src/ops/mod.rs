@@ -13,5 +13,6 @@ pub mod kv;
 pub mod matmul;
 pub mod norm;
 pub mod quant;
+pub mod quant_k;
 pub mod rope;
 pub mod softmax;

@@ -1,0 +1,237 @@
+//! The SIMD tiles of the K-quant weight types (wasm32 only), written once over [`KBlock`].
+//!
+//! Per weight super-block `b` (256 values) and output `(t, r)`: the type's `sdot` gives, per
+//! 32-value group `s`, 4 i32 lanes summing to the group's scaled integer dot (sub-block scales
+//! applied in integers, exact); the 8 groups accumulate in one i32x4 per output; `mins` gives
+//! the min term. Four outputs (4 rows of one token in decode, 4 tokens of one row in prefill)
+//! are then reduced into one vector (lane = output) by `sum2`/`sum2x2`, and the f32 update is
+//! the scalar twin's, lane-wise and in the same order, with no fused multiply-add in either
+//! build: `acc += (d·d_x)·f32(isum)`, then `acc −= (dmin·d_x)·f32(imin)` (Q4_K/Q5_K) or, with
+//! the min term folded into isum in integers, only the first (Q6_K). So every build gives the
+//! twin's bits.
+//!
+//! The integer dots: simd128 widens levels and activations to i16 and uses `i32x4.dot_i16x8_s`;
+//! the relaxed build uses `i32x4_relaxed_dot_i8x16_i7x16_add`, exact because the levels (the
+//! second operand) are in 0..63.
+
+use super::wasm::{gather_f16, gather_u32, sum2, sum2x2};
+use super::{Mm, DECODE_ROWS, PREFILL_TOKS};
+use crate::f16::f16_to_f32;
+use crate::ops::quant::read_u16;
+use crate::ops::quant_k::{Q8KRows, QK_K};
+use core::arch::wasm32::*;
+use core::marker::PhantomData;
+use core::ops::Range;
+
+/// One K-quant weight type.
+pub trait KBlock {
+    /// Bytes per super-block.
+    const BYTES: usize;
+    /// The min term has its own f16 scale at `DMIN` (Q4_K/Q5_K); false: `mins` is subtracted
+    /// from the integer sum (Q6_K's −32 offset).
+    const MINS: bool;
+    /// Byte offsets of the f16 `d` and `dmin` in a block.
+    const D: usize = 0;
+    const DMIN: usize = 2;
+    /// Per-super-block scales, decoded once per block and row.
+    type H: Copy;
+    unsafe fn head(blk: *const u8) -> Self::H;
+    /// Levels of 32-value group `s` (0..8) of the block at `blk`.
+    unsafe fn load_w(blk: *const u8, s: usize) -> Wv;
+    /// 32 activations.
+    unsafe fn load_a(q: *const i8) -> Av;
+    /// 4 i32 lanes summing to group `s`'s `Σ sc·q·a` (exact).
+    fn sdot(h: &Self::H, s: usize, w: &Wv, a: &Av) -> v128;
+    /// 4 i32 lanes summing to the block's min term, from the activations' 16 `bsums` at `bsums`.
+    unsafe fn mins(h: &Self::H, bsums: *const u8) -> v128;
+}
+
+/// 32 levels (0..63) as the integer dot wants them: 4 × i16x8 (simd128) or 2 × u8x16 (relaxed).
+#[cfg(not(target_feature = "relaxed-simd"))]
+pub type Wv = [v128; 4];
+#[cfg(target_feature = "relaxed-simd")]
+pub type Wv = [v128; 2];
+/// 32 activations: 4 × i16x8 (simd128) or 2 × i8x16 (relaxed).
+#[cfg(not(target_feature = "relaxed-simd"))]
+pub type Av = [v128; 4];
+#[cfg(target_feature = "relaxed-simd")]
+pub type Av = [v128; 2];
+
+/// Levels from two u8x16 (elements 0..15, 16..31).
+pub trait FromU8 {
+    fn from_u8(lo: v128, hi: v128) -> Self;
+}
+impl FromU8 for Wv {
+    #[inline(always)]
+    fn from_u8(lo: v128, hi: v128) -> Wv {
+        #[cfg(not(target_feature = "relaxed-simd"))]
+        return [u16x8_extend_low_u8x16(lo), u16x8_extend_high_u8x16(lo), u16x8_extend_low_u8x16(hi), u16x8_extend_high_u8x16(hi)];
+        #[cfg(target_feature = "relaxed-simd")]
+        return [lo, hi];
+    }
+}
+
+#[inline(always)]
+pub unsafe fn load_av(q: *const i8) -> Av {
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    return super::wasm::load_i16x32(q);
+    #[cfg(target_feature = "relaxed-simd")]
+    return [v128_load(q as *const v128), v128_load(q.add(16) as *const v128)];
+}
+
+/// `sc · Σ_{j<32} w_j·a_j` as 4 lanes.
+#[inline(always)]
+pub fn sdot32(w: &Wv, a: &Av, sc: i32) -> v128 {
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    let d = super::wasm::dot_i16x32(w, a);
+    #[cfg(target_feature = "relaxed-simd")]
+    let d = i32x4_relaxed_dot_i8x16_i7x16_add(a[0], w[0], i32x4_relaxed_dot_i8x16_i7x16_add(a[1], w[1], i32x4_splat(0)));
+    i32x4_mul(d, i32x4_splat(sc))
+}
+
+/// `s0 · Σ_{j<16} w_j·a_j + s1 · Σ_{16≤j<32} w_j·a_j` as 4 lanes.
+#[inline(always)]
+pub fn sdot16x2(w: &Wv, a: &Av, s0: i32, s1: i32) -> v128 {
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    let (x, y) = (
+        i32x4_add(i32x4_dot_i16x8(w[0], a[0]), i32x4_dot_i16x8(w[1], a[1])),
+        i32x4_add(i32x4_dot_i16x8(w[2], a[2]), i32x4_dot_i16x8(w[3], a[3])),
+    );
+    #[cfg(target_feature = "relaxed-simd")]
+    let (x, y) = (
+        i32x4_relaxed_dot_i8x16_i7x16_add(a[0], w[0], i32x4_splat(0)),
+        i32x4_relaxed_dot_i8x16_i7x16_add(a[1], w[1], i32x4_splat(0)),
+    );
+    i32x4_add(i32x4_mul(x, i32x4_splat(s0)), i32x4_mul(y, i32x4_splat(s1)))
+}
+
+/// Q4_K/Q5_K scales: bytes 0..8 the sub-block scales, 8..16 the mins (`quant_k::scales_k4`).
+#[derive(Clone, Copy)]
+#[repr(align(16))]
+pub struct K4Head(pub [u8; 16]);
+
+/// `Σ_s m[s]·(bsums[2s] + bsums[2s+1])` as 4 lanes: the mins widened to i16, each repeated for
+/// its two 16-sums, `dot_i16x8` with the sums (|m·bsum| ≤ 63·2032, exact).
+#[inline(always)]
+pub unsafe fn mins_k4(sm: &[u8; 16], bsums: *const u8) -> v128 {
+    let m = u16x8_extend_high_u8x16(v128_load(sm.as_ptr() as *const v128));
+    let lo = i8x16_shuffle::<0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 6, 7, 6, 7>(m, m);
+    let hi = i8x16_shuffle::<8, 9, 8, 9, 10, 11, 10, 11, 12, 13, 12, 13, 14, 15, 14, 15>(m, m);
+    let (b0, b1) = (v128_load(bsums as *const v128), v128_load(bsums.add(16) as *const v128));
+    i32x4_add(i32x4_dot_i16x8(b0, lo), i32x4_dot_i16x8(b1, hi))
+}
+
+pub struct KTiles<K: KBlock>(PhantomData<K>);
+
+impl<K: KBlock> KTiles<K> {
+    pub const NEW: Self = KTiles(PhantomData);
+
+    /// The f32 update of one super-block: lane i gets `(dw_i·dx_i)·f32(v_i)`, then
+    /// `− (dm_i·dx_i)·f32(mv_i)` (or `v − mv` in integers first when `!MINS`).
+    #[inline(always)]
+    fn update(acc: v128, v: v128, mv: v128, dw: v128, dm: v128, dx: v128) -> v128 {
+        if K::MINS {
+            let acc = f32x4_add(acc, f32x4_mul(f32x4_mul(dw, dx), f32x4_convert_i32x4(v)));
+            f32x4_sub(acc, f32x4_mul(f32x4_mul(dm, dx), f32x4_convert_i32x4(mv)))
+        } else {
+            f32x4_add(acc, f32x4_mul(f32x4_mul(dw, dx), f32x4_convert_i32x4(i32x4_sub(v, mv))))
+        }
+    }
+
+    /// Decode: 4 rows (at `w0 + o[i]`, some possibly repeated) × token `t`; lane i = row i.
+    #[inline(always)]
+    unsafe fn rows4(m: &Mm, w0: *const u8, o: &[usize; 4], t: usize) -> v128 {
+        let act = m.q8k();
+        let mut facc = f32x4_splat(0.0);
+        for b in 0..m.n_in / QK_K {
+            let w = w0.add(b * K::BYTES);
+            let wr = [w.add(o[0]), w.add(o[1]), w.add(o[2]), w.add(o[3])];
+            let q = act.blk(t, b) as *const u8;
+            let h = [K::head(wr[0]), K::head(wr[1]), K::head(wr[2]), K::head(wr[3])];
+            let mut acc = [i32x4_splat(0); 4];
+            for s in 0..8 {
+                let a = K::load_a(q.add(32 * s) as *const i8);
+                for i in 0..4 {
+                    acc[i] = i32x4_add(acc[i], K::sdot(&h[i], s, &K::load_w(wr[i], s), &a));
+                }
+            }
+            let v = sum2x2(sum2(acc[0], acc[1]), sum2(acc[2], acc[3]));
+            let bs = q.add(Q8KRows::BSUMS);
+            let mv = sum2x2(sum2(K::mins(&h[0], bs), K::mins(&h[1], bs)), sum2(K::mins(&h[2], bs), K::mins(&h[3], bs)));
+            let dx = v128_load32_splat(q.add(Q8KRows::D) as *const u32);
+            let dw = gather_f16(&[wr[0].add(K::D), wr[1].add(K::D), wr[2].add(K::D), wr[3].add(K::D)], 0);
+            let dm = if K::MINS {
+                gather_f16(&[wr[0].add(K::DMIN), wr[1].add(K::DMIN), wr[2].add(K::DMIN), wr[3].add(K::DMIN)], 0)
+            } else {
+                dw
+            };
+            facc = Self::update(facc, v, mv, dw, dm, dx);
+        }
+        facc
+    }
+
+    /// Prefill: row `r` × tokens `t0..t0+4`; lane j = token j. The levels of each group are
+    /// unpacked once for the 4 tokens.
+    #[inline(always)]
+    unsafe fn toks4(m: &Mm, r: usize, t0: usize) -> v128 {
+        let act = m.q8k();
+        let tb = m.n_in / QK_K * Q8KRows::BLOCK;
+        let mut facc = f32x4_splat(0.0);
+        for b in 0..m.n_in / QK_K {
+            let w = m.row(r).add(b * K::BYTES);
+            let q0 = act.blk(t0, b) as *const u8;
+            let qs = [q0, q0.add(tb), q0.add(2 * tb), q0.add(3 * tb)];
+            let h = K::head(w);
+            let mut acc = [i32x4_splat(0); 4];
+            for s in 0..8 {
+                let wv = K::load_w(w, s);
+                for j in 0..4 {
+                    acc[j] = i32x4_add(acc[j], K::sdot(&h, s, &wv, &K::load_a(qs[j].add(32 * s) as *const i8)));
+                }
+            }
+            let v = sum2x2(sum2(acc[0], acc[1]), sum2(acc[2], acc[3]));
+            let bs = Q8KRows::BSUMS;
+            let mv = sum2x2(
+                sum2(K::mins(&h, qs[0].add(bs)), K::mins(&h, qs[1].add(bs))),
+                sum2(K::mins(&h, qs[2].add(bs)), K::mins(&h, qs[3].add(bs))),
+            );
+            let dx = gather_u32(&qs, Q8KRows::D);
+            let dw = f32x4_splat(f16_to_f32(read_u16(w.add(K::D))));
+            let dm = if K::MINS { f32x4_splat(f16_to_f32(read_u16(w.add(K::DMIN)))) } else { dw };
+            facc = Self::update(facc, v, mv, dw, dm, dx);
+        }
+        facc
+    }
+
+    /// Covers `rows × 0..n_tok`: prefill tiles (1 row × 4 tokens) for whole groups of 4 tokens,
+    /// rows outer so a row's blocks stay in L1 while the token groups pass; decode tiles
+    /// (4 rows × 1 token; a partial tile repeats its last row) for the rest.
+    #[inline(never)]
+    pub unsafe fn drive(&self, m: &Mm, rows: Range<usize>) {
+        let n4 = m.n_tok / PREFILL_TOKS * PREFILL_TOKS;
+        let mut lanes = [0.0f32; 4];
+        if n4 > 0 {
+            for r in rows.clone() {
+                for t0 in (0..n4).step_by(PREFILL_TOKS) {
+                    v128_store(lanes.as_mut_ptr() as *mut v128, Self::toks4(m, r, t0));
+                    for (j, &v) in lanes.iter().enumerate() {
+                        m.set_out(t0 + j, r, v);
+                    }
+                }
+            }
+        }
+        let rb = m.row_bytes;
+        for t in n4..m.n_tok {
+            let mut r = rows.start;
+            while r < rows.end {
+                let n = (rows.end - r).min(DECODE_ROWS);
+                let o = [0, (n.min(2) - 1) * rb, (n.min(3) - 1) * rb, (n - 1) * rb];
+                v128_store(lanes.as_mut_ptr() as *mut v128, Self::rows4(m, m.row(r), &o, t));
+                for (i, &v) in lanes.iter().enumerate().take(n) {
+                    m.set_out(t, r + i, v);
+                }
+                r += n;
+            }
+        }
+    }
+}
