@@ -400,3 +400,5 @@ fn trap() {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_k;

@@ -254,8 +254,8 @@ mod tests {
 
     #[test]
     fn q8_k_block_hand_checked() {
-        // max = −2 (the first of ±2): iscale = 63.5, d = 1/63.5; 1 → −63.5 → −64 (half even),
-        // 2 → −127, −2 → 127, 0.5 → −31.75 → −32.
+        // max = −2 (the first of ±2): iscale = −127/−2 = 63.5, d = 1/63.5; −2 → −127, 2 → 127,
+        // 1 → 63.5 → 64 (half even), 0.5 → 31.75 → 32.
         let mut x = [0.0f32; 256];
         x[3] = -2.0;
         x[4] = 2.0;
@@ -264,7 +264,7 @@ mod tests {
         let mut q = [0i8; 256];
         let d = quantize_block_q8_k(&x, &mut q);
         assert_eq!(d, 1.0 / 63.5);
-        assert_eq!((q[3], q[4], q[5], q[200], q[0]), (127, -127, -64, -32, 0));
+        assert_eq!((q[3], q[4], q[5], q[200], q[0]), (-127, 127, 64, 32, 0));
         // Positive max: iscale negative, the max maps to −127.
         let mut x = [0.0f32; 256];
         x[0] = 1.27;

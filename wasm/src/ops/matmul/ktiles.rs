@@ -14,7 +14,7 @@
 //! the relaxed build uses `i32x4_relaxed_dot_i8x16_i7x16_add`, exact because the levels (the
 //! second operand) are in 0..63.
 
-use super::wasm::{gather_f16, gather_u32, sum2, sum2x2};
+use super::wasm::{gather_f16, gather_u32, pin, sum2, sum2x2};
 use super::{Mm, DECODE_ROWS, PREFILL_TOKS};
 use crate::f16::f16_to_f32;
 use crate::ops::quant::read_u16;
@@ -36,12 +36,13 @@ pub trait KBlock {
     /// Per-super-block scales, decoded once per block and row.
     type H: Copy;
     unsafe fn head(blk: *const u8) -> Self::H;
-    /// Levels of 32-value group `s` (0..8) of the block at `blk`.
-    unsafe fn load_w(blk: *const u8, s: usize) -> Wv;
+    /// Levels of 32-value group `S` (0..8) of the block at `blk` (`S` constant: the shifts and
+    /// nibble choices fold).
+    unsafe fn load_w<const S: usize>(blk: *const u8) -> Wv;
     /// 32 activations.
     unsafe fn load_a(q: *const i8) -> Av;
-    /// 4 i32 lanes summing to group `s`'s `Σ sc·q·a` (exact).
-    fn sdot(h: &Self::H, s: usize, w: &Wv, a: &Av) -> v128;
+    /// 4 i32 lanes summing to group `S`'s `Σ sc·q·a` (exact).
+    fn sdot<const S: usize>(h: &Self::H, w: &Wv, a: &Av) -> v128;
     /// 4 i32 lanes summing to the block's min term, from the activations' 16 `bsums` at `bsums`.
     unsafe fn mins(h: &Self::H, bsums: *const u8) -> v128;
 }
@@ -121,6 +122,22 @@ pub unsafe fn mins_k4(sm: &[u8; 16], bsums: *const u8) -> v128 {
     i32x4_add(i32x4_dot_i16x8(b0, lo), i32x4_dot_i16x8(b1, hi))
 }
 
+/// `body` for each group `S = 0..8`, written out with `S` a constant. After each group the
+/// accumulator `$pin` is fenced with [`pin`] so that V8 does not hoist every group's loads to the
+/// top of the block and spill their values.
+macro_rules! groups {
+    ($s:ident, $sink:ident, $pinned:expr, $body:block) => {{
+        { const $s: usize = 0; $body; pin(&mut $sink, $pinned); }
+        { const $s: usize = 1; $body; pin(&mut $sink, $pinned); }
+        { const $s: usize = 2; $body; pin(&mut $sink, $pinned); }
+        { const $s: usize = 3; $body; pin(&mut $sink, $pinned); }
+        { const $s: usize = 4; $body; pin(&mut $sink, $pinned); }
+        { const $s: usize = 5; $body; pin(&mut $sink, $pinned); }
+        { const $s: usize = 6; $body; pin(&mut $sink, $pinned); }
+        { const $s: usize = 7; $body; pin(&mut $sink, $pinned); }
+    }};
+}
+
 pub struct KTiles<K: KBlock>(PhantomData<K>);
 
 impl<K: KBlock> KTiles<K> {
@@ -149,12 +166,15 @@ impl<K: KBlock> KTiles<K> {
             let q = act.blk(t, b) as *const u8;
             let h = [K::head(wr[0]), K::head(wr[1]), K::head(wr[2]), K::head(wr[3])];
             let mut acc = [i32x4_splat(0); 4];
-            for s in 0..8 {
-                let a = K::load_a(q.add(32 * s) as *const i8);
-                for i in 0..4 {
-                    acc[i] = i32x4_add(acc[i], K::sdot(&h[i], s, &K::load_w(wr[i], s), &a));
-                }
-            }
+            let mut sink = i32x4_splat(0);
+            groups!(S, sink, acc[3], {
+                let a = K::load_a(q.add(32 * S) as *const i8);
+                acc[0] = i32x4_add(acc[0], K::sdot::<S>(&h[0], &K::load_w::<S>(wr[0]), &a));
+                acc[1] = i32x4_add(acc[1], K::sdot::<S>(&h[1], &K::load_w::<S>(wr[1]), &a));
+                pin(&mut sink, acc[1]);
+                acc[2] = i32x4_add(acc[2], K::sdot::<S>(&h[2], &K::load_w::<S>(wr[2]), &a));
+                acc[3] = i32x4_add(acc[3], K::sdot::<S>(&h[3], &K::load_w::<S>(wr[3]), &a));
+            });
             let v = sum2x2(sum2(acc[0], acc[1]), sum2(acc[2], acc[3]));
             let bs = q.add(Q8KRows::BSUMS);
             let mv = sum2x2(sum2(K::mins(&h[0], bs), K::mins(&h[1], bs)), sum2(K::mins(&h[2], bs), K::mins(&h[3], bs)));
@@ -183,12 +203,15 @@ impl<K: KBlock> KTiles<K> {
             let qs = [q0, q0.add(tb), q0.add(2 * tb), q0.add(3 * tb)];
             let h = K::head(w);
             let mut acc = [i32x4_splat(0); 4];
-            for s in 0..8 {
-                let wv = K::load_w(w, s);
-                for j in 0..4 {
-                    acc[j] = i32x4_add(acc[j], K::sdot(&h, s, &wv, &K::load_a(qs[j].add(32 * s) as *const i8)));
-                }
-            }
+            let mut sink = i32x4_splat(0);
+            groups!(S, sink, acc[3], {
+                let wv = K::load_w::<S>(w);
+                acc[0] = i32x4_add(acc[0], K::sdot::<S>(&h, &wv, &K::load_a(qs[0].add(32 * S) as *const i8)));
+                acc[1] = i32x4_add(acc[1], K::sdot::<S>(&h, &wv, &K::load_a(qs[1].add(32 * S) as *const i8)));
+                pin(&mut sink, acc[1]);
+                acc[2] = i32x4_add(acc[2], K::sdot::<S>(&h, &wv, &K::load_a(qs[2].add(32 * S) as *const i8)));
+                acc[3] = i32x4_add(acc[3], K::sdot::<S>(&h, &wv, &K::load_a(qs[3].add(32 * S) as *const i8)));
+            });
             let v = sum2x2(sum2(acc[0], acc[1]), sum2(acc[2], acc[3]));
             let bs = Q8KRows::BSUMS;
             let mv = sum2x2(

@@ -61,14 +61,15 @@ pub mod simd {
             K4Head(scales_k4(blk.add(4)))
         }
         #[inline(always)]
-        unsafe fn load_w(blk: *const u8, s: usize) -> Wv {
-            let p = blk.add(16 + 32 * (s / 2));
+        unsafe fn load_w<const S: usize>(blk: *const u8) -> Wv {
+            let p = blk.add(16 + 32 * (S / 2));
             let (v0, v1) = (v128_load(p as *const v128), v128_load(p.add(16) as *const v128));
-            if s & 1 == 0 {
-                let m = u8x16_splat(15);
+            let m = u8x16_splat(15);
+            if S % 2 == 0 {
                 Wv::from_u8(v128_and(v0, m), v128_and(v1, m))
             } else {
-                Wv::from_u8(u8x16_shr(v0, 4), u8x16_shr(v1, 4))
+                // u16 lanes: the bits a 16-bit shift moves across bytes are masked off.
+                Wv::from_u8(v128_and(u16x8_shr(v0, 4), m), v128_and(u16x8_shr(v1, 4), m))
             }
         }
         #[inline(always)]
@@ -76,8 +77,8 @@ pub mod simd {
             load_av(q)
         }
         #[inline(always)]
-        fn sdot(h: &K4Head, s: usize, w: &Wv, a: &Av) -> v128 {
-            sdot32(w, a, h.0[s] as i32)
+        fn sdot<const S: usize>(h: &K4Head, w: &Wv, a: &Av) -> v128 {
+            sdot32(w, a, h.0[S] as i32)
         }
         #[inline(always)]
         unsafe fn mins(h: &K4Head, bsums: *const u8) -> v128 {

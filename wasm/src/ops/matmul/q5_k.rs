@@ -29,17 +29,21 @@ pub mod simd {
             K4Head(scales_k4(blk.add(4)))
         }
         #[inline(always)]
-        unsafe fn load_w(blk: *const u8, s: usize) -> Wv {
-            let p = blk.add(48 + 32 * (s / 2));
+        unsafe fn load_w<const S: usize>(blk: *const u8) -> Wv {
+            let p = blk.add(48 + 32 * (S / 2));
             let (v0, v1) = (v128_load(p as *const v128), v128_load(p.add(16) as *const v128));
             let (h0, h1) = (v128_load(blk.add(16) as *const v128), v128_load(blk.add(32) as *const v128));
-            let one = u8x16_splat(1);
-            let hb = |h: v128| u8x16_shl(v128_and(u8x16_shr(h, s as u32), one), 4);
-            let (l0, l1) = if s & 1 == 0 {
-                let m = u8x16_splat(15);
+            let m = u8x16_splat(15);
+            // Bit S of each qh byte moved to bit 4 (16-bit shifts: bits crossing bytes are masked off,
+            // a right shift by ≤ 3 reads bit 4 + k ≤ 7 of the same byte).
+            let hb = |h: v128| {
+                let v = if S <= 4 { u16x8_shl(h, (4 - S) as u32) } else { u16x8_shr(h, (S - 4) as u32) };
+                v128_and(v, u8x16_splat(0x10))
+            };
+            let (l0, l1) = if S % 2 == 0 {
                 (v128_and(v0, m), v128_and(v1, m))
             } else {
-                (u8x16_shr(v0, 4), u8x16_shr(v1, 4))
+                (v128_and(u16x8_shr(v0, 4), m), v128_and(u16x8_shr(v1, 4), m))
             };
             Wv::from_u8(v128_or(l0, hb(h0)), v128_or(l1, hb(h1)))
         }
@@ -48,8 +52,8 @@ pub mod simd {
             load_av(q)
         }
         #[inline(always)]
-        fn sdot(h: &K4Head, s: usize, w: &Wv, a: &Av) -> v128 {
-            sdot32(w, a, h.0[s] as i32)
+        fn sdot<const S: usize>(h: &K4Head, w: &Wv, a: &Av) -> v128 {
+            sdot32(w, a, h.0[S] as i32)
         }
         #[inline(always)]
         unsafe fn mins(h: &K4Head, bsums: *const u8) -> v128 {

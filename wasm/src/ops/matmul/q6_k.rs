@@ -58,20 +58,29 @@ pub mod simd {
             Q6Head((blk.add(192) as *const [i8; 16]).read_unaligned())
         }
         #[inline(always)]
-        unsafe fn load_w(blk: *const u8, s: usize) -> Wv {
-            let (h, g) = (s / 4, s % 4);
+        unsafe fn load_w<const S: usize>(blk: *const u8) -> Wv {
+            let (h, g) = (S / 4, S % 4);
             let p = blk.add(64 * h + 32 * (g & 1));
             let (v0, v1) = (v128_load(p as *const v128), v128_load(p.add(16) as *const v128));
+            let m = u8x16_splat(15);
             let (l0, l1) = if g < 2 {
-                let m = u8x16_splat(15);
                 (v128_and(v0, m), v128_and(v1, m))
             } else {
-                (u8x16_shr(v0, 4), u8x16_shr(v1, 4))
+                (v128_and(u16x8_shr(v0, 4), m), v128_and(u16x8_shr(v1, 4), m))
             };
             let q = blk.add(128 + 32 * h);
             let (q0, q1) = (v128_load(q as *const v128), v128_load(q.add(16) as *const v128));
-            let three = u8x16_splat(3);
-            let hb = |v: v128| u8x16_shl(v128_and(u8x16_shr(v, 2 * g as u32), three), 4);
+            // Bits 2g, 2g+1 of each qh byte moved to bits 4, 5 (16-bit shifts; bits crossing
+            // bytes are masked off).
+            let hb = |v: v128| {
+                let v = match g {
+                    0 => u16x8_shl(v, 4),
+                    1 => u16x8_shl(v, 2),
+                    2 => v,
+                    _ => u16x8_shr(v, 2),
+                };
+                v128_and(v, u8x16_splat(0x30))
+            };
             Wv::from_u8(v128_or(l0, hb(q0)), v128_or(l1, hb(q1)))
         }
         #[inline(always)]
@@ -79,8 +88,8 @@ pub mod simd {
             load_av(q)
         }
         #[inline(always)]
-        fn sdot(h: &Q6Head, s: usize, w: &Wv, a: &Av) -> v128 {
-            sdot16x2(w, a, h.0[2 * s] as i32, h.0[2 * s + 1] as i32)
+        fn sdot<const S: usize>(h: &Q6Head, w: &Wv, a: &Av) -> v128 {
+            sdot16x2(w, a, h.0[2 * S] as i32, h.0[2 * S + 1] as i32)
         }
         /// `32·Σ_s sc[s]·bsums[s]` (lanes sum to it): scales and sums as i16, `dot_i16x8`
         /// (|sc·bsum| ≤ 128·2032, exact).
