@@ -43,6 +43,10 @@ pub trait KBlock {
     unsafe fn load_a(q: *const i8) -> Av;
     /// 4 i32 lanes summing to group `S`'s `Σ sc·q·a` (exact).
     fn sdot<const S: usize>(h: &Self::H, w: &Wv, a: &Av) -> v128;
+    /// simd128: the levels of group `S` times their sub-block scales, as i16 (exact: |sc·q| ≤
+    /// 128·63), so that the prefill tile multiplies once per group instead of once per token.
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    fn scale_w<const S: usize>(h: &Self::H, w: &Wv) -> Wv;
     /// 4 i32 lanes summing to the block's min term, from the activations' 16 `bsums` at `bsums`.
     unsafe fn mins(h: &Self::H, bsums: *const u8) -> v128;
 }
@@ -104,6 +108,14 @@ pub fn sdot16x2(w: &Wv, a: &Av, s0: i32, s1: i32) -> v128 {
         i32x4_relaxed_dot_i8x16_i7x16_add(a[1], w[1], i32x4_splat(0)),
     );
     i32x4_add(i32x4_mul(x, i32x4_splat(s0)), i32x4_mul(y, i32x4_splat(s1)))
+}
+
+/// simd128: `w · sc` (one scale for the 32 levels) or `w[..16]·s0, w[16..]·s1`, in i16.
+#[cfg(not(target_feature = "relaxed-simd"))]
+#[inline(always)]
+pub fn scale_i16(w: &Wv, s0: i32, s1: i32) -> Wv {
+    let (a, b) = (i16x8_splat(s0 as i16), i16x8_splat(s1 as i16));
+    [i16x8_mul(w[0], a), i16x8_mul(w[1], a), i16x8_mul(w[2], b), i16x8_mul(w[3], b)]
 }
 
 /// Q4_K/Q5_K scales: bytes 0..8 the sub-block scales, 8..16 the mins (`quant_k::scales_k4`).
@@ -206,11 +218,15 @@ impl<K: KBlock> KTiles<K> {
             let mut sink = i32x4_splat(0);
             groups!(S, sink, acc[3], {
                 let wv = K::load_w::<S>(w);
-                acc[0] = i32x4_add(acc[0], K::sdot::<S>(&h, &wv, &K::load_a(qs[0].add(32 * S) as *const i8)));
-                acc[1] = i32x4_add(acc[1], K::sdot::<S>(&h, &wv, &K::load_a(qs[1].add(32 * S) as *const i8)));
+                #[cfg(not(target_feature = "relaxed-simd"))]
+                let (wv, dot) = (K::scale_w::<S>(&h, &wv), |w: &Wv, a: &Av| super::wasm::dot_i16x32(w, a));
+                #[cfg(target_feature = "relaxed-simd")]
+                let dot = |w: &Wv, a: &Av| K::sdot::<S>(&h, w, a);
+                acc[0] = i32x4_add(acc[0], dot(&wv, &K::load_a(qs[0].add(32 * S) as *const i8)));
+                acc[1] = i32x4_add(acc[1], dot(&wv, &K::load_a(qs[1].add(32 * S) as *const i8)));
                 pin(&mut sink, acc[1]);
-                acc[2] = i32x4_add(acc[2], K::sdot::<S>(&h, &wv, &K::load_a(qs[2].add(32 * S) as *const i8)));
-                acc[3] = i32x4_add(acc[3], K::sdot::<S>(&h, &wv, &K::load_a(qs[3].add(32 * S) as *const i8)));
+                acc[2] = i32x4_add(acc[2], dot(&wv, &K::load_a(qs[2].add(32 * S) as *const i8)));
+                acc[3] = i32x4_add(acc[3], dot(&wv, &K::load_a(qs[3].add(32 * S) as *const i8)));
             });
             let v = sum2x2(sum2(acc[0], acc[1]), sum2(acc[2], acc[3]));
             let bs = Q8KRows::BSUMS;

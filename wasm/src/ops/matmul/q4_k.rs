@@ -44,6 +44,8 @@ pub type Simd = super::ktiles::KTiles<simd::Q4K>;
 
 #[cfg(target_arch = "wasm32")]
 pub mod simd {
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    use super::super::ktiles::scale_i16;
     use super::super::ktiles::{load_av, mins_k4, sdot32, Av, FromU8, K4Head, KBlock, Wv};
     use crate::ops::quant_k::{scales_k4, Q4_K_BYTES};
     use core::arch::wasm32::*;
@@ -79,6 +81,11 @@ pub mod simd {
         #[inline(always)]
         fn sdot<const S: usize>(h: &K4Head, w: &Wv, a: &Av) -> v128 {
             sdot32(w, a, h.0[S] as i32)
+        }
+        #[cfg(not(target_feature = "relaxed-simd"))]
+        #[inline(always)]
+        fn scale_w<const S: usize>(h: &K4Head, w: &Wv) -> Wv {
+            scale_i16(w, h.0[S] as i32, h.0[S] as i32)
         }
         #[inline(always)]
         unsafe fn mins(h: &K4Head, bsums: *const u8) -> v128 {

@@ -35,6 +35,8 @@ pub type Simd = super::ktiles::KTiles<simd::Q6K>;
 
 #[cfg(target_arch = "wasm32")]
 pub mod simd {
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    use super::super::ktiles::scale_i16;
     use super::super::ktiles::{load_av, sdot16x2, Av, FromU8, KBlock, Wv};
     use crate::ops::quant_k::Q6_K_BYTES;
     use core::arch::wasm32::*;
@@ -93,6 +95,11 @@ pub mod simd {
         }
         /// `32·Σ_s sc[s]·bsums[s]` (lanes sum to it): scales and sums as i16, `dot_i16x8`
         /// (|sc·bsum| ≤ 128·2032, exact).
+        #[cfg(not(target_feature = "relaxed-simd"))]
+        #[inline(always)]
+        fn scale_w<const S: usize>(h: &Q6Head, w: &Wv) -> Wv {
+            scale_i16(w, h.0[2 * S] as i32, h.0[2 * S + 1] as i32)
+        }
         #[inline(always)]
         unsafe fn mins(h: &Q6Head, bsums: *const u8) -> v128 {
             let sc = v128_load(h.0.as_ptr() as *const v128);
