@@ -43,8 +43,7 @@ export function makeQkx2Quants(
     L.fill(0, lAt, lAt + n);
     return [0, -min];
   }
-  const range = f(max - min);
-  let iscale = f(nmax / range);
+  let iscale = f(nmax / f(max - min));
   let scale = f(1 / iscale);
   const err = (d: number): number => (useMad ? Math.abs(d) : f(d * d));
   let bestError = 0;
@@ -56,7 +55,8 @@ export function makeQkx2Quants(
   }
   if (nstep < 1) return [scale, -min];
   for (let is = 0; is <= nstep; is++) {
-    iscale = f(f(f(rmin + f(rdelta * is)) + nmax) / range);
+    // max − min with the current min: a better candidate found earlier replaces min (as in C).
+    iscale = f(f(f(rmin + f(rdelta * is)) + nmax) / f(max - min));
     let sumL = 0;
     let sumL2 = 0;
     let sumXL = 0;
