@@ -2,7 +2,8 @@
  * MATMUL (op 1) and GET_ROWS (op 2) for the K-quant weight types Q4_K, Q5_K, Q6_K on every variant this
  * runtime runs: SIMD tiles and scalar twin against a float64 reference computed here (test/wasm/quant-k-ref.ts)
  * from the weight bytes and the activations quantized like ggml's Q8_K, the SIMD tiles bit-identical to the
- * twin (no fused multiply-add in either build, integer dots exact), 2 threads == 1.
+ * twin (no fused multiply-add in either build, integer dots exact), 2 threads == 1; the converted activations in
+ * scratch byte-identical to ggml's quantize_row_q8_K written here (SIMD quantizer and twin).
  *
  * MATMUL tolerance per output: |got − ref| ≤ 1e-5 · Σ_i (|d·sc·q_i| + |dmin·m|)·|a_i| — the kernels sum exact
  * integer dots per super-block of 256 and do 2 f32 multiply-adds per super-block (n_in ≤ 4096: ≤ 16 of them,
@@ -46,15 +47,20 @@ for (const variant of availableVariants()) {
           const scratch = c.alloc(nTok * nIn * 2) + 3;
           const args = [type, w, x, out, nIn, nOut, nTok, scratch];
           const { val, mag } = kDequantRows(type, wBytes, 0, nOut, nIn);
-          const a = q8kActivations(xs);
+          const wantScratch = new Uint8Array((nTok * nIn * 292) / 256);
+          const a = q8kActivations(xs, wantScratch);
           const shape = `${nOut}×${nIn}, n_tok ${nTok}`;
 
           c.f32(out, nTok * nOut).fill(NaN);
           await runOp(c, Op.MATMUL, args);
           const simd = readF32(c, out, nTok * nOut);
+          // The activations as ggml's quantize_row_q8_K writes them, byte for byte (SIMD quantizer, then the twin's).
+          expect(Buffer.compare(Buffer.from(c.u8(scratch, wantScratch.length)), Buffer.from(wantScratch)), `Q8_K scratch (SIMD) ${shape}`).toBe(0);
           c.f32(out, nTok * nOut).fill(NaN);
+          c.u8(scratch, wantScratch.length).fill(0xaa);
           await runOp(c, Op.MATMUL, args, { scalar: true });
           const scalar = readF32(c, out, nTok * nOut);
+          expect(Buffer.compare(Buffer.from(c.u8(scratch, wantScratch.length)), Buffer.from(wantScratch)), `Q8_K scratch (twin) ${shape}`).toBe(0);
 
           let bad = '';
           for (let t = 0; t < nTok && !bad; t++) {

@@ -72,10 +72,12 @@ export function kDequantRows(t: number, bytes: Uint8Array, at: number, rows: num
 /**
  * x (f32 [n_tok][n], n % 256 == 0) quantized like ggml's `quantize_row_q8_K_ref`, as exact values: per 256,
  * max = the first value of largest |x|, iscale = f32(−127/max), q = min(127, round_half_even(f32(iscale·x))),
- * d = f32(1/iscale); all zero when max = 0.
+ * d = f32(1/iscale); all zero when max = 0. With `blocks` (n_tok·n/256·292 bytes), also writes the core's
+ * scratch layout (ABI.md): { i8 qs[256]; f32 d; i16 bsums[16] } per block.
  */
-export function q8kActivations(x: Float32Array): Float64Array {
+export function q8kActivations(x: Float32Array, blocks?: Uint8Array): Float64Array {
   const out = new Float64Array(x.length);
+  const dv = blocks ? new DataView(blocks.buffer, blocks.byteOffset, blocks.byteLength) : undefined;
   const f = Math.fround;
   for (let b = 0; b < x.length; b += 256) {
     let amax = 0;
@@ -86,10 +88,20 @@ export function q8kActivations(x: Float32Array): Float64Array {
         max = x[b + j];
       }
     }
-    if (amax === 0) continue;
-    const iscale = f(-127 / max);
-    const d = f(1 / iscale);
-    for (let j = 0; j < 256; j++) out[b + j] = Math.min(127, roundHalfEven(f(iscale * x[b + j]))) * d;
+    const iscale = amax === 0 ? 0 : f(-127 / max);
+    const d = amax === 0 ? 0 : f(1 / iscale);
+    const at = (b / 256) * 292;
+    dv?.setFloat32(at + 256, d, true);
+    for (let j = 0; j < 256; j++) {
+      const q = Math.min(127, roundHalfEven(f(iscale * x[b + j])));
+      out[b + j] = q * d;
+      dv?.setInt8(at + j, q);
+      if (dv && j % 16 === 15) {
+        let s = 0;
+        for (let k = j - 15; k <= j; k++) s += dv.getInt8(at + k);
+        dv.setInt16(at + 260 + 2 * (j >> 4), s, true);
+      }
+    }
   }
   return out;
 }
