@@ -123,6 +123,25 @@ pub fn scale_i16(w: &Wv, s0: i32, s1: i32) -> Wv {
 #[repr(align(16))]
 pub struct K4Head(pub [u8; 16]);
 
+impl K4Head {
+    /// SIMD twin of `quant_k::scales_k4` (the same 16 bytes) from the 12 packed bytes at `p`
+    /// (reads 16: the block goes on). Sources: lanes 0-3 `p[0..4] & 63`, 4-7 `p[8..12] & 15 |
+    /// (p[0..4] >> 6) << 4`, 8-11 `p[4..8] & 63`, 12-15 `p[8..12] >> 4 | (p[4..8] >> 6) << 4`.
+    #[inline(always)]
+    pub unsafe fn load(p: *const u8) -> K4Head {
+        let v = v128_load(p as *const v128);
+        let v4 = v128_and(u16x8_shr(v, 4), u8x16_splat(15));
+        let a = i8x16_shuffle::<0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 24, 25, 26, 27>(v, v4);
+        let lo = v128_and(a, u32x4(0x3F3F_3F3F, 0x0F0F_0F0F, 0x3F3F_3F3F, 0x0F0F_0F0F));
+        // Bits 6-7 of p[0..4] (lanes 4-7) and p[4..8] (lanes 12-15) to bits 4-5.
+        let b = i8x16_shuffle::<0, 1, 2, 3, 0, 1, 2, 3, 4, 5, 6, 7, 4, 5, 6, 7>(v, v);
+        let hi = v128_and(u16x8_shr(b, 2), u32x4(0, 0x3030_3030, 0, 0x3030_3030));
+        let mut h = K4Head([0; 16]);
+        v128_store(h.0.as_mut_ptr() as *mut v128, v128_or(lo, hi));
+        h
+    }
+}
+
 /// `Σ_s m[s]·(bsums[2s] + bsums[2s+1])` as 4 lanes: the mins widened to i16, each repeated for
 /// its two 16-sums, `dot_i16x8` with the sums (|m·bsum| ≤ 63·2032, exact).
 #[inline(always)]

@@ -16,7 +16,7 @@ pub mod simd {
     #[cfg(not(target_feature = "relaxed-simd"))]
     use super::super::ktiles::scale_i16;
     use super::super::ktiles::{load_av, mins_k4, sdot32, Av, FromU8, K4Head, KBlock, Wv};
-    use crate::ops::quant_k::{scales_k4, Q5_K_BYTES};
+    use crate::ops::quant_k::Q5_K_BYTES;
     use core::arch::wasm32::*;
 
     /// Q5_K: sub-block `s` = Q4_K's nibbles of `qs[32·(s/2)..]` plus bit `s` of `qh[0..32]` as 16.
@@ -28,7 +28,7 @@ pub mod simd {
         type H = K4Head;
         #[inline(always)]
         unsafe fn head(blk: *const u8) -> K4Head {
-            K4Head(scales_k4(blk.add(4)))
+            K4Head::load(blk.add(4))
         }
         #[inline(always)]
         unsafe fn load_w<const S: usize>(blk: *const u8) -> Wv {
