@@ -84,19 +84,19 @@ pub unsafe fn load_av(q: *const i8) -> Av {
     return [v128_load(q as *const v128), v128_load(q.add(16) as *const v128)];
 }
 
-/// `sc · Σ_{j<32} w_j·a_j` as 4 lanes.
+/// `sc · Σ_{j<32} w_j·a_j` as 4 lanes (`sc` in every lane).
 #[inline(always)]
-pub fn sdot32(w: &Wv, a: &Av, sc: i32) -> v128 {
+pub fn sdot32(w: &Wv, a: &Av, sc: v128) -> v128 {
     #[cfg(not(target_feature = "relaxed-simd"))]
     let d = super::wasm::dot_i16x32(w, a);
     #[cfg(target_feature = "relaxed-simd")]
     let d = i32x4_relaxed_dot_i8x16_i7x16_add(a[0], w[0], i32x4_relaxed_dot_i8x16_i7x16_add(a[1], w[1], i32x4_splat(0)));
-    i32x4_mul(d, i32x4_splat(sc))
+    i32x4_mul(d, sc)
 }
 
-/// `s0 · Σ_{j<16} w_j·a_j + s1 · Σ_{16≤j<32} w_j·a_j` as 4 lanes.
+/// `s0 · Σ_{j<16} w_j·a_j + s1 · Σ_{16≤j<32} w_j·a_j` as 4 lanes (`s0`, `s1` in every lane).
 #[inline(always)]
-pub fn sdot16x2(w: &Wv, a: &Av, s0: i32, s1: i32) -> v128 {
+pub fn sdot16x2(w: &Wv, a: &Av, s0: v128, s1: v128) -> v128 {
     #[cfg(not(target_feature = "relaxed-simd"))]
     let (x, y) = (
         i32x4_add(i32x4_dot_i16x8(w[0], a[0]), i32x4_dot_i16x8(w[1], a[1])),
@@ -107,7 +107,7 @@ pub fn sdot16x2(w: &Wv, a: &Av, s0: i32, s1: i32) -> v128 {
         i32x4_relaxed_dot_i8x16_i7x16_add(a[0], w[0], i32x4_splat(0)),
         i32x4_relaxed_dot_i8x16_i7x16_add(a[1], w[1], i32x4_splat(0)),
     );
-    i32x4_add(i32x4_mul(x, i32x4_splat(s0)), i32x4_mul(y, i32x4_splat(s1)))
+    i32x4_add(i32x4_mul(x, s0), i32x4_mul(y, s1))
 }
 
 /// simd128: `w · sc` (one scale for the 32 levels) or `w[..16]·s0, w[16..]·s1`, in i16.
@@ -118,10 +118,21 @@ pub fn scale_i16(w: &Wv, s0: i32, s1: i32) -> Wv {
     [i16x8_mul(w[0], a), i16x8_mul(w[1], a), i16x8_mul(w[2], b), i16x8_mul(w[3], b)]
 }
 
-/// Q4_K/Q5_K scales: bytes 0..8 the sub-block scales, 8..16 the mins (`quant_k::scales_k4`).
+/// Q4_K/Q5_K scales: `sm` bytes 0..8 the sub-block scales, 8..16 the mins
+/// (`quant_k::scales_k4`); `sc` the scales again as i32, so that a group's scale is one
+/// `load32_splat` (an i8 load and `i32x4.splat` cost 3 x64 instructions per group and row).
 #[derive(Clone, Copy)]
-#[repr(align(16))]
-pub struct K4Head(pub [u8; 16]);
+#[repr(C, align(16))]
+pub struct K4Head {
+    pub sm: [u8; 16],
+    pub sc: [i32; 8],
+}
+
+/// The i32 at `p[i]` in all 4 lanes.
+#[inline(always)]
+pub unsafe fn splat_at(p: &[i32], i: usize) -> v128 {
+    v128_load32_splat(p.as_ptr().add(i) as *const u32)
+}
 
 impl K4Head {
     /// SIMD twin of `quant_k::scales_k4` (the same 16 bytes) from the 12 packed bytes at `p`
@@ -136,8 +147,12 @@ impl K4Head {
         // Bits 6-7 of p[0..4] (lanes 4-7) and p[4..8] (lanes 12-15) to bits 4-5.
         let b = i8x16_shuffle::<0, 1, 2, 3, 0, 1, 2, 3, 4, 5, 6, 7, 4, 5, 6, 7>(v, v);
         let hi = v128_and(u16x8_shr(b, 2), u32x4(0, 0x3030_3030, 0, 0x3030_3030));
-        let mut h = K4Head([0; 16]);
-        v128_store(h.0.as_mut_ptr() as *mut v128, v128_or(lo, hi));
+        let r = v128_or(lo, hi);
+        let r16 = u16x8_extend_low_u8x16(r);
+        let mut h = K4Head { sm: [0; 16], sc: [0; 8] };
+        v128_store(h.sm.as_mut_ptr() as *mut v128, r);
+        v128_store(h.sc.as_mut_ptr() as *mut v128, u32x4_extend_low_u16x8(r16));
+        v128_store(h.sc.as_mut_ptr().add(4) as *mut v128, u32x4_extend_high_u16x8(r16));
         h
     }
 }

@@ -15,7 +15,7 @@ pub type Simd = super::ktiles::KTiles<simd::Q5K>;
 pub mod simd {
     #[cfg(not(target_feature = "relaxed-simd"))]
     use super::super::ktiles::scale_i16;
-    use super::super::ktiles::{load_av, mins_k4, sdot32, Av, FromU8, K4Head, KBlock, Wv};
+    use super::super::ktiles::{load_av, mins_k4, sdot32, splat_at, Av, FromU8, K4Head, KBlock, Wv};
     use crate::ops::quant_k::Q5_K_BYTES;
     use core::arch::wasm32::*;
 
@@ -55,16 +55,16 @@ pub mod simd {
         }
         #[inline(always)]
         fn sdot<const S: usize>(h: &K4Head, w: &Wv, a: &Av) -> v128 {
-            sdot32(w, a, h.0[S] as i32)
+            unsafe { sdot32(w, a, splat_at(&h.sc, S)) }
         }
         #[cfg(not(target_feature = "relaxed-simd"))]
         #[inline(always)]
         fn scale_w<const S: usize>(h: &K4Head, w: &Wv) -> Wv {
-            scale_i16(w, h.0[S] as i32, h.0[S] as i32)
+            scale_i16(w, h.sm[S] as i32, h.sm[S] as i32)
         }
         #[inline(always)]
         unsafe fn mins(h: &K4Head, bsums: *const u8) -> v128 {
-            mins_k4(&h.0, bsums)
+            mins_k4(&h.sm, bsums)
         }
     }
 }

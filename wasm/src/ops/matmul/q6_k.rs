@@ -37,7 +37,7 @@ pub type Simd = super::ktiles::KTiles<simd::Q6K>;
 pub mod simd {
     #[cfg(not(target_feature = "relaxed-simd"))]
     use super::super::ktiles::scale_i16;
-    use super::super::ktiles::{load_av, sdot16x2, Av, FromU8, KBlock, Wv};
+    use super::super::ktiles::{load_av, sdot16x2, splat_at, Av, FromU8, KBlock, Wv};
     use crate::ops::quant_k::Q6_K_BYTES;
     use core::arch::wasm32::*;
 
@@ -46,9 +46,13 @@ pub mod simd {
     /// scales `sc[2s]` (first 16) and `sc[2s+1]`.
     pub struct Q6K;
 
-    /// The 16 signed scales.
+    /// The 16 signed scales, as bytes (`raw`) and as i32 (`sc`, one `load32_splat` per use).
     #[derive(Clone, Copy)]
-    pub struct Q6Head([i8; 16]);
+    #[repr(C, align(16))]
+    pub struct Q6Head {
+        raw: [i8; 16],
+        sc: [i32; 16],
+    }
 
     impl KBlock for Q6K {
         const BYTES: usize = Q6_K_BYTES;
@@ -57,7 +61,16 @@ pub mod simd {
         type H = Q6Head;
         #[inline(always)]
         unsafe fn head(blk: *const u8) -> Q6Head {
-            Q6Head((blk.add(192) as *const [i8; 16]).read_unaligned())
+            let v = v128_load(blk.add(192) as *const v128);
+            let (lo, hi) = (i16x8_extend_low_i8x16(v), i16x8_extend_high_i8x16(v));
+            let mut h = Q6Head { raw: [0; 16], sc: [0; 16] };
+            v128_store(h.raw.as_mut_ptr() as *mut v128, v);
+            let sc = h.sc.as_mut_ptr() as *mut v128;
+            v128_store(sc, i32x4_extend_low_i16x8(lo));
+            v128_store(sc.add(1), i32x4_extend_high_i16x8(lo));
+            v128_store(sc.add(2), i32x4_extend_low_i16x8(hi));
+            v128_store(sc.add(3), i32x4_extend_high_i16x8(hi));
+            h
         }
         #[inline(always)]
         unsafe fn load_w<const S: usize>(blk: *const u8) -> Wv {
@@ -91,18 +104,18 @@ pub mod simd {
         }
         #[inline(always)]
         fn sdot<const S: usize>(h: &Q6Head, w: &Wv, a: &Av) -> v128 {
-            sdot16x2(w, a, h.0[2 * S] as i32, h.0[2 * S + 1] as i32)
+            unsafe { sdot16x2(w, a, splat_at(&h.sc, 2 * S), splat_at(&h.sc, 2 * S + 1)) }
         }
         /// `32·Σ_s sc[s]·bsums[s]` (lanes sum to it): scales and sums as i16, `dot_i16x8`
         /// (|sc·bsum| ≤ 128·2032, exact).
         #[cfg(not(target_feature = "relaxed-simd"))]
         #[inline(always)]
         fn scale_w<const S: usize>(h: &Q6Head, w: &Wv) -> Wv {
-            scale_i16(w, h.0[2 * S] as i32, h.0[2 * S + 1] as i32)
+            scale_i16(w, h.raw[2 * S] as i32, h.raw[2 * S + 1] as i32)
         }
         #[inline(always)]
         unsafe fn mins(h: &Q6Head, bsums: *const u8) -> v128 {
-            let sc = v128_load(h.0.as_ptr() as *const v128);
+            let sc = v128_load(h.raw.as_ptr() as *const v128);
             let (b0, b1) = (v128_load(bsums as *const v128), v128_load(bsums.add(16) as *const v128));
             let d = i32x4_add(i32x4_dot_i16x8(i16x8_extend_low_i8x16(sc), b0), i32x4_dot_i16x8(i16x8_extend_high_i8x16(sc), b1));
             i32x4_shl(d, 5)
