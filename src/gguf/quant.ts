@@ -10,6 +10,9 @@
  * Q4_1, Q5_0, Q5_1, IQ4_NL: one file each in quant/ (layouts and ggml sources there).
  */
 import { ggmlByteSize, ggmlTypeName, ggmlTypeTraits } from './ggml-types.ts';
+import { dequantizeRowQ4_K, quantizeRowQ4_K } from './quant/q4_k.ts';
+import { dequantizeRowQ5_K, quantizeRowQ5_K } from './quant/q5_k.ts';
+import { dequantizeRowQ6_K, quantizeRowQ6_K } from './quant/q6_k.ts';
 import { bf16BitsToFp32, fp16BitsToFp32, fp32ToBf16Bits, fp32ToFp16Bits } from './fp16.ts';
 import { GgmlType } from './types.ts';
 import { dequantizeRowIQ4_NL, quantizeRowIQ4_NL } from './quant/iq4_nl.ts';
@@ -27,6 +30,7 @@ export { dequantizeRowQ5_1, quantizeRowQ5_1 } from './quant/q5_1.ts';
 export const REFERENCE_QUANT_TYPES: readonly GgmlType[] = [
   GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0,
   GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.IQ4_NL,
+  GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, // K-quants: src/gguf/quant/q{4,5,6}_k.ts
 ];
 
 const QK = 32;
@@ -151,6 +155,9 @@ export function quantizeInto(type: GgmlType, f32: Float32Array, dst: Uint8Array)
     case GgmlType.Q5_0: return quantizeRowQ5_0(f32, dst);
     case GgmlType.Q5_1: return quantizeRowQ5_1(f32, dst);
     case GgmlType.IQ4_NL: return quantizeRowIQ4_NL(f32, dst);
+    case GgmlType.Q4_K: return quantizeRowQ4_K(f32, dst);
+    case GgmlType.Q5_K: return quantizeRowQ5_K(f32, dst);
+    case GgmlType.Q6_K: return quantizeRowQ6_K(f32, dst);
     default:
       throw new RangeError(`no reference quantizer for ${ggmlTypeName(type)}`);
   }
@@ -177,6 +184,9 @@ export function dequantize(type: GgmlType, bytes: Uint8Array, n: number): Float3
     case GgmlType.Q5_0: dequantizeRowQ5_0(bytes, out); break;
     case GgmlType.Q5_1: dequantizeRowQ5_1(bytes, out); break;
     case GgmlType.IQ4_NL: dequantizeRowIQ4_NL(bytes, out); break;
+    case GgmlType.Q4_K: dequantizeRowQ4_K(bytes, out); break;
+    case GgmlType.Q5_K: dequantizeRowQ5_K(bytes, out); break;
+    case GgmlType.Q6_K: dequantizeRowQ6_K(bytes, out); break;
     default:
       throw new RangeError(`no reference dequantizer for ${ggmlTypeName(type)}`);
   }

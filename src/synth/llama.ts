@@ -21,7 +21,7 @@ import { GgmlType, type GgufValue, gv } from '../gguf/types.ts';
 import { type GgufTensorSpec, writeGguf } from '../gguf/writer.ts';
 import { Xoshiro128, fnv1a } from './prng.ts';
 
-export type SynthWeightType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0' | 'Q4_1' | 'Q5_0' | 'Q5_1' | 'IQ4_NL';
+export type SynthWeightType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0' | 'Q4_1' | 'Q5_0' | 'Q5_1' | 'IQ4_NL' | 'Q4_K' | 'Q5_K' | 'Q6_K';
 
 /**
  * Architectures the synthetic writer knows: llama, and the llama-like Qwen2 (q/k/v biases), Qwen3 (q/k RMSNorm)
@@ -54,6 +54,12 @@ export interface SynthLlamaSpec {
   /** Default 1e-5. */
   rmsEps?: number;
   type: SynthWeightType;
+  /**
+   * Per-tensor types that replace `type`, keyed by the end of the tensor name (`'output.weight'`,
+   * `'ffn_down.weight'`, …). `{ 'output.weight': 'Q6_K', 'ffn_down.weight': 'Q6_K' }` with type Q4_K gives the
+   * mix of llama.cpp's Q4_K_M files (which put only some layers' ffn_down in Q6_K).
+   */
+  typeOverrides?: Record<string, SynthWeightType>;
   seed: number;
   /** No output.weight: llama.cpp then uses token_embd as the output matrix. */
   tieEmbeddings?: boolean;
@@ -75,9 +81,10 @@ export interface SynthLlamaSpec {
 const GGML_TYPE: Record<SynthWeightType, GgmlType> = {
   F32: GgmlType.F32, F16: GgmlType.F16, BF16: GgmlType.BF16, Q8_0: GgmlType.Q8_0, Q4_0: GgmlType.Q4_0,
   Q4_1: GgmlType.Q4_1, Q5_0: GgmlType.Q5_0, Q5_1: GgmlType.Q5_1, IQ4_NL: GgmlType.IQ4_NL,
+  Q4_K: GgmlType.Q4_K, Q5_K: GgmlType.Q5_K, Q6_K: GgmlType.Q6_K,
 };
-/** llama_ftype values written as general.file_type. */
-const FILE_TYPE: Record<SynthWeightType, number> = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 7, BF16: 32, Q4_1: 3, Q5_0: 8, Q5_1: 9, IQ4_NL: 25 };
+/** llama_ftype values written as general.file_type (K types: the _S variants, Q6_K). */
+const FILE_TYPE: Record<SynthWeightType, number> = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 7, BF16: 32, Q4_1: 3, Q5_0: 8, Q5_1: 9, IQ4_NL: 25, Q4_K: 14, Q5_K: 16, Q6_K: 18 };
 
 /** Values generated and quantized per step (4 Mi floats = 16 MiB scratch). */
 const CHUNK = 1 << 22;
@@ -107,6 +114,7 @@ export function resolveSynthLlama(spec: SynthLlamaSpec): Required<Omit<SynthLlam
   check(nVocab !== undefined && Number.isInteger(nVocab) && nVocab > 0, 'nVocab is required when the tokenizer has no tokens');
   check(fromTok === undefined || fromTok === nVocab, `nVocab ${nVocab} differs from the tokenizer's ${fromTok} tokens`);
   check(spec.type in GGML_TYPE, `unknown type ${spec.type}`);
+  for (const t of Object.values(spec.typeOverrides ?? {})) check(t in GGML_TYPE, `unknown type ${t}`);
   for (const k of ['nEmbd', 'nLayer', 'nHead', 'nHeadKv', 'nFf'] as const) check(Number.isInteger(spec[k]) && spec[k] > 0, `${k} must be a positive integer`);
   check(spec.residualScale === undefined || (Number.isFinite(spec.residualScale) && spec.residualScale > 0), 'residualScale must be > 0');
   check(spec.headDim !== undefined || spec.nEmbd % spec.nHead === 0, 'nEmbd must be a multiple of nHead');
@@ -116,8 +124,10 @@ export function resolveSynthLlama(spec: SynthLlamaSpec): Required<Omit<SynthLlam
   const arch = spec.arch ?? 'llama';
   check(['llama', 'mistral3', 'qwen2', 'qwen3', 'phi3', 'gemma2', 'gemma3'].includes(arch), `unknown arch ${arch}`);
   check(headDim % 2 === 0, 'head dim must be even (RoPE)');
-  const block = ggmlTypeTraits(GGML_TYPE[spec.type])?.blockSize ?? 1;
-  check(spec.nEmbd % block === 0 && spec.nFf % block === 0, `nEmbd and nFf must be multiples of ${block} for ${spec.type}`);
+  for (const t of [spec.type, ...Object.values(spec.typeOverrides ?? {})]) {
+    const block = ggmlTypeTraits(GGML_TYPE[t])?.blockSize ?? 1;
+    check(spec.nEmbd % block === 0 && spec.nFf % block === 0, `nEmbd and nFf must be multiples of ${block} for ${t}`);
+  }
   return {
     nVocab: nVocab!, nEmbd: spec.nEmbd, nLayer: spec.nLayer, nHead: spec.nHead, nHeadKv: spec.nHeadKv, nFf: spec.nFf,
     nCtx: spec.nCtx ?? 2048, ropeBase: spec.ropeBase ?? 10000, rmsEps: spec.rmsEps ?? 1e-5, type: spec.type,
@@ -125,6 +135,7 @@ export function resolveSynthLlama(spec: SynthLlamaSpec): Required<Omit<SynthLlam
     window: spec.window ?? 0, attnSoftcap: spec.attnSoftcap ?? 50, finalSoftcap: spec.finalSoftcap ?? 30,
     residualScale: spec.residualScale ?? 1,
     qkScale: spec.qkScale ?? 1.2,
+    typeOverrides: spec.typeOverrides ?? {},
   };
 }
 
@@ -139,7 +150,11 @@ export function planSynthLlama(spec: SynthLlamaSpec): WeightPlan[] {
   const outStd = logitStd / Math.sqrt(p.nEmbd);
   const inv = 1 / Math.sqrt(p.nEmbd);
   const norm = (name: string): WeightPlan => ({ name, dims: [p.nEmbd], type: GgmlType.F32, mean: 1, std: 0.1 });
-  const mat = (name: string, nIn: number, nOut: number, std: number): WeightPlan => ({ name, dims: [nIn, nOut], type: wt, mean: 0, std });
+  const typeOf = (name: string): GgmlType => {
+    const o = Object.entries(p.typeOverrides).find(([suffix]) => name.endsWith(suffix));
+    return o ? GGML_TYPE[o[1]] : wt;
+  };
+  const mat = (name: string, nIn: number, nOut: number, std: number): WeightPlan => ({ name, dims: [nIn, nOut], type: typeOf(name), mean: 0, std });
   const plan: WeightPlan[] = [mat('token_embd.weight', p.nEmbd, p.nVocab, p.tieEmbeddings ? outStd : 1)];
   for (let l = 0; l < p.nLayer; l++) {
     const b = `blk.${l}.`;

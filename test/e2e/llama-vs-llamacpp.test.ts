@@ -1,8 +1,10 @@
 /**
  * Golden end-to-end check (test/helpers/golden.ts): our logits and greedy tokens against llama.cpp
  * (node-llama-cpp 3.21.1) on the same synthetic llama GGUF files, with the real Llama 2 vocabulary,
- * for GQA and MHA models × F32, F16, BF16, Q8_0, Q4_0; max |Δ log-prob| over llama.cpp's top 10
- * ≤ 2e-3 (F32/F16), ≤ 4e-2 (8-bit activations: Q8_0, Q4_0), BF16 as explained below.
+ * for GQA and MHA models × F32, F16, BF16, Q8_0, Q4_0, and on GQA (n_ff a multiple of 256) the
+ * K-quants: Q4_K_M's mix (Q4_K, output and ffn_down in Q6_K), Q5_K, Q6_K. Max |Δ log-prob| over
+ * llama.cpp's top 10 ≤ 2e-3 (F32/F16), ≤ 4e-2 (8-bit activations: Q8_0, Q4_0, and the K-quants'
+ * Q8_K blocks of 256), BF16 as explained below.
  *
  * Why 4e-2 and not 2e-2 for the 8-bit types: both engines quantize every matmul's activations to
  * 8-bit blocks. That rounding is noise of about 0.7% of each activation, ~2e-2 on logits spread like a
@@ -17,6 +19,7 @@
  * difference to it on every model.
  */
 
+import type { SynthWeightType } from '../../src/synth/llama.ts';
 import { describeGolden, type GoldenModel } from '../helpers/golden.ts';
 import { llama2VocabMetadata } from '../fixtures/vocab.ts';
 
@@ -24,7 +27,7 @@ const SHAPES = [
   { name: 'gqa', nEmbd: 256, nLayer: 2, nHead: 8, nHeadKv: 2, nFf: 768, residualScale: 0.15, qkScale: 0.5 },
   { name: 'mha', nEmbd: 256, nLayer: 2, nHead: 4, nHeadKv: 4, nFf: 640, residualScale: 0.15, qkScale: 0.5 },
 ] as const;
-const TYPES = [
+const TYPES: { name?: string; type: SynthWeightType; tol: number; spreadBound?: boolean; typeOverrides?: Record<string, SynthWeightType> }[] = [
   { type: 'F32', tol: 2e-3 },
   { type: 'F16', tol: 2e-3 },
   // BF16 rounds every matmul's activations to bf16 in both engines (8-bit mantissa): flips like the
@@ -32,10 +35,19 @@ const TYPES = [
   { type: 'BF16', tol: 2e-3, spreadBound: true },
   { type: 'Q8_0', tol: 4e-2 },
   { type: 'Q4_0', tol: 4e-2 },
-] as const;
+  // K-quants: rows must be multiples of 256 (gqa only). Q4_K_M's mix: Q4_K, output and ffn_down in Q6_K.
+  { name: 'Q4_K_M', type: 'Q4_K', tol: 4e-2, typeOverrides: { 'output.weight': 'Q6_K', 'ffn_down.weight': 'Q6_K' } },
+  { type: 'Q5_K', tol: 4e-2 },
+  { type: 'Q6_K', tol: 4e-2 },
+];
 
 const tokenizer = llama2VocabMetadata();
 const models: GoldenModel[] = SHAPES.flatMap(({ name, ...shape }) =>
-  TYPES.map((t) => ({ label: `${name}-${t.type}`, spec: { ...shape, type: t.type, seed: 42, tokenizer }, tol: t.tol, spreadBound: 'spreadBound' in t })),
+  TYPES.filter((t) => !t.type.endsWith('_K') || shape.nFf % 256 === 0).map((t) => ({
+    label: `${name}-${t.name ?? t.type}`,
+    spec: { ...shape, type: t.type, typeOverrides: t.typeOverrides, seed: 42, tokenizer },
+    tol: t.tol,
+    spreadBound: t.spreadBound,
+  })),
 );
 describeGolden('llama vs llama.cpp', 'tessera-e2e-llama', models);

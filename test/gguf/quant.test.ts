@@ -162,7 +162,7 @@ describe('Q8_0 / Q4_0 hand-computed blocks', () => {
   it('shape errors', () => {
     expect(() => quantize(GgmlType.Q8_0, new Float32Array(48), 48)).toThrow(RangeError);
     expect(() => quantize(GgmlType.F16, new Float32Array(10), 4)).toThrow(RangeError);
-    expect(() => quantize(GgmlType.Q4_K, new Float32Array(256), 256)).toThrow(RangeError);
+    expect(() => quantize(GgmlType.Q8_1, new Float32Array(256), 256)).toThrow(RangeError);
   });
 });
 

@@ -11,6 +11,7 @@ import { ThreadPool } from './pool.ts';
 const WEIGHT_TYPES = new Set<GgmlType>([
   GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0,
   GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.IQ4_NL,
+  GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K,
 ]);
 
 const BLOCK: Partial<Record<GgmlType, [number, number]>> = {
@@ -24,6 +25,9 @@ const BLOCK: Partial<Record<GgmlType, [number, number]>> = {
   [GgmlType.Q5_0]: [32, 22],
   [GgmlType.Q5_1]: [32, 24],
   [GgmlType.IQ4_NL]: [32, 18],
+  [GgmlType.Q4_K]: [256, 144],
+  [GgmlType.Q5_K]: [256, 176],
+  [GgmlType.Q6_K]: [256, 210],
 };
 
 function byteSizeOf(type: GgmlType, dims: readonly number[]): number {
@@ -124,7 +128,7 @@ export class WasmBackend implements Backend {
   }
 
   reserve(opts: { maxTokens: number; maxRowLen: number; maxKv: number }): void {
-    const bytes = opts.maxTokens * opts.maxRowLen * 4; // ≥ Q8 blocks (40/32 B) and F16/BF16 (2 B) per value
+    const bytes = opts.maxTokens * opts.maxRowLen * 4; // ≥ Q8 blocks (40/32 B), Q8_K (292/256 B) and F16/BF16 (2 B) per value
     this.scratch = this.core.alloc(bytes, 64);
     this.attnScratch = this.core.alloc(this.nThreads * opts.maxKv * 4, 64);
     this.allocated += bytes + this.nThreads * opts.maxKv * 4;

@@ -14,5 +14,6 @@ pub mod matmul;
 pub mod norm;
 pub mod quant;
 pub mod quant32;
+pub mod quant_k;
 pub mod rope;
 pub mod softmax;

@@ -13,6 +13,7 @@
 //! kernels load everything with plain loads and convert nothing.
 
 use super::quant32;
+use super::quant_k::{dequantize_row_k, Q4_K_BYTES, Q5_K_BYTES, Q6_K_BYTES, QK_K};
 use crate::f16::{bf16_to_f32, f16_to_f32, f32_to_f16};
 
 /// ggml type ids (ABI.md).
@@ -20,6 +21,10 @@ pub const F32: u32 = 0;
 pub const F16: u32 = 1;
 pub const Q4_0: u32 = 2;
 pub const Q8_0: u32 = 8;
+/// K-quants (super-blocks of 256; layouts and activation format in `quant_k`).
+pub const Q4_K: u32 = 12;
+pub const Q5_K: u32 = 13;
+pub const Q6_K: u32 = 14;
 pub const BF16: u32 = 30;
 
 /// Elements per block of the Q types.
@@ -28,13 +33,16 @@ pub const Q4_0_BYTES: usize = 18;
 pub const Q8_0_BYTES: usize = 34;
 
 /// Bytes of one row of `n` elements of type `t`; `None` for an unknown type or a Q row whose
-/// length is not a multiple of [`QK`].
+/// length is not a multiple of its block ([`QK`], or [`QK_K`] for the K-quants).
 pub fn row_bytes(t: u32, n: usize) -> Option<usize> {
     match t {
         F32 => Some(n * 4),
         F16 | BF16 => Some(n * 2),
         Q4_0 if n % QK == 0 => Some(n / QK * Q4_0_BYTES),
         Q8_0 if n % QK == 0 => Some(n / QK * Q8_0_BYTES),
+        Q4_K if n % QK_K == 0 => Some(n / QK_K * Q4_K_BYTES),
+        Q5_K if n % QK_K == 0 => Some(n / QK_K * Q5_K_BYTES),
+        Q6_K if n % QK_K == 0 => Some(n / QK_K * Q6_K_BYTES),
         _ if n % QK == 0 => Some(n / QK * quant32::block_bytes(t)?),
         _ => None,
     }
@@ -236,7 +244,7 @@ mod simd {
 }
 
 /// Dequantizes `n` elements of type `t` starting at element 0 of `src` into `dst[..n]`.
-/// `n` must be a multiple of 32 for the Q types. Unknown types leave `dst` untouched
+/// `n` must be a multiple of 32 for the Q types (256 for the K-quants). Unknown types leave `dst` untouched
 /// (callers check [`row_bytes`] first).
 pub unsafe fn dequantize_row(t: u32, src: *const u8, dst: &mut [f32]) {
     let n = dst.len();
@@ -276,6 +284,7 @@ pub unsafe fn dequantize_row(t: u32, src: *const u8, dst: &mut [f32]) {
                 }
             }
         }
+        Q4_K | Q5_K | Q6_K => dequantize_row_k(t, src, dst),
         _ => quant32::dequantize_row(t, src, dst),
     }
 }
