@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine } from '../../src/index.ts';
 import { openGguf } from '../../src/gguf/reader.ts';
+import { ggmlTypeName } from '../../src/gguf/ggml-types.ts';
 import { GgmlType } from '../../src/gguf/types.ts';
 import { QuantizeError, quantizeGguf } from '../../src/quantize/index.ts';
 import { writeSyntheticLlama } from '../../src/synth/index.ts';
@@ -28,14 +29,20 @@ beforeAll(async () => {
 afterAll(() => rmSync(DIR, { recursive: true, force: true }));
 
 describe('quantizeGguf', () => {
-  it('Q8_0: types and metadata as llama-quantize writes them; llama.cpp and Tessera agree on the logits', async () => {
-    const out = join(DIR, 'q8_0.gguf');
-    const r = await quantizeGguf(SRC, out, 'Q8_0');
+  // Expected types: llama.cpp's plan for a 2-layer llama (use_more_bits(i, 2) is true for layer 1 only).
+  const CASES = [
+    { target: 'Q8_0', ftype: 7, types: { 'blk.0.attn_q.weight': 'Q8_0', 'blk.1.ffn_down.weight': 'Q8_0', 'output.weight': 'Q8_0' } },
+    { target: 'Q4_K_M', ftype: 15, types: { 'blk.0.attn_q.weight': 'Q4_K', 'blk.0.attn_v.weight': 'Q4_K', 'blk.1.attn_v.weight': 'Q6_K', 'blk.0.ffn_down.weight': 'Q4_K', 'blk.1.ffn_down.weight': 'Q6_K', 'output.weight': 'Q6_K', 'token_embd.weight': 'Q4_K' } },
+    { target: 'Q5_0', ftype: 8, types: { 'blk.0.attn_q.weight': 'Q5_0', 'output.weight': 'Q6_K' } },
+  ] as const;
+
+  it.each(CASES)('$target: types and metadata as llama-quantize writes them; llama.cpp and Tessera agree on the logits', async ({ target, ftype, types }) => {
+    const out = join(DIR, `${target}.gguf`);
+    const r = await quantizeGguf(SRC, out, target);
     const f = await openGguf(out);
-    expect(f.getU32('general.file_type')).toBe(7);
+    expect(f.getU32('general.file_type')).toBe(ftype);
     expect(f.getU32('general.quantization_version')).toBe(2);
-    expect(f.tensorByName.get('blk.0.attn_q.weight')!.type).toBe(GgmlType.Q8_0);
-    expect(f.tensorByName.get('output.weight')!.type).toBe(GgmlType.Q8_0);
+    for (const [name, type] of Object.entries(types)) expect(ggmlTypeName(f.tensorByName.get(name)!.type), name).toBe(type);
     expect(f.tensorByName.get('blk.0.attn_norm.weight')!.type).toBe(GgmlType.F32);
     expect(f.getStr('tokenizer.ggml.model')).toBe('llama');
     expect(r.bytesOut).toBeLessThan(r.bytesIn / 3);
