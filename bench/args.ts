@@ -1,15 +1,14 @@
 /** Command-line flags of `npm run bench` (see bench/README.md). */
 import { parseArgs } from 'node:util';
 import { ValidationError } from '../src/errors.ts';
-import type { SynthWeightType } from '../src/synth/index.ts';
-import { SHAPES, type ShapeName } from './models.ts';
+import { type BenchType, SHAPES, type ShapeName } from './models.ts';
 import { ENGINE_NAMES, type EngineName } from './types.ts';
 
 export interface BenchArgs {
   threads: number;
   engines: EngineName[];
   shape: ShapeName;
-  types: SynthWeightType[];
+  types: BenchType[];
   /** Existing GGUF files to benchmark instead of the synthetic models. */
   modelFiles: string[];
   nPrompt: number;
@@ -82,7 +81,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
       help: { type: 'boolean' },
     },
   });
-  const types = ['Q4_0', 'Q8_0', 'F16', 'BF16', 'F32', 'Q4_1', 'Q5_0', 'Q5_1', 'IQ4_NL', 'Q4_K', 'Q5_K', 'Q6_K'] as const;
+  const types = ['Q4_0', 'Q8_0', 'F16', 'BF16', 'F32', 'Q4_1', 'Q5_0', 'Q5_1', 'IQ4_NL', 'Q4_K', 'Q5_K', 'Q6_K', 'Q4_K_M'] as const;
   return {
     threads: int('threads', values.threads, 2, 1),
     engines: (values.engines ?? ENGINE_NAMES.join(',')).split(',').map((e) => oneOf('engines', e.trim(), ENGINE_NAMES)),

@@ -28,13 +28,18 @@ export interface BenchModel {
   /** Short label for tables, e.g. "1b-Q4_0". */
   label: string;
   path: string;
-  type: SynthWeightType | 'file';
+  type: BenchType | 'file';
 }
 
+/** A synthetic weight type, or 'Q4_K_M': Q4_K with the output matrix and every ffn_down in Q6_K. */
+export type BenchType = SynthWeightType | 'Q4_K_M';
+
 /** Returns the cached synthetic model for (shape, type), generating it first if needed. */
-export async function syntheticModel(shapeName: ShapeName, type: SynthWeightType, log: (msg: string) => void): Promise<BenchModel> {
+export async function syntheticModel(shapeName: ShapeName, type: BenchType, log: (msg: string) => void): Promise<BenchModel> {
   const shape = SHAPES[shapeName];
-  const spec: SynthLlamaSpec = { ...shape, type, seed: SEED, tokenizer: llama2VocabMetadata() };
+  const mix: Pick<SynthLlamaSpec, 'type' | 'typeOverrides'> =
+    type === 'Q4_K_M' ? { type: 'Q4_K', typeOverrides: { 'output.weight': 'Q6_K', 'ffn_down.weight': 'Q6_K' } } : { type };
+  const spec: SynthLlamaSpec = { ...shape, ...mix, seed: SEED, tokenizer: llama2VocabMetadata() };
   const label = `${shapeName}-${type}`;
   const dir = join(repoRoot(), '.cache', 'bench');
   const path = join(dir, `${label}-${cacheKey(spec)}.gguf`);
