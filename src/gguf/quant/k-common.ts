@@ -8,6 +8,8 @@
 /** Values per K-quant super-block. */
 export const QK_K = 256;
 
+import { fp16BitsToFp32, fp32ToFp16Bits } from '../fp16.ts';
+
 const f = Math.fround;
 
 /** ggml `nearest_int`: round half to even through the float magic number (|x| ≤ 4194303). */
@@ -163,6 +165,62 @@ export function packScaleMinK4(ls: ArrayLike<number>, lm: ArrayLike<number>, q: 
       q[at + j + 4] = (ls[j] & 0xf) | ((lm[j] & 0xf) << 4);
       q[at + j - 4] |= (ls[j] >> 4) << 6;
       q[at + j] |= (lm[j] >> 4) << 6;
+    }
+  }
+}
+
+/** Scratch of `quantizeScaleMinBlock`, allocated once per row (not per block). */
+export class ScaleMinScratch {
+  readonly L = new Uint8Array(QK_K); // levels of the 256 values
+  readonly laux = new Uint8Array(32);
+  readonly weights = new Float32Array(32);
+  readonly scales = new Float32Array(8);
+  readonly mins = new Float32Array(8);
+  readonly ls = new Uint8Array(8);
+  readonly lm = new Uint8Array(8);
+}
+
+/**
+ * The part Q4_K and Q5_K share (quantize_row_q{4,5}_K_ref): per 32-value sub-block, `make_qkx2_quants`
+ * (levels 0..nmax, its rmin and nstep) weighted by `av_x + |x|`; the 8 scales and mins quantized to 6 bits
+ * against their maxima and packed at `dst[y + 4 ..]`, d and dmin (fp16) at `dst[y ..]`; then every value's
+ * level recomputed from the stored scales into `s.L`. The caller packs `s.L` into its bit layout.
+ */
+export function quantizeScaleMinBlock(src: Float32Array, x: number, dst: Uint8Array, y: number, nmax: number, rmin: number, nstep: number, s: ScaleMinScratch): void {
+  const { L, laux, weights, scales, mins, ls, lm } = s;
+  let maxScale = 0;
+  let maxMin = 0;
+  for (let j = 0; j < 8; j++) {
+    let sumX2 = 0;
+    for (let l = 0; l < 32; l++) sumX2 = f(sumX2 + f(src[x + 32 * j + l] * src[x + 32 * j + l]));
+    const avX = f(Math.sqrt(f(sumX2 / 32)));
+    for (let l = 0; l < 32; l++) weights[l] = f(avX + Math.abs(src[x + 32 * j + l]));
+    [scales[j], mins[j]] = makeQkx2Quants(32, nmax, src, x + 32 * j, weights, L, 32 * j, laux, rmin, f(0.1), nstep, false);
+    if (scales[j] > maxScale) maxScale = scales[j];
+    if (mins[j] > maxMin) maxMin = mins[j];
+  }
+  const invScale = maxScale > 0 ? f(63 / maxScale) : 0;
+  const invMin = maxMin > 0 ? f(63 / maxMin) : 0;
+  for (let j = 0; j < 8; j++) {
+    ls[j] = Math.min(63, nearestInt(f(invScale * scales[j])) & 0xff);
+    lm[j] = Math.min(63, nearestInt(f(invMin * mins[j])) & 0xff);
+  }
+  packScaleMinK4(ls, lm, dst, y + 4);
+  const dBits = fp32ToFp16Bits(f(maxScale / 63));
+  const mBits = fp32ToFp16Bits(f(maxMin / 63));
+  dst[y] = dBits & 0xff;
+  dst[y + 1] = dBits >> 8;
+  dst[y + 2] = mBits & 0xff;
+  dst[y + 3] = mBits >> 8;
+  const d0 = fp16BitsToFp32(dBits);
+  const m0 = fp16BitsToFp32(mBits);
+  for (let j = 0; j < 8; j++) {
+    const [sc, m] = scaleMinK4(j, dst, y + 4);
+    const d = f(d0 * sc);
+    if (!d) continue;
+    const dm = f(m0 * m);
+    for (let ii = 0; ii < 32; ii++) {
+      L[32 * j + ii] = Math.max(0, Math.min(nmax, nearestInt(f(f(src[x + 32 * j + ii] + dm) / d))));
     }
   }
 }

@@ -6,7 +6,7 @@
  * Byte qs[32·p + l] (pair p = 0..3) holds element 64p + l in its low nibble and 64p + 32 + l in its high nibble.
  */
 import { fp16BitsToFp32, fp32ToFp16Bits } from '../fp16.ts';
-import { QK_K, makeQkx2Quants, nearestInt, packScaleMinK4, scaleMinK4 } from './k-common.ts';
+import { QK_K, ScaleMinScratch, quantizeScaleMinBlock, scaleMinK4 } from './k-common.ts';
 
 export const Q4_K_BYTES = 144;
 
@@ -14,51 +14,12 @@ const f = Math.fround;
 
 /** quantize_row_q4_K_ref: `src` (n floats, n % 256 == 0) → `dst` (n/256 × 144 bytes). */
 export function quantizeRowQ4_K(src: Float32Array, dst: Uint8Array): void {
-  const L = new Uint8Array(QK_K);
-  const laux = new Uint8Array(32);
-  const weights = new Float32Array(32);
-  const scales = new Float32Array(8);
-  const mins = new Float32Array(8);
-  const ls = new Uint8Array(8);
-  const lm = new Uint8Array(8);
+  const s = new ScaleMinScratch();
+  const L = s.L;
   for (let i = 0; i < src.length / QK_K; i++) {
     const x = i * QK_K;
     const y = i * Q4_K_BYTES;
-    let maxScale = 0;
-    let maxMin = 0;
-    for (let j = 0; j < 8; j++) {
-      let sumX2 = 0;
-      for (let l = 0; l < 32; l++) sumX2 = f(sumX2 + f(src[x + 32 * j + l] * src[x + 32 * j + l]));
-      const avX = f(Math.sqrt(f(sumX2 / 32)));
-      for (let l = 0; l < 32; l++) weights[l] = f(avX + Math.abs(src[x + 32 * j + l]));
-      [scales[j], mins[j]] = makeQkx2Quants(32, 15, src, x + 32 * j, weights, L, 32 * j, laux, -1, f(0.1), 20, false);
-      if (scales[j] > maxScale) maxScale = scales[j];
-      if (mins[j] > maxMin) maxMin = mins[j];
-    }
-    const invScale = maxScale > 0 ? f(63 / maxScale) : 0;
-    const invMin = maxMin > 0 ? f(63 / maxMin) : 0;
-    for (let j = 0; j < 8; j++) {
-      ls[j] = Math.min(63, nearestInt(f(invScale * scales[j])) & 0xff);
-      lm[j] = Math.min(63, nearestInt(f(invMin * mins[j])) & 0xff);
-    }
-    packScaleMinK4(ls, lm, dst, y + 4);
-    const dBits = fp32ToFp16Bits(f(maxScale / 63));
-    const mBits = fp32ToFp16Bits(f(maxMin / 63));
-    dst[y] = dBits & 0xff;
-    dst[y + 1] = dBits >> 8;
-    dst[y + 2] = mBits & 0xff;
-    dst[y + 3] = mBits >> 8;
-    const d0 = fp16BitsToFp32(dBits);
-    const m0 = fp16BitsToFp32(mBits);
-    for (let j = 0; j < 8; j++) {
-      const [sc, m] = scaleMinK4(j, dst, y + 4);
-      const d = f(d0 * sc);
-      if (!d) continue;
-      const dm = f(m0 * m);
-      for (let ii = 0; ii < 32; ii++) {
-        L[32 * j + ii] = Math.max(0, Math.min(15, nearestInt(f(f(src[x + 32 * j + ii] + dm) / d))));
-      }
-    }
+    quantizeScaleMinBlock(src, x, dst, y, 15, -1, 20, s);
     for (let p = 0; p < 4; p++) {
       for (let l = 0; l < 32; l++) dst[y + 16 + 32 * p + l] = L[64 * p + l] | (L[64 * p + 32 + l] << 4);
     }
