@@ -9,26 +9,34 @@ const QK = 32;
 export const Q4_1_BYTES = 20;
 const f32 = Math.fround;
 
+/**
+ * The part quantize_row_q4_1_ref and q5_1_ref share: the block's min and max, d = (max − min)/levels and
+ * m = min stored as fp16 at dst[y..y+4]; returns min and 1/d (0 for a constant block) for the codes.
+ */
+export function minScaleHeader(src: Float32Array, x: number, levels: number, dst: Uint8Array, y: number): { min: number; id: number } {
+  let min = 3.4028234663852886e38;
+  let max = -3.4028234663852886e38;
+  for (let j = 0; j < QK; j++) {
+    const v = src[x + j];
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  const d = f32(f32(max - min) / levels);
+  const hd = fp32ToFp16Bits(d);
+  const hm = fp32ToFp16Bits(min);
+  dst[y] = hd & 0xff;
+  dst[y + 1] = hd >>> 8;
+  dst[y + 2] = hm & 0xff;
+  dst[y + 3] = hm >>> 8;
+  return { min, id: d ? f32(1 / d) : 0 };
+}
+
 /** quantize_row_q4_1_ref: `src` (n floats, n % 32 == 0) → `dst` (n/32 × 20 bytes). */
 export function quantizeRowQ4_1(src: Float32Array, dst: Uint8Array): void {
   for (let i = 0; i < src.length / QK; i++) {
     const x = i * QK;
-    let min = 3.4028234663852886e38;
-    let max = -3.4028234663852886e38;
-    for (let j = 0; j < QK; j++) {
-      const v = src[x + j];
-      if (v < min) min = v;
-      if (v > max) max = v;
-    }
-    const d = f32(f32(max - min) / 15);
-    const id = d ? f32(1 / d) : 0;
     const y = i * Q4_1_BYTES;
-    const hd = fp32ToFp16Bits(d);
-    const hm = fp32ToFp16Bits(min);
-    dst[y] = hd & 0xff;
-    dst[y + 1] = hd >>> 8;
-    dst[y + 2] = hm & 0xff;
-    dst[y + 3] = hm >>> 8;
+    const { min, id } = minScaleHeader(src, x, 15, dst, y);
     for (let j = 0; j < QK / 2; j++) {
       // MIN(15, (int8_t)(x0 + 0.5f)): truncation toward zero (x0 ≥ 0 here).
       const xi0 = Math.min(15, Math.trunc(f32(f32(f32(src[x + j] - min) * id) + 0.5)));

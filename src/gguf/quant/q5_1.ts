@@ -5,6 +5,7 @@
  * its low 5 bits, i.e. 0, as in C).
  */
 import { fp16BitsToFp32, fp32ToFp16Bits } from '../fp16.ts';
+import { minScaleHeader } from './q4_1.ts';
 import { readU32, writeU32 } from './q5_0.ts';
 
 const QK = 32;
@@ -15,22 +16,8 @@ const f32 = Math.fround;
 export function quantizeRowQ5_1(src: Float32Array, dst: Uint8Array): void {
   for (let i = 0; i < src.length / QK; i++) {
     const x = i * QK;
-    let min = 3.4028234663852886e38;
-    let max = -3.4028234663852886e38;
-    for (let j = 0; j < QK; j++) {
-      const v = src[x + j];
-      if (v < min) min = v;
-      if (v > max) max = v;
-    }
-    const d = f32(f32(max - min) / 31);
-    const id = d ? f32(1 / d) : 0;
     const y = i * Q5_1_BYTES;
-    const hd = fp32ToFp16Bits(d);
-    const hm = fp32ToFp16Bits(min);
-    dst[y] = hd & 0xff;
-    dst[y + 1] = hd >>> 8;
-    dst[y + 2] = hm & 0xff;
-    dst[y + 3] = hm >>> 8;
+    const { min, id } = minScaleHeader(src, x, 31, dst, y);
     let qh = 0;
     for (let j = 0; j < QK / 2; j++) {
       const xi0 = Math.trunc(f32(f32(f32(src[x + j] - min) * id) + 0.5)) & 0xff;
