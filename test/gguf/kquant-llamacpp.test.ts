@@ -8,13 +8,12 @@
  * temp dir (about 3 s the first time).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { quantize } from '../../src/gguf/quant.ts';
 import { GgmlType } from '../../src/gguf/types.ts';
+import { ggmlQuantsSource } from '../helpers/llama-src.ts';
 import { mulberry32 } from '../helpers/mulberry32.ts';
 
 const DRIVER = `#include <stdio.h>
@@ -46,27 +45,11 @@ size_t ggml_type_size(int t) { abort(); }
 /** Builds the reference binary; returns its path, or the reason it can't. */
 function buildReference(): { bin?: string; skip?: string } {
   if (spawnSync('cc', ['--version']).status !== 0) return { skip: 'no C compiler (cc)' };
-  let bundle: string;
-  try {
-    // The package's main entry is dist/index.js.
-    bundle = join(dirname(dirname(createRequire(import.meta.url).resolve('node-llama-cpp'))), 'llama', 'gitRelease.bundle');
-  } catch {
-    return { skip: 'node-llama-cpp is not installed' };
-  }
-  if (!existsSync(bundle)) return { skip: `no llama.cpp source bundle at ${bundle}` };
-  const root = join(tmpdir(), 'tessera-kquant-ref');
-  mkdirSync(root, { recursive: true });
-  const git = (...args: string[]) => spawnSync('git', ['-C', root, ...args], { encoding: 'utf8' });
-  if (!existsSync(join(root, '.git'))) git('init', '-q');
-  if (git('fetch', '-q', bundle).status !== 0) return { skip: 'git fetch of the bundle failed' };
-  const commit = git('rev-parse', 'FETCH_HEAD').stdout.trim();
-  const dir = join(root, commit);
+  const src = ggmlQuantsSource();
+  if (!src.dir) return { skip: src.skip };
+  const dir = src.dir;
   const bin = join(dir, 'kquant-ref');
   if (existsSync(bin)) return { bin };
-  mkdirSync(dir, { recursive: true });
-  const files = ['ggml/include', 'ggml/src/ggml-quants.c', 'ggml/src/ggml-quants.h', 'ggml/src/ggml-common.h', 'ggml/src/ggml-impl.h', 'ggml/src/ggml-cpu'];
-  const tar = spawnSync('sh', ['-c', `git -C "${root}" archive FETCH_HEAD ${files.join(' ')} | tar -x -C "${dir}"`]);
-  if (tar.status !== 0) return { skip: `git archive failed: ${tar.stderr}` };
   writeFileSync(join(dir, 'driver.c'), DRIVER);
   const cc = spawnSync('cc', [
     '-O2', '-std=gnu11', '-ffp-contract=off', '-w', `-I${dir}/ggml/include`, `-I${dir}/ggml/src`, `-I${dir}/ggml/src/ggml-cpu`,

@@ -7,7 +7,8 @@
  *   candidate scales ggml tries and fits no worse than any of them;
  * - hand-decoded blocks (layout: which nibble / qh bit is which element);
  * - byte for byte against llama.cpp's own ggml-quants.c (quantize_row_{q4_1,q5_0,q5_1,iq4_nl}_ref and
- *   quantize_iq4_nl without imatrix), compiled with gcc from a llama.cpp checkout at $LLAMA_CPP_SRC
+ *   quantize_iq4_nl without imatrix), compiled with gcc from a llama.cpp checkout at $LLAMA_CPP_SRC, else
+ *   from the ggml sources in the llama.cpp bundle node-llama-cpp ships
  *   (skipped, saying so, when that or gcc is missing).
  */
 import { spawnSync } from 'node:child_process';
@@ -19,6 +20,7 @@ import { describe, expect, it } from 'vitest';
 import { IQ4NL_VALUES, dequantize, fp16BitsToFp32, quantize, quantizeRowIQ4_NL } from '../../src/gguf/quant.ts';
 import { GgmlType } from '../../src/gguf/types.ts';
 import { mulberry32 } from '../helpers/mulberry32.ts';
+import { ggmlQuantsSource } from '../helpers/llama-src.ts';
 
 function gaussian(n: number, seed: number): Float32Array {
   const r = mulberry32(seed);
@@ -204,12 +206,13 @@ describe('hand-decoded blocks', () => {
   });
 });
 
-const SRC = process.env.LLAMA_CPP_SRC ?? '';
+// A llama.cpp checkout ($LLAMA_CPP_SRC), else ggml's sources from the bundle node-llama-cpp ships.
+const SRC = process.env.LLAMA_CPP_SRC ?? ggmlQuantsSource().dir ?? '';
 const HARNESS = fileURLToPath(new URL('./ggml-quants-harness.c', import.meta.url));
 const canBuild = SRC !== '' && existsSync(join(SRC, 'ggml/src/ggml-quants.c')) && spawnSync('gcc', ['--version']).status === 0;
 
 describe('vs. llama.cpp ggml-quants.c, byte for byte', () => {
-  it.skipIf(!canBuild)('all four (skipped unless LLAMA_CPP_SRC names a llama.cpp checkout and gcc exists)', () => {
+  it.skipIf(!canBuild)('all four (skipped without gcc or a llama.cpp source)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tsr-q32-'));
     const exe = join(dir, 'harness');
     const inc = ['-I', join(SRC, 'ggml/include'), '-I', join(SRC, 'ggml/src')];

@@ -2,8 +2,8 @@
  * Files from the llama.cpp source that node-llama-cpp ships as a git bundle (llama/gitRelease.bundle):
  * e.g. its vocab-only GGUFs (models/ggml-vocab-*.gguf). Needs git; `available` says whether both exist.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
@@ -35,4 +35,26 @@ export function openLlamaSrc(): { dir: string; extract(path: string): string; cl
     },
     close: () => rmSync(dir, { recursive: true, force: true }),
   };
+}
+
+/**
+ * ggml's quantizer sources (ggml/include, ggml/src/ggml-quants.{c,h}, ggml-common.h, ggml-impl.h, ggml-cpu/)
+ * from the bundle, extracted once per source commit under the OS temp dir; returns the directory (the root of
+ * a partial llama.cpp tree) or why it can't (no git, no bundle).
+ */
+export function ggmlQuantsSource(): { dir?: string; skip?: string } {
+  if (!existsSync(bundle)) return { skip: `no llama.cpp source bundle at ${bundle}` };
+  const root = join(tmpdir(), 'tessera-ggml-src');
+  mkdirSync(root, { recursive: true });
+  const git = (...args: string[]) => spawnSync('git', ['-C', root, ...args], { encoding: 'utf8' });
+  if (!existsSync(join(root, '.git')) && git('init', '-q').status !== 0) return { skip: 'git is not available' };
+  if (git('fetch', '-q', bundle).status !== 0) return { skip: 'git fetch of the bundle failed' };
+  const commit = git('rev-parse', 'FETCH_HEAD').stdout.trim();
+  const dir = join(root, commit);
+  if (existsSync(join(dir, 'ggml/src/ggml-quants.c'))) return { dir };
+  mkdirSync(dir, { recursive: true });
+  const files = ['ggml/include', 'ggml/src/ggml-quants.c', 'ggml/src/ggml-quants.h', 'ggml/src/ggml-common.h', 'ggml/src/ggml-impl.h', 'ggml/src/ggml-cpu'];
+  const tar = spawnSync('sh', ['-c', `git -C "${root}" archive FETCH_HEAD ${files.join(' ')} | tar -x -C "${dir}"`], { encoding: 'utf8' });
+  if (tar.status !== 0) return { skip: `git archive failed: ${tar.stderr}` };
+  return { dir };
 }
