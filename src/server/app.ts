@@ -105,8 +105,7 @@ export function createApp(opts: AppOptions = {}): TesseraApp {
     }),
   );
 
-  app.get('/', (c) => c.text('Tessera is running'));
-  app.on('HEAD', '/', (c) => c.body(null, 200));
+  app.get('/', (c) => c.text('Tessera is running')); // HEAD / too (Hono routes HEAD to GET)
   app.get('/api/version', (c) => c.json({ version: VERSION }));
   app.get('/metrics', (c) => c.body(state.metrics.render(), 200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' }));
 

@@ -144,7 +144,8 @@ export function modelRoutes(app: Hono, state: ServerState): void {
     return c.body(null, 200);
   });
 
-  app.on('HEAD', '/api/blobs/:digest', async (c) => {
+  // Hono answers HEAD with the GET route, body dropped.
+  app.get('/api/blobs/:digest', async (c) => {
     const d = c.req.param('digest');
     if (!parseDigest(d)) return c.body(null, 400);
     return c.body(null, (await store.hasBlob(d)) ? 200 : 404);
