@@ -58,7 +58,7 @@ export const CONFIG_VARS: readonly ConfigVar[] = [
   { name: 'TESSERA_MEMORY_BUDGET', default: '0 (unlimited)', help: 'bytes of model memory (weights + KV cache) allowed in total; suffixes K/M/G accepted' },
   { name: 'TESSERA_NUM_PARALLEL', default: '1', help: 'requests served at once' },
   { name: 'TESSERA_MAX_QUEUE', default: '512', help: 'requests allowed to wait; past it the server answers 503' },
-  { name: 'TESSERA_STORAGE', default: 'memory', help: 'storage driver for KV pages and image tensors: memory | fs | redis' },
+  { name: 'TESSERA_STORAGE', default: 'memory', help: 'storage driver for KV pages and image tensors: memory | fs | redis (validated here; used once the paged KV cache lands)' },
   { name: 'TESSERA_STORAGE_URL', default: '$TESSERA_HOME/cache (fs)', help: 'storage location, e.g. redis://localhost:6379 or a directory' },
   { name: 'TESSERA_API_KEY', default: '(none)', help: 'require "Authorization: Bearer <key>" on every route except GET/HEAD /' },
   { name: 'TESSERA_ORIGINS', default: '(loopback origins)', help: 'comma-separated CORS origins allowed, or *' },
