@@ -95,15 +95,15 @@ export function createApp(opts: AppOptions = {}): TesseraApp {
     });
   }
 
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: config.maxBodyBytes,
-      onError: () => {
-        throw new HttpError(413, 'payload_too_large', `request body too large: the limit is ${config.maxBodyBytes} bytes (TESSERA_MAX_BODY)`);
-      },
-    }),
-  );
+  // Blob uploads stream to disk with their sha256 checked, so GGUF files of any size pass; every other
+  // body is read into memory and limited.
+  const limit = bodyLimit({
+    maxSize: config.maxBodyBytes,
+    onError: () => {
+      throw new HttpError(413, 'payload_too_large', `request body too large: the limit is ${config.maxBodyBytes} bytes (TESSERA_MAX_BODY)`);
+    },
+  });
+  app.use('*', (c, next) => (/\/api\/blobs\//.test(c.req.path) ? next() : limit(c, next)));
 
   app.get('/', (c) => c.text('Tessera is running')); // HEAD / too (Hono routes HEAD to GET)
   app.get('/api/version', (c) => c.json({ version: VERSION }));

@@ -62,7 +62,7 @@ export const CONFIG_VARS: readonly ConfigVar[] = [
   { name: 'TESSERA_STORAGE_URL', default: '$TESSERA_HOME/cache (fs)', help: 'storage location, e.g. redis://localhost:6379 or a directory' },
   { name: 'TESSERA_API_KEY', default: '(none)', help: 'require "Authorization: Bearer <key>" on every route except GET/HEAD /' },
   { name: 'TESSERA_ORIGINS', default: '(loopback origins)', help: 'comma-separated CORS origins allowed, or *' },
-  { name: 'TESSERA_MAX_BODY', default: '100M', help: 'largest request body (413 past it); blob uploads included' },
+  { name: 'TESSERA_MAX_BODY', default: '100M', help: 'largest request body (413 past it); blob uploads stream to disk and are not limited' },
   { name: 'TESSERA_LOG', default: 'json', help: 'request log format: json | text | off' },
 ];
 

@@ -58,7 +58,8 @@ function openaiType(status: number): string {
   return status >= 500 ? 'server_error' : 'invalid_request_error';
 }
 
-export const isOpenAIPath = (path: string) => path === '/v1' || path.startsWith('/v1/');
+/** /v1 routes answer OpenAI's error shape, also when the app is mounted under a prefix (`/llm/v1/...`). */
+export const isOpenAIPath = (path: string) => /(^|\/)v1(\/|$)/.test(path);
 
 /** The error response in the shape of the route's API. */
 export function errorResponse(c: Context, e: unknown): Response {

@@ -77,6 +77,10 @@ describe('create, show, copy, delete', () => {
     expect(await names()).toContain('fromblob:latest');
     const missing = await post(app, '/api/create', { model: 'x', files: { 'model.gguf': `sha256:${'1'.repeat(64)}` } });
     expect(missing.status).toBe(404);
+    // Blob uploads stream to disk and are not held to the body limit.
+    const small = testApp(join(dir, 'other'), { maxBodyBytes: 1024 });
+    expect((await small.request(`/api/blobs/${digest}`, { method: 'POST', body: bytes })).status).toBe(201);
+    expect((await post(small, '/api/show', { model: 'x'.repeat(2000) })).status).toBe(413);
   });
 
   it('copy then delete; deleting an unknown model is a 404 naming it', async () => {

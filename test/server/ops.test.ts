@@ -132,3 +132,18 @@ describe('Ollama legacy templates', () => {
     expect(renderMessages(j, [{ role: 'user', content: 'x' }], { bos: '', eos: '' })).toBe('<user>x<assistant>');
   });
 });
+
+describe('mounting', () => {
+  it("a user's own Hono app can mount the app under a prefix; /v1 errors keep OpenAI's shape", async () => {
+    const { Hono } = await import('hono');
+    const dir = await makeModelsDir('mount');
+    const user = new Hono();
+    user.get('/health', (c) => c.text('ok'));
+    user.route('/llm', testApp(dir));
+    expect(await (await user.request('/health')).text()).toBe('ok');
+    expect((await (await user.request('/llm/api/tags')).json()).models).toHaveLength(2);
+    const nf = await user.request('/llm/v1/models/nope');
+    expect(nf.status).toBe(404);
+    expect((await nf.json()).error.type).toBe('not_found_error');
+  });
+});
