@@ -189,6 +189,9 @@ export class ModelLoader {
   private async makeRoom(path: string, numCtx: number): Promise<void> {
     const f = await this.factsOf(path);
     const need = f.fileBytes + numCtx * f.kvBytesPerToken;
+    if (this.opts.memoryBudget > 0 && need > this.opts.memoryBudget) {
+      throw new HttpError(503, 'over_budget', `the model needs about ${need} B (weights + KV cache for num_ctx ${numCtx}), more than TESSERA_MEMORY_BUDGET=${this.opts.memoryBudget} B`);
+    }
     const used = () => this.list().reduce((s, m) => s + m.engine.info.memoryBytes, 0);
     const over = () => this.loaded.size >= this.opts.maxLoadedModels || (this.opts.memoryBudget > 0 && used() + need > this.opts.memoryBudget);
     while (over()) {

@@ -161,3 +161,34 @@ describe('Ollama API: loaded models, keep_alive and num_ctx', () => {
     expect((await r.json()).error).toMatch(/the prompt is \d+ tokens, the context \(num_ctx\) is 64/);
   });
 });
+
+describe('memory budget', () => {
+  it('num_ctx past the budget is a 400; a model that cannot fit at all is a 503 naming the budget', async () => {
+    const { statSync } = await import('node:fs');
+    const fileBytes = statSync(join(dir, 'tiny.gguf')).size;
+    // KV bytes per token of the tiny model: K and V × 1 layer × 1 KV head × head dim 32 × 2 bytes (f16) = 128.
+    const budget = fileBytes + 1000 * 128;
+    const small = testApp(dir, { memoryBudget: budget });
+    const over = await post(small, '/api/generate', { model: 'tiny', prompt: 'a', options: { num_ctx: 1001 } });
+    expect(over.status).toBe(400);
+    expect((await over.json()).error).toBe(`num_ctx 1001 does not fit: it needs about ${fileBytes + 1001 * 128} B, the memory budget (TESSERA_MEMORY_BUDGET) is ${budget} B`);
+    const tiny = testApp(dir, { memoryBudget: 1000 });
+    const r = await post(tiny, '/api/generate', { model: 'tiny', prompt: 'a' });
+    expect(r.status).toBe(503);
+    expect((await r.json()).error).toContain('more than TESSERA_MEMORY_BUDGET=1000 B');
+  });
+});
+
+describe('loaded-model limit', () => {
+  it('with TESSERA_MAX_LOADED_MODELS=1, loading a second model unloads the least recently used idle one', async () => {
+    const one = testApp(dir, { maxLoadedModels: 1 });
+    try {
+      await post(one, '/api/generate', { model: 'tiny' });
+      expect((await (await one.request('/api/ps')).json()).models.map((m: { name: string }) => m.name)).toEqual(['tiny:latest']);
+      await post(one, '/api/embed', { model: 'embed', input: 'hello' });
+      expect((await (await one.request('/api/ps')).json()).models.map((m: { name: string }) => m.name)).toEqual(['embed:latest']);
+    } finally {
+      await one.close();
+    }
+  });
+});
