@@ -160,8 +160,9 @@ export class FsStorage implements Storage {
 
   async has(key: string): Promise<boolean> {
     this.check();
+    const path = this.pathOf(key);
     try {
-      return (await stat(this.pathOf(key))).isFile();
+      return (await stat(path)).isFile();
     } catch (e) {
       if (errno(e) === 'ENOENT') return false;
       throw new StorageUnavailableError('fs', `cannot stat ${key}: ${(e as Error).message}`, { cause: e });
