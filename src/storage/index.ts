@@ -21,7 +21,6 @@ import { StorageConfigError } from './errors.ts';
 import { FsStorage } from './fs.ts';
 import { GuardedStorage, type GuardedStorageOptions } from './guarded.ts';
 import { MemoryStorage } from './memory.ts';
-import { RedisStorage } from './redis.ts';
 import type { Storage } from './types.ts';
 
 export * from './types.ts';
@@ -30,7 +29,8 @@ export { validateKey, validatePrefix } from './keys.ts';
 export { encodeSafetensors, decodeSafetensors, DTYPE_BYTES, CHECKSUM_KEY } from './safetensors.ts';
 export { MemoryStorage, type MemoryStorageOptions } from './memory.ts';
 export { FsStorage, type FsStorageOptions } from './fs.ts';
-export { RedisStorage, type RedisStorageOptions } from './redis.ts';
+// The Redis driver is loaded on first use (createStorage with a redis:// URL), so memory/fs users never load ioredis.
+export type { RedisStorage, RedisStorageOptions } from './redis.ts';
 export { GuardedStorage, type GuardedStorageOptions, type GuardedStorageStats, type StorageLogger } from './guarded.ts';
 
 export interface StorageConfig {
@@ -112,6 +112,7 @@ export async function createStorage(spec: string | StorageConfig): Promise<Stora
     }
     const db = parsed.pathname.replace(/^\//, '');
     if (db !== '' && !/^\d+$/.test(db)) throw new StorageConfigError(`redis URL ${url}: database must be a number`);
+    const { RedisStorage } = await import('./redis.ts');
     return RedisStorage.open({
       url: base,
       budgetBytes,
