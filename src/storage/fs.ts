@@ -130,8 +130,7 @@ export class FsStorage implements Storage {
       this.onCorrupt?.(key, e as Error);
       return null;
     }
-    if (this.lru.has(key)) this.lru.touch(key);
-    else this.lru.set(key, bytes.length); // written by another process since open()
+    this.lru.touch(key); // a file another process wrote since open() stays uncounted until the next open()
     const now = new Date();
     await utimes(path, now, now).catch(() => undefined); // recency for the next open()'s scan
     return value;

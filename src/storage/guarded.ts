@@ -114,7 +114,7 @@ export class GuardedStorage implements Storage {
       return { ok: false, value: miss };
     }
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const p = op();
+    const p = (async () => op())(); // a driver that throws synchronously still becomes a rejection
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new StorageTimeoutError(this.name, opName, this.timeoutMs)), this.timeoutMs);
     });
