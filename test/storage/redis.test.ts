@@ -10,6 +10,7 @@ import { StorageChecksumError } from '../../src/storage/errors.ts';
 import { GuardedStorage } from '../../src/storage/guarded.ts';
 import { createStorage, openGuardedStorage } from '../../src/storage/index.ts';
 import { RedisStorage } from '../../src/storage/redis.ts';
+import { encodeSafetensors } from '../../src/storage/safetensors.ts';
 import { RedisServer, freePort, redisRequired, redisServerBinary } from '../helpers/redis-server.ts';
 import { storageConformance, sizeOf } from './conformance.ts';
 import { kvPage } from './values.ts';
@@ -48,6 +49,8 @@ describe.skipIf(!available)('redis storage', () => {
     await admin.select(2);
     expect(await admin.exists('url:v:kv/u')).toBe(1);
     expect(Number(await admin.get('url:used'))).toBe(sizeOf(kvPage(1)));
+    // The value in Redis is the same safetensors file the other drivers write (read back by python3 in safetensors.test.ts).
+    expect((await admin.getBuffer('url:v:kv/u'))!.equals(Buffer.from(encodeSafetensors(kvPage(1))))).toBe(true);
     await admin.select(0);
     await s.close();
   });
