@@ -130,3 +130,14 @@ describe('/v1/embeddings and /v1/models', () => {
     expect(await nf.json()).toEqual({ error: { message: "model 'nope' not found", type: 'not_found_error', param: null, code: null } });
   });
 });
+
+describe('unknown fields are tolerated, as Ollama and OpenAI do', () => {
+  it('extra top-level, message and option fields do not fail a request', async () => {
+    const o = await post(app, '/api/generate', { model: 'tiny', prompt: 'hi', raw: true, stream: false, future_field: { x: 1 }, options: { num_predict: 1, not_an_option: true } });
+    expect(o.status).toBe(200);
+    const c = await post(app, '/api/chat', { model: 'tiny', stream: false, messages: [{ role: 'user', content: 'hi', thinking: 'x', extra: 1 }], think: false, options: { num_predict: 1 } });
+    expect(c.status).toBe(200);
+    const v = await post(app, '/v1/chat/completions', { ...chat, max_tokens: 1, metadata: { a: 'b' }, parallel_tool_calls: false, service_tier: 'auto', messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }], name: 'me' }] });
+    expect(v.status).toBe(200);
+  });
+});

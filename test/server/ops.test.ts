@@ -1,4 +1,6 @@
 /** Operations: API key, CORS, /metrics (Prometheus text), structured logs, configuration, keep_alive and template parsing. */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, CONFIG_VARS, configHelp, loadServerConfig, parseBytes, parseHost } from '../../src/server/config.ts';
 import { parseKeepAlive } from '../../src/server/keep-alive.ts';
@@ -95,10 +97,18 @@ describe('configuration', () => {
     expect(() => parseBytes('lots', 'X')).toThrow(/X/);
   });
 
-  it('`tessera serve --help` text lists every variable', () => {
+  it('`tessera serve --help` lists every variable and exits 0; a bad variable is a usage error (2)', () => {
     const help = configHelp();
     for (const v of CONFIG_VARS) expect(help).toContain(v.name);
     expect(CONFIG_VARS.length).toBe(15);
+    const root = join(import.meta.dirname, '../..');
+    const bun = join(root, 'node_modules/.bin/bun');
+    const out = execFileSync(bun, ['src/cli/main.ts', 'serve', '--help'], { cwd: root, encoding: 'utf8' });
+    expect(out).toContain('usage: tessera serve');
+    for (const v of CONFIG_VARS) expect(out).toContain(v.name);
+    const bad = spawnSync(bun, ['src/cli/main.ts', 'serve'], { cwd: root, encoding: 'utf8', env: { ...process.env, TESSERA_NUM_PARALLEL: 'x' } });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('TESSERA_NUM_PARALLEL');
   });
 
   it('keep_alive: Go durations and seconds; negative = forever; junk = null', () => {
