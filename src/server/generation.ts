@@ -109,7 +109,9 @@ export async function startGeneration(state: ServerState, input: GenerationInput
     if (promptTokens.length >= engine.info.nCtx) {
       throw new HttpError(400, 'context_too_long', `the prompt is ${promptTokens.length} tokens, the context (num_ctx) is ${engine.info.nCtx}: shorten it or raise num_ctx`);
     }
-    const gen = engine.generate({ prompt: promptTokens, raw: true, options, signal: input.signal, logprobs: input.logprobs });
+    // `format`/`tools` reach the engine only once it constrains output (see STRUCTURED_OUTPUT_AVAILABLE).
+    const structured = STRUCTURED_OUTPUT_AVAILABLE ? ({ format: input.format, tools: input.tools } as Record<string, unknown>) : {};
+    const gen = engine.generate({ prompt: promptTokens, raw: true, options, signal: input.signal, logprobs: input.logprobs, ...structured });
     const iter = gen[Symbol.asyncIterator]();
     const tokens: number[] = [];
     let done = false;
