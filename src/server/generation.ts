@@ -150,6 +150,8 @@ export async function startGeneration(state: ServerState, input: GenerationInput
         if (!done) {
           done = true;
           await iter.return?.(undefined);
+          state.metrics.inc('tessera_generated_tokens_total', 'Tokens generated.', {}, tokens.length);
+          state.metrics.inc('tessera_generations_total', 'Finished generations by done reason.', { reason: 'cancelled' });
           finish();
         }
       },
@@ -173,5 +175,7 @@ function account(state: ServerState, gen: Generation): void {
 /** Text of a token for logprobs (lossy UTF-8 for partial characters) and its bytes. */
 export function tokenPiece(engine: Engine, id: number): { text: string; bytes: number[] } {
   const b = engine.tokenizer.tokenBytes(id);
-  return { text: new TextDecoder().decode(b), bytes: Array.from(b) };
+  return { text: decoder.decode(b), bytes: Array.from(b) };
 }
+
+const decoder = new TextDecoder();

@@ -151,6 +151,27 @@ for (const rt of RUNTIMES) {
       await expect(openai.chat.completions.create({ ...req, model: 'nope' })).rejects.toMatchObject({ status: 404 });
     });
 
+    it('a client that disconnects mid-stream frees its slot (in-flight gauge back to 0)', async () => {
+      const metric = async (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(await (await fetch(`${base}/metrics`)).text())?.[1] ?? 0);
+      const before = await metric('tessera_generated_tokens_total');
+      const ac = new AbortController();
+      // Without the disconnect this would run to the 4096-token context.
+      const res = await fetch(`${base}/api/generate`, { method: 'POST', body: JSON.stringify({ model: 'tiny', prompt: 'hello', raw: true, options: { num_predict: 1000000, num_ctx: 4096, temperature: 1, seed: 3 } }), signal: ac.signal });
+      const reader = res.body!.getReader();
+      await reader.read();
+      ac.abort();
+      const inflight = async () => Number(/^tessera_requests_in_flight (\d+)$/m.exec(await (await fetch(`${base}/metrics`)).text())![1]);
+      const t0 = Date.now();
+      while ((await inflight()) > 0 && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 50));
+      expect(await inflight()).toBe(0);
+      const generated = (await metric('tessera_generated_tokens_total')) - before;
+      console.log(`${rt.name}: ${generated} tokens generated before the disconnect stopped it`);
+      expect(generated).toBeGreaterThan(0);
+      expect(generated).toBeLessThan(1000);
+      const ok = await ollama.generate({ model: 'tiny', prompt: 'hi', raw: true, options: { num_predict: 1 } });
+      expect(ok.done).toBe(true);
+    });
+
     it('curl: an NDJSON stream and an SSE stream', () => {
       const nd = execFileSync('curl', ['-sN', '--max-time', '60', '-d', JSON.stringify({ model: 'tiny', prompt: 'hello', raw: true, options: { num_predict: 3 } }), `${base}/api/generate`], { encoding: 'utf8' });
       const lines = nd.trim().split('\n').map((l) => JSON.parse(l));
