@@ -13,10 +13,9 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
-import { HTTPException } from 'hono/http-exception';
 import { VERSION } from '../version.ts';
 import { type ServerConfig, loadServerConfig } from './config.ts';
-import { errorResponse, HttpError } from './errors.ts';
+import { describeError, errorResponse, HttpError } from './errors.ts';
 import { ModelLoader } from './loader.ts';
 import { createLogger, type Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
@@ -58,7 +57,8 @@ export function createApp(opts: AppOptions = {}): TesseraApp {
 
   const app = new Hono();
   app.onError((e, c) => {
-    if (!(e instanceof HttpError) && !(e instanceof HTTPException) && !('code' in (e as object))) log.error({ msg: 'unhandled error', path: c.req.path, error: (e as Error).stack ?? String(e) });
+    const { status, message } = describeError(e);
+    if (status >= 500) log.error({ msg: 'request failed', method: c.req.method, path: c.req.path, status, error: message, stack: (e as Error)?.stack });
     return errorResponse(c, e);
   });
   app.notFound((c) => errorResponse(c, new HttpError(404, 'route_not_found', `${c.req.method} ${c.req.path}: no such route`)));
