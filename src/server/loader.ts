@@ -213,11 +213,6 @@ export class ModelLoader {
     });
   }
 
-  /** Unloads `name` if loaded (under any tag spelling). */
-  async forget(name: string): Promise<void> {
-    await this.unload(name);
-  }
-
   async close(): Promise<void> {
     await Promise.all([...this.loading.values()].map((p) => p.catch(() => null)));
     for (const name of [...this.loaded.keys()]) await this.unload(name);
