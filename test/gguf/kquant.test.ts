@@ -110,6 +110,30 @@ describe('K-quant dequantizers vs hand-built blocks', () => {
   });
 });
 
+describe('Q3_K dequantizer vs a hand-built block', () => {
+  it('Q3_K: 2 low bits, high bit from hmask, 6-bit scales biased by 32', () => {
+    const blk = new Uint8Array(110);
+    blk.set(h16(0.25), 108);
+    const sc = [0, 1, 31, 32, 33, 63, 10, 50, 5, 60, 17, 47, 2, 40, 25, 39]; // stored (biased) 6-bit scales
+    // Packing written from ggml-common.h / quantize_row_q3_K_ref: bytes 96..103 hold the low nibbles of
+    // sc[0..7] (low) and sc[8..15] (high); byte 104 + j%4 holds the 2 high bits of sc[j] at bit 2·(j/4).
+    for (let j = 0; j < 16; j++) {
+      if (j < 8) blk[96 + j] |= sc[j] & 15;
+      else blk[96 + j - 8] |= (sc[j] & 15) << 4;
+      blk[104 + (j % 4)] |= (sc[j] >> 4) << (2 * Math.floor(j / 4));
+    }
+    const q = (e: number) => (e * 5 + 3) % 8; // level 0..7 of element e
+    for (let e = 0; e < 256; e++) {
+      const half = Math.floor(e / 128);
+      const g = Math.floor((e % 128) / 32);
+      blk[32 + 32 * half + (e % 32)] |= (q(e) & 3) << (2 * g);
+      if (q(e) >= 4) blk[e % 32] |= 1 << Math.floor(e / 32);
+    }
+    const got = dequantize(GgmlType.Q3_K, blk, 256);
+    for (let e = 0; e < 256; e++) expect(got[e], `element ${e}`).toBe(0.25 * (sc[e >> 4] - 32) * (q(e) - 4));
+  });
+});
+
 describe('K-quant reference quantizers', () => {
   it("meet llama.cpp's test-quantize-fns bound (0.002) on its cosine data", () => {
     const n = 4096;
@@ -122,6 +146,13 @@ describe('K-quant reference quantizers', () => {
       let s = 0;
       for (let i = 0; i < n; i++) s += (x[i] - y[i]) ** 2;
       expect(Math.sqrt(s) / n, name).toBeLessThan(0.002);
+    }
+    // 2- and 3-bit types: test-quantize-fns' MAX_QUANTIZATION_TOTAL_ERROR_2BITS (0.0075) and _3BITS (0.0040).
+    for (const [name, type, bound] of [['Q3_K', GgmlType.Q3_K, 0.004]] as const) {
+      const y = dequantize(type, quantize(type, x, n), n);
+      let s = 0;
+      for (let i = 0; i < n; i++) s += (x[i] - y[i]) ** 2;
+      expect(Math.sqrt(s) / n, name).toBeLessThan(bound);
     }
   });
 
@@ -145,10 +176,14 @@ describe('K-quant reference quantizers', () => {
     expect(got.get(GgmlType.Q4_K)!).toBeLessThan(q40);
     expect(got.get(GgmlType.Q5_K)!).toBeLessThan(got.get(GgmlType.Q4_K)!);
     expect(got.get(GgmlType.Q6_K)!).toBeLessThan(got.get(GgmlType.Q5_K)!);
+    // Fewer bits, more error (no stated window: their bytes are checked against ggml's C in kquant-llamacpp).
+    const q3 = rmse(x, dequantize(GgmlType.Q3_K, quantize(GgmlType.Q3_K, x, 256), n));
+    expect(q3).toBeGreaterThan(got.get(GgmlType.Q4_K)!);
+    expect(q3).toBeLessThan(0.25); // 3 bits: about 2^-3 of the range per level
   });
 
   it('zero rows give zero blocks; rows must be multiples of 256', () => {
-    for (const [, type] of K_TYPES) {
+    for (const type of [...K_TYPES.map((k) => k[1]), GgmlType.Q3_K]) {
       const q = quantize(type, new Float32Array(512), 512);
       expect(Array.from(dequantize(type, q, 512)).every((v) => v === 0)).toBe(true);
       expect(() => quantize(type, new Float32Array(128), 128)).toThrow(RangeError);
