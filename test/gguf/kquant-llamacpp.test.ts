@@ -94,7 +94,7 @@ const ref = buildReference();
 
 describe.skipIf(!ref.bin)(`K-quant quantizers vs llama.cpp's C reference${ref.skip ? ` (skipped: ${ref.skip})` : ''}`, () => {
   const x = testData();
-  const types = [['Q4_K', GgmlType.Q4_K], ['Q5_K', GgmlType.Q5_K], ['Q6_K', GgmlType.Q6_K], ['Q3_K', GgmlType.Q3_K]] as const;
+  const types = [['Q4_K', GgmlType.Q4_K], ['Q5_K', GgmlType.Q5_K], ['Q6_K', GgmlType.Q6_K], ['Q3_K', GgmlType.Q3_K], ['Q2_K', GgmlType.Q2_K], ['IQ4_XS', GgmlType.IQ4_XS]] as const;
   for (const [name, type] of types) {
     it(`${name}: identical bytes`, () => {
       const ours = quantize(type, x, 256);

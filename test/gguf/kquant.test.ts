@@ -110,7 +110,7 @@ describe('K-quant dequantizers vs hand-built blocks', () => {
   });
 });
 
-describe('Q3_K dequantizer vs a hand-built block', () => {
+describe('Q3_K, Q2_K, IQ4_XS dequantizers vs hand-built blocks', () => {
   it('Q3_K: 2 low bits, high bit from hmask, 6-bit scales biased by 32', () => {
     const blk = new Uint8Array(110);
     blk.set(h16(0.25), 108);
@@ -132,6 +132,37 @@ describe('Q3_K dequantizer vs a hand-built block', () => {
     const got = dequantize(GgmlType.Q3_K, blk, 256);
     for (let e = 0; e < 256; e++) expect(got[e], `element ${e}`).toBe(0.25 * (sc[e >> 4] - 32) * (q(e) - 4));
   });
+
+  it('Q2_K: 2-bit levels in Q3_K\'s order, 4-bit scale (low nibble) and min (high nibble) per 16', () => {
+    const blk = new Uint8Array(84);
+    blk.set(h16(0.5), 80); // d
+    blk.set(h16(0.125), 82); // dmin
+    const sc = [0, 1, 15, 7, 3, 9, 12, 5, 14, 2, 11, 6, 8, 13, 4, 10];
+    const mn = [15, 0, 3, 8, 1, 14, 6, 9, 2, 12, 7, 5, 13, 4, 11, 10];
+    for (let j = 0; j < 16; j++) blk[j] = sc[j] | (mn[j] << 4);
+    const q = (e: number) => (e * 3 + 1) % 4;
+    for (let e = 0; e < 256; e++) blk[16 + 32 * Math.floor(e / 128) + (e % 32)] |= q(e) << (2 * Math.floor((e % 128) / 32));
+    const got = dequantize(GgmlType.Q2_K, blk, 256);
+    for (let e = 0; e < 256; e++) expect(got[e], `element ${e}`).toBe(0.5 * sc[e >> 4] * q(e) - 0.125 * mn[e >> 4]);
+  });
+
+  it('IQ4_XS: 6-bit scales split in scales_l nibbles and scales_h pairs, kvalues_iq4nl levels', () => {
+    const blk = new Uint8Array(136);
+    blk.set(h16(0.0625), 0);
+    const ls = [0, 63, 32, 31, 1, 40, 17, 50]; // stored (biased) scales
+    let sh = 0;
+    for (let ib = 0; ib < 8; ib++) {
+      blk[4 + (ib >> 1)] |= (ls[ib] & 15) << (4 * (ib % 2));
+      sh |= (ls[ib] >> 4) << (2 * ib);
+    }
+    blk[2] = sh & 0xff;
+    blk[3] = sh >> 8;
+    const kv = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]; // ggml-common.h kvalues_iq4nl
+    const q = (e: number) => (e * 7 + 2) % 16;
+    for (let ib = 0; ib < 8; ib++) for (let j = 0; j < 16; j++) blk[8 + 16 * ib + j] = q(32 * ib + j) | (q(32 * ib + 16 + j) << 4);
+    const got = dequantize(GgmlType.IQ4_XS, blk, 256);
+    for (let e = 0; e < 256; e++) expect(got[e], `element ${e}`).toBe(0.0625 * (ls[e >> 5] - 32) * kv[q(e)]);
+  });
 });
 
 describe('K-quant reference quantizers', () => {
@@ -147,8 +178,8 @@ describe('K-quant reference quantizers', () => {
       for (let i = 0; i < n; i++) s += (x[i] - y[i]) ** 2;
       expect(Math.sqrt(s) / n, name).toBeLessThan(0.002);
     }
-    // 2- and 3-bit types: test-quantize-fns' MAX_QUANTIZATION_TOTAL_ERROR_2BITS (0.0075) and _3BITS (0.0040).
-    for (const [name, type, bound] of [['Q3_K', GgmlType.Q3_K, 0.004]] as const) {
+    // test-quantize-fns' MAX_QUANTIZATION_TOTAL_ERROR_2BITS (0.0075) for Q2_K, _3BITS (0.0040) for Q3_K, 0.002 for IQ4_XS.
+    for (const [name, type, bound] of [['Q3_K', GgmlType.Q3_K, 0.004], ['Q2_K', GgmlType.Q2_K, 0.0075], ['IQ4_XS', GgmlType.IQ4_XS, 0.002]] as const) {
       const y = dequantize(type, quantize(type, x, n), n);
       let s = 0;
       for (let i = 0; i < n; i++) s += (x[i] - y[i]) ** 2;
@@ -180,10 +211,16 @@ describe('K-quant reference quantizers', () => {
     const q3 = rmse(x, dequantize(GgmlType.Q3_K, quantize(GgmlType.Q3_K, x, 256), n));
     expect(q3).toBeGreaterThan(got.get(GgmlType.Q4_K)!);
     expect(q3).toBeLessThan(0.25); // 3 bits: about 2^-3 of the range per level
+    const q2 = rmse(x, dequantize(GgmlType.Q2_K, quantize(GgmlType.Q2_K, x, 256), n));
+    expect(q2).toBeGreaterThan(q3);
+    expect(q2).toBeLessThan(0.5);
+    const iq4xs = rmse(x, dequantize(GgmlType.IQ4_XS, quantize(GgmlType.IQ4_XS, x, 256), n));
+    expect(iq4xs).toBeGreaterThan(got.get(GgmlType.Q5_K)!);
+    expect(iq4xs).toBeLessThan(q40); // non-linear levels and 6-bit sub-scales beat Q4_0
   });
 
   it('zero rows give zero blocks; rows must be multiples of 256', () => {
-    for (const type of [...K_TYPES.map((k) => k[1]), GgmlType.Q3_K]) {
+    for (const type of [...K_TYPES.map((k) => k[1]), GgmlType.Q3_K, GgmlType.Q2_K, GgmlType.IQ4_XS]) {
       const q = quantize(type, new Float32Array(512), 512);
       expect(Array.from(dequantize(type, q, 512)).every((v) => v === 0)).toBe(true);
       expect(() => quantize(type, new Float32Array(128), 128)).toThrow(RangeError);
