@@ -36,7 +36,8 @@ pub mod simd {
     use super::super::ktiles::{load_av, splat_at, Av, KBlock, Wv};
     use super::super::nibbles::nibbles;
     use crate::ops::quant32::IQ4NL;
-    use crate::ops::quant_k::{scales_iq4_xs, IQ4_XS_BYTES};
+    use crate::ops::quant::read_u16;
+    use crate::ops::quant_k::IQ4_XS_BYTES;
     use core::arch::wasm32::*;
 
     /// IQ4_XS: group `s` (0..8) is the 16 bytes `qs[16s..]` at byte 8 (low nibbles: elements
@@ -75,14 +76,23 @@ pub mod simd {
         const MINS: bool = false;
         const D: usize = 0;
         type H = Iq4XsHead;
+        /// SIMD twin of `quant_k::scales_iq4_xs`: lane s of `L·2^(28−4s) >> 28` is nibble s of
+        /// the 4 `scales_l` bytes `L` (u32, nibble s = scales_l[s/2] >> 4·(s%2) & 15), lane s of
+        /// `H·2^(30−2s) >> 30` bits 2s..2s+1 of `scales_h` (wrapping u32 multiplies as shifts).
         #[inline(always)]
         unsafe fn head(blk: *const u8) -> Iq4XsHead {
-            let s = scales_iq4_xs(blk);
-            let mut h = Iq4XsHead { sc: [0; 8] };
-            for (o, &v) in h.sc.iter_mut().zip(s.iter()) {
-                *o = v as i32;
-            }
-            h
+            let l = u32x4_splat((blk.add(4) as *const u32).read_unaligned());
+            let h = u32x4_splat(read_u16(blk.add(2)) as u32);
+            let ls = |cl: v128, ch: v128| {
+                let lo = u32x4_shr(i32x4_mul(l, cl), 28);
+                let hi = u32x4_shr(i32x4_mul(h, ch), 30);
+                i32x4_sub(v128_or(lo, u32x4_shl(hi, 4)), i32x4_splat(32))
+            };
+            let mut out = Iq4XsHead { sc: [0; 8] };
+            let o = out.sc.as_mut_ptr() as *mut v128;
+            v128_store(o, ls(u32x4(1 << 28, 1 << 24, 1 << 20, 1 << 16), u32x4(1 << 30, 1 << 28, 1 << 26, 1 << 24)));
+            v128_store(o.add(1), ls(u32x4(1 << 12, 1 << 8, 1 << 4, 1), u32x4(1 << 22, 1 << 20, 1 << 18, 1 << 16)));
+            out
         }
         #[inline(always)]
         unsafe fn load_w<const S: usize>(blk: *const u8) -> Wv {

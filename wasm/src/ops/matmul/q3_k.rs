@@ -38,13 +38,30 @@ pub mod simd {
     #[cfg(not(target_feature = "relaxed-simd"))]
     use super::super::ktiles::scale_i16;
     use super::super::ktiles::{load_av, sdot16x2, Av, FromU8, KBlock, S16Head, Wv};
-    use crate::ops::quant_k::{scales_q3, Q3_K_BYTES};
+    use crate::ops::quant_k::Q3_K_BYTES;
     use core::arch::wasm32::*;
 
     /// Q3_K: 32-value group `s` (0..8) is half `h = s/4`, shift group `g = s%4`: low bits
     /// `qs[32h..][..32] >> 2g & 3`, high bit `hmask[0..32] >> s & 1` (to bit 2); scales `sc[2s]`
     /// (first 16) and `sc[2s+1]`.
     pub struct Q3K;
+
+    /// SIMD twin of `quant_k::scales_q3` (the same 16 signed bytes) from the 12 bytes at `p`:
+    /// with `a0, a1, t` its 3 words, lanes (as u32) `a0 & M4 | (t & M2) << 4`,
+    /// `a1 & M4 | (t >> 2 & M2) << 4`, `a0 >> 4 & M4 | (t >> 4 & M2) << 4`,
+    /// `a1 >> 4 & M4 | (t >> 6 & M2) << 4`, then −32 per byte.
+    #[inline(always)]
+    unsafe fn scales_q3_simd(p: *const u8) -> v128 {
+        let a = v128_load64_splat(p as *const u64); // a0, a1, a0, a1
+        let m4 = u32x4_splat(0x0F0F_0F0F);
+        let lo = i32x4_shuffle::<0, 1, 6, 7>(v128_and(a, m4), v128_and(u32x4_shr(a, 4), m4));
+        let t = u32x4_splat((p.add(8) as *const u32).read_unaligned());
+        let t02 = i32x4_shuffle::<0, 5, 2, 7>(t, u32x4_shr(t, 2));
+        let t46 = i32x4_shuffle::<0, 5, 2, 7>(u32x4_shr(t, 4), u32x4_shr(t, 6));
+        let th = i32x4_shuffle::<0, 1, 6, 7>(t02, t46); // t, t >> 2, t >> 4, t >> 6
+        let hi = u32x4_shl(v128_and(th, u32x4_splat(0x0303_0303)), 4);
+        i8x16_sub(v128_or(lo, hi), i8x16_splat(32))
+    }
 
     impl KBlock for Q3K {
         const BYTES: usize = Q3_K_BYTES;
@@ -53,8 +70,7 @@ pub mod simd {
         type H = S16Head;
         #[inline(always)]
         unsafe fn head(blk: *const u8) -> S16Head {
-            let sc = scales_q3(blk.add(96));
-            S16Head::new(v128_load(sc.as_ptr() as *const v128))
+            S16Head::new(scales_q3_simd(blk.add(96)))
         }
         #[inline(always)]
         unsafe fn load_w<const S: usize>(blk: *const u8) -> Wv {
