@@ -311,6 +311,12 @@ mod tests {
         assert_eq!(row_bytes(5, 32), None); // Q4_3: removed from ggml
         assert_eq!(row_bytes(quant32::Q5_1, 64), Some(48));
         assert_eq!(row_bytes(quant32::IQ4_NL, 33), None);
+        // ggml-common.h: sizeof(block_q2_K) 84, block_q3_K 110, block_iq4_xs 136, per 256 values.
+        assert_eq!(row_bytes(Q2_K, 512), Some(168));
+        assert_eq!(row_bytes(Q3_K, 512), Some(220));
+        assert_eq!(row_bytes(IQ4_XS, 512), Some(272));
+        assert_eq!(row_bytes(IQ4_XS, 288), None); // not a multiple of 256
+        assert_eq!(row_bytes(Q3_K, 32), None);
     }
 
     #[test]
