@@ -493,7 +493,7 @@ function describe(file: GgufFile, model: Model, be: Backend, nCtx: number): Mode
 
 /** llama.cpp `enum llama_ftype` names for the types we load. */
 function fileTypeName(ft: number): string {
-  const names: Record<number, string> = { 0: 'F32', 1: 'F16', 2: 'Q4_0', 3: 'Q4_1', 7: 'Q8_0', 8: 'Q5_0', 9: 'Q5_1', 25: 'IQ4_NL', 32: 'BF16', 14: 'Q4_K_S', 15: 'Q4_K_M', 16: 'Q5_K_S', 17: 'Q5_K_M', 18: 'Q6_K' };
+  const names: Record<number, string> = { 0: 'F32', 1: 'F16', 2: 'Q4_0', 3: 'Q4_1', 7: 'Q8_0', 8: 'Q5_0', 9: 'Q5_1', 25: 'IQ4_NL', 32: 'BF16', 14: 'Q4_K_S', 15: 'Q4_K_M', 16: 'Q5_K_S', 17: 'Q5_K_M', 18: 'Q6_K', 10: 'Q2_K', 11: 'Q3_K_S', 12: 'Q3_K_M', 13: 'Q3_K_L', 30: 'IQ4_XS' };
   return names[ft] ?? `ftype#${ft}`;
 }
 

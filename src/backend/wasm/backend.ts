@@ -11,7 +11,7 @@ import { ThreadPool } from './pool.ts';
 const WEIGHT_TYPES = new Set<GgmlType>([
   GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0,
   GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.IQ4_NL,
-  GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K,
+  GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.Q3_K, GgmlType.Q2_K, GgmlType.IQ4_XS,
 ]);
 
 const BLOCK: Partial<Record<GgmlType, [number, number]>> = {
@@ -28,6 +28,9 @@ const BLOCK: Partial<Record<GgmlType, [number, number]>> = {
   [GgmlType.Q4_K]: [256, 144],
   [GgmlType.Q5_K]: [256, 176],
   [GgmlType.Q6_K]: [256, 210],
+  [GgmlType.Q3_K]: [256, 110],
+  [GgmlType.Q2_K]: [256, 84],
+  [GgmlType.IQ4_XS]: [256, 136],
 };
 
 function byteSizeOf(type: GgmlType, dims: readonly number[]): number {
