@@ -3,7 +3,7 @@
  * spec; random sentences of every test schema parse and validate with ajv (an independent validator); and
  * unsupported schemas fail with InvalidSchemaError naming the keyword.
  */
-import Ajv from 'ajv';
+import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import { InvalidSchemaError } from '../../src/grammar/errors.ts';
 import { GrammarBuilder, utf8Sequences } from '../../src/grammar/grammar.ts';
