@@ -13,6 +13,10 @@ import type { Backend } from './backend/backend.ts';
 import { WasmBackend } from './backend/wasm/backend.ts';
 import { TesseraError, ValidationError } from './errors.ts';
 import { openGguf, type GgufFile } from './gguf/reader.ts';
+import type { GrammarAutomaton } from './grammar/automaton.ts';
+import { GrammarConstraint } from './grammar/constraint.ts';
+import { structuredOutput, type OutputFormat } from './grammar/structured.ts';
+import { parseToolCalls, type ToolCall, type ToolChoice, type ToolDefinition } from './grammar/tools.ts';
 import { GgmlType } from './gguf/types.ts';
 import { KvCacheFullError } from './kv/cache.ts';
 import { loadModel, type Model } from './model/model.ts';
@@ -55,12 +59,22 @@ export interface GenerateRequest {
   system?: string;
   options?: GenerateOptions;
   signal?: AbortSignal;
+  /** Structured output: "json" (any JSON object) or a JSON Schema; sampling is constrained to it (src/grammar). */
+  format?: OutputFormat | '' | null;
+  /** Tools the model may call; with toolChoice "auto" it answers text or one call (see src/grammar/tools.ts). */
+  tools?: ToolDefinition[] | null;
+  /** "auto" (default), "required" (always a call) or "none" (tools only shown to the template). */
+  toolChoice?: ToolChoice | null;
 }
 
 export interface ChatRequest {
   messages: ChatMessage[];
   options?: GenerateOptions;
   signal?: AbortSignal;
+  format?: OutputFormat | '' | null;
+  /** Also passed to the chat template as `tools`. */
+  tools?: ToolDefinition[] | null;
+  toolChoice?: ToolChoice | null;
 }
 
 export interface GenerateChunk {
@@ -86,6 +100,11 @@ export interface GenerateStats {
 export interface Generation extends AsyncIterable<GenerateChunk> {
   doneReason: DoneReason | null;
   stats: GenerateStats | null;
+  /**
+   * With tools: the call the model made (its JSON envelope was also streamed as text), or null when it
+   * answered in text (or was cut off mid-call). Set when the iteration finishes; always null without tools.
+   */
+  toolCalls: ToolCall[] | null;
 }
 
 export interface ModelInfo {
@@ -207,6 +226,7 @@ export class Engine {
     if (req === null || typeof req !== 'object') throw new ValidationError('generate: request must be an object');
     if (this.model.pooling) throw new ValidationError(`generate: ${this.info.architecture} is an embedding model; use embed()`);
     const options = resolveOptions(req.options ?? {});
+    const grammar = structuredOutput(req);
     let tokens: number[];
     if (Array.isArray(req.prompt)) {
       tokens = req.prompt.slice();
@@ -218,14 +238,14 @@ export class Engine {
         const messages: ChatMessage[] = [];
         if (req.system) messages.push({ role: 'system', content: req.system });
         messages.push({ role: 'user', content: req.prompt });
-        text = this.renderTemplate(messages);
+        text = this.renderTemplate(messages, req.tools);
       }
       tokens = this.tokenizer.encode(text, { addSpecial: true, parseSpecial: true });
     } else {
       throw new ValidationError('generate: prompt must be a string or an array of token ids');
     }
     if (tokens.length === 0) throw new ValidationError('generate: the prompt is empty');
-    return this.run(tokens, options, req.signal);
+    return this.run(tokens, options, req.signal, grammar, grammar && req.tools && req.toolChoice !== 'none' ? req.tools : null);
   }
 
   /** Chat: renders the model's chat template over `messages` and generates the assistant's turn. */
@@ -234,14 +254,14 @@ export class Engine {
     for (const m of req.messages) {
       if (typeof m?.role !== 'string' || typeof m.content !== 'string') throw new ValidationError('chat: every message needs a string role and content');
     }
-    const text = this.renderTemplate(req.messages);
-    return this.generate({ prompt: text, raw: true, options: req.options, signal: req.signal });
+    const text = this.renderTemplate(req.messages, req.tools);
+    return this.generate({ prompt: text, raw: true, options: req.options, signal: req.signal, format: req.format, tools: req.tools, toolChoice: req.toolChoice });
   }
 
-  private renderTemplate(messages: ChatMessage[]): string {
+  private renderTemplate(messages: ChatMessage[], tools?: ToolDefinition[] | null): string {
     const bos = this.tokenizer.bos !== null ? this.tokenizer.tokenText(this.tokenizer.bos) : '';
     const eos = this.tokenizer.eos !== null ? this.tokenizer.tokenText(this.tokenizer.eos) : '';
-    const text = renderChat(this.info.chatTemplate, messages, { addGenerationPrompt: true, bosToken: bos, eosToken: eos });
+    const text = renderChat(this.info.chatTemplate, messages, { addGenerationPrompt: true, bosToken: bos, eosToken: eos, ...(tools?.length ? { tools } : {}) });
     // The template usually writes the BOS text itself; encode() adds BOS again when the GGUF asks for it.
     return this.tokenizer.addBos && bos && text.startsWith(bos) ? text.slice(bos.length) : text;
   }
@@ -297,28 +317,32 @@ export class Engine {
     });
   }
 
-  private run(prompt: number[], o: ResolvedOptions, signal?: AbortSignal): Generation {
+  private run(prompt: number[], o: ResolvedOptions, signal?: AbortSignal, grammar: GrammarAutomaton | null = null, tools: ToolDefinition[] | null = null): Generation {
     const self = this;
     const gen: Generation = {
       doneReason: null,
       stats: null,
+      toolCalls: null,
       [Symbol.asyncIterator]() {
-        return self.stream(prompt, o, gen, signal)[Symbol.asyncIterator]();
+        return self.stream(prompt, o, gen, signal, grammar, tools)[Symbol.asyncIterator]();
       },
     };
     return gen;
   }
 
-  private async *stream(prompt: number[], o: ResolvedOptions, gen: Generation, signal?: AbortSignal): AsyncGenerator<GenerateChunk> {
+  private async *stream(prompt: number[], o: ResolvedOptions, gen: Generation, signal: AbortSignal | undefined, grammar: GrammarAutomaton | null, tools: ToolDefinition[] | null): AsyncGenerator<GenerateChunk> {
     const release = await this.acquire();
     try {
-      yield* this.decode(prompt, o, gen, signal);
+      // Structured output: the constraint masks each step; its text is what the tool-call parser reads.
+      const constraint = grammar ? GrammarConstraint.create(grammar, this.tokenizer) : null;
+      yield* this.decode(prompt, o, gen, signal, constraint);
+      if (constraint && tools) gen.toolCalls = parseToolCalls(constraint.text(), tools);
     } finally {
       release();
     }
   }
 
-  private async *decode(prompt: number[], o: ResolvedOptions, gen: Generation, signal?: AbortSignal): AsyncGenerator<GenerateChunk> {
+  private async *decode(prompt: number[], o: ResolvedOptions, gen: Generation, signal?: AbortSignal, constraint: GrammarConstraint | null = null): AsyncGenerator<GenerateChunk> {
     const t0 = now();
     const m = this.model;
     const V = this.info.nVocab;
@@ -343,7 +367,7 @@ export class Engine {
     }
     const t1 = now();
 
-    const sampler = new Sampler(V, o);
+    const sampler = new Sampler(V, o, constraint ?? undefined);
     const window = o.repeat_last_n === -1 ? nCtx : o.repeat_last_n;
     for (const t of prompt.slice(Math.max(0, prompt.length - window))) sampler.accept(t);
     const utf8 = new Utf8Stream();
@@ -359,7 +383,10 @@ export class Engine {
           reason = 'length';
           break;
         }
+        // Budget for the constraint: this token and the ones the length and context limits still allow.
+        if (constraint) constraint.remaining = Math.min(limit - n, nCtx - this.nCached + 1);
         const tok = sampler.sample(this.lastLogits);
+        constraint?.accept(tok);
         sampler.accept(tok);
         n++;
         if (this.tokenizer.isEog(tok)) break;
@@ -369,6 +396,7 @@ export class Engine {
           stopped = true;
           break;
         }
+        if (constraint?.finished) break; // complete, and nothing may follow: end as if EOS was sampled
         if (signal?.aborted) {
           reason = 'abort';
           break;

@@ -173,8 +173,9 @@ export class GrammarConstraint implements LogitConstraint {
     if (this.ended) throw new GrammarViolationError('the constrained text already ended');
     const entry = m.maskOf(this.state);
     let bits = entry.bits;
+    // Tokens left after this one; the restriction applies when completing is still possible (distance ≤ remaining).
     const budget = this.remaining - 1;
-    if (budget < entry.maxDist && budget >= this.distance) {
+    if (budget < entry.maxDist && this.distance <= this.remaining) {
       m.fill(this.state, m.scratch, budget);
       if (!isEmpty(m.scratch)) bits = m.scratch; // empty only when the vocabulary lacks single-byte tokens
     }
