@@ -35,7 +35,8 @@ export class GrammarAutomaton {
   /** States: their stacks (sorted ids) and whether they accept. */
   private readonly stateStacks: Int32Array[] = [];
   private readonly stateAccept: boolean[] = [];
-  private readonly stateDist: number[] = [];
+  /** Per state: fewest bytes to complete (read directly by the mask walk; use `distance`). */
+  readonly stateDist: number[] = [];
   private readonly stateIds = new Map<string, number>();
   /** [n_states × 256] successor of (state, byte); UNKNOWN until computed, DEAD when no stack survives. */
   trans: Int32Array = new Int32Array(256 * 64).fill(UNKNOWN);

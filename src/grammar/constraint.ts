@@ -93,6 +93,7 @@ export class TokenMasker {
     const { byte, depth, end, tokStart, tokens, nNodes, eog } = this.trie;
     const st = this.stateAt;
     st[0] = state;
+    const dist = A.stateDist;
     let trans = A.trans;
     let maxDist = 0;
     for (let i = 0; i < nNodes; ) {
@@ -110,7 +111,7 @@ export class TokenMasker {
       const a = tokStart[i];
       const b = tokStart[i + 1];
       if (a < b) {
-        const d = A.distance(s);
+        const d = dist[s];
         if (d <= budget) {
           if (d > maxDist) maxDist = d;
           for (let k = a; k < b; k++) {

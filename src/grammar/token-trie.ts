@@ -32,16 +32,28 @@ export class TokenTrie {
   /** Longest token in bytes (the walk's state stack depth). */
   readonly maxDepth: number;
 
-  constructor(nVocab: number, bytesOf: (id: number) => Uint8Array, isEog: (id: number) => boolean) {
+  constructor(nVocab: number, tokenBytes: (id: number) => Uint8Array, isEog: (id: number) => boolean) {
     this.nVocab = nVocab;
     const ids: number[] = [];
     const eog: number[] = [];
+    const all: Uint8Array[] = new Array(nVocab);
     for (let id = 0; id < nVocab; id++) {
+      all[id] = tokenBytes(id);
       if (isEog(id)) eog.push(id);
-      else if (bytesOf(id).length > 0) ids.push(id);
+      else if (all[id].length > 0) ids.push(id);
     }
+    const bytesOf = (id: number) => all[id];
     this.eog = Int32Array.from(eog);
-    ids.sort((a, b) => compareBytes(bytesOf(a), bytesOf(b)) || a - b);
+    // Sort by bytes with the engine's native string sort (no comparator: several times faster): each byte
+    // b becomes the char b + 1, then U+0000 and the id, so that a prefix sorts before its extensions.
+    const keys = ids.map((id) => {
+      const b = all[id];
+      let k = '';
+      for (let i = 0; i < b.length; i++) k += String.fromCharCode(b[i] + 1);
+      return `${k}\u0000${id}`;
+    });
+    keys.sort();
+    for (let i = 0; i < keys.length; i++) ids[i] = Number(keys[i].slice(keys[i].lastIndexOf('\u0000') + 1));
     // Count nodes first: each token adds (its length − common prefix with the previous token) nodes.
     let nNodes = 0;
     let maxDepth = 0;
@@ -95,12 +107,6 @@ export class TokenTrie {
 }
 
 const cache = new WeakMap<Tokenizer, TokenTrie>();
-
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
-  return a.length - b.length;
-}
 
 function commonPrefix(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.length, b.length);
