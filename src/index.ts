@@ -10,3 +10,5 @@ export type { GenerateOptions, ResolvedOptions } from './sampling/options.ts';
 export { QUANT_TARGETS, QuantizeError, type QuantizeResult, quantizeGguf } from './quantize/index.ts';
 export { VERSION } from './version.ts';
 export { createApp, type AppOptions } from './server/app.ts';
+export { InvalidSchemaError, parseToolCalls, structuredOutput } from './grammar/index.ts';
+export type { JsonSchema, OutputFormat, ToolCall, ToolChoice, ToolDefinition } from './grammar/index.ts';
