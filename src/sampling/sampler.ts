@@ -3,7 +3,7 @@
  *   penalties → top_k → typical_p → top_p → min_p → temperature → draw
  * with temperature ≤ 0 meaning greedy argmax of the penalised logits (ties: lowest id).
  * An optional LogitConstraint (structured output) first masks a copy of the logits, so every stage sees
- * only allowed tokens (llama.cpp applies its grammar first in the chain too).
+ * only allowed tokens (what llama.cpp gets when it resamples with the grammar applied first).
  *
  * Everything is allocated in the constructor (O(n_vocab)); `sample` allocates nothing.
  * With top_k > 0 (Ollama's default is 40) one O(n_vocab) selection pass dominates; with top_k
