@@ -9,6 +9,7 @@ export { DEFAULT_OPTIONS } from './sampling/options.ts';
 export type { GenerateOptions, ResolvedOptions } from './sampling/options.ts';
 export { QUANT_TARGETS, QuantizeError, type QuantizeResult, quantizeGguf } from './quantize/index.ts';
 export { VERSION } from './version.ts';
+export { createStorage, openGuardedStorage, GuardedStorage, StorageError, type Storage, type StoredValue, type StoredTensor, type StorageConfig } from './storage/index.ts';
 export { createApp, type AppOptions } from './server/app.ts';
 export { InvalidSchemaError, parseToolCalls, structuredOutput } from './grammar/index.ts';
 export type { JsonSchema, OutputFormat, ToolCall, ToolChoice, ToolDefinition } from './grammar/index.ts';

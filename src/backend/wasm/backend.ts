@@ -55,6 +55,10 @@ function attnLayout(pageSize: number, kvType: number, flags: number): number {
 }
 const ptr = (t: Tensor) => (t as WasmTensor).ptr;
 
+/** Per op (and per MATMUL weight type and shape): calls, total wall ms, multiply-adds. */
+export type OpProfile = Map<string, { calls: number; ms: number; macs: number }>;
+const OP_NAMES = new Map<number, string>(Object.entries(Op).map(([k, v]) => [v, k]));
+
 export interface WasmBackendOptions {
   threads?: number;
   variant?: 'auto' | CoreVariant;
@@ -197,9 +201,41 @@ export class WasmBackend implements Backend {
   }
 
   compute(): void {
-    if (this.pool) this.pool.run(this.cmds);
+    if (this.profiler) this.computeProfiled(this.profiler);
+    else if (this.pool) this.pool.run(this.cmds);
     else this.core.run(this.cmds);
     this.cmds.reset();
+  }
+
+  /**
+   * Profiling (bench/profile.ts): while set, compute() runs the commands one at a time and adds each one's wall
+   * time to `profiler` under its op name (MATMUL also by weight type and shape). Each command then pays a thread
+   * wake-up and a barrier of its own, so the sum exceeds an unprofiled run; the shares are what it is for.
+   */
+  profiler: OpProfile | null = null;
+
+  private computeProfiled(prof: OpProfile): void {
+    const c = this.cmds;
+    for (let i = 0; i < c.count; i++) {
+      const t0 = performance.now();
+      if (this.pool) this.pool.run(c, i, 1);
+      else this.core.run(c, i, 1);
+      const ms = performance.now() - t0;
+      const op = c.word(i, 0);
+      let key = OP_NAMES.get(op) ?? `op${op}`;
+      let macs = 0;
+      if (op === Op.MATMUL) {
+        // words: type, w, x, out, n_in, n_out, n_tok (ABI.md MATMUL)
+        const [type, nIn, nOut, nTok] = [c.word(i, 1), c.word(i, 5), c.word(i, 6), c.word(i, 7)];
+        key = `MATMUL ${GgmlType[type] ?? type} ${nIn}→${nOut}`;
+        macs = nIn * nOut * nTok;
+      }
+      const e = prof.get(key) ?? { calls: 0, ms: 0, macs: 0 };
+      e.calls++;
+      e.ms += ms;
+      e.macs += macs;
+      prof.set(key, e);
+    }
   }
 
   async close(): Promise<void> {
