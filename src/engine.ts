@@ -254,6 +254,7 @@ export class Engine {
     for (const m of req.messages) {
       if (typeof m?.role !== 'string' || typeof m.content !== 'string') throw new ValidationError('chat: every message needs a string role and content');
     }
+    structuredOutput(req); // validates format/tools before the template sees them (cached for generate)
     const text = this.renderTemplate(req.messages, req.tools);
     return this.generate({ prompt: text, raw: true, options: req.options, signal: req.signal, format: req.format, tools: req.tools, toolChoice: req.toolChoice });
   }

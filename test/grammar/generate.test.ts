@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, type Engine, type Generation } from '../../src/engine.ts';
+import { ValidationError } from '../../src/errors.ts';
 import { InvalidSchemaError } from '../../src/grammar/errors.ts';
 import { structuredOutput } from '../../src/grammar/structured.ts';
 import type { ToolDefinition } from '../../src/grammar/tools.ts';
@@ -127,6 +128,10 @@ describe('tools', () => {
     const g = engine.generate({ prompt: 'x', raw: true, tools: TOOLS, toolChoice: 'none', options: opts(1, 4) });
     await collect(g);
     expect(g.toolCalls).toBeNull();
+  });
+  it('malformed tools are a ValidationError before the chat template runs', () => {
+    expect(() => engine.chat({ messages: [{ role: 'user', content: 'hi' }], tools: 'get_weather' as unknown as ToolDefinition[] })).toThrow(ValidationError);
+    expect(() => engine.chat({ messages: [{ role: 'user', content: 'hi' }], tools: [{ function: {} } as ToolDefinition] })).toThrow(/tools\[0\]\.function\.name/);
   });
   it('a tool with an unsupported schema keyword is rejected before generation', () => {
     const bad: ToolDefinition[] = [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: { x: { type: 'string', pattern: '^a' } } } } }];

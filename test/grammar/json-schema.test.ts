@@ -155,3 +155,12 @@ describe('invalid schemas → InvalidSchemaError naming the keyword (a Validatio
     expect(structuredOutput({ format: '' })).toBeNull();
   });
 });
+
+describe('structuredOutput caches compiled automata', () => {
+  it('the same request shape gives the same automaton; a different one another', () => {
+    const s = { type: 'object', properties: { a: { type: 'integer' } } };
+    const a = structuredOutput({ format: s });
+    expect(structuredOutput({ format: JSON.parse(JSON.stringify(s)) })).toBe(a);
+    expect(structuredOutput({ format: { type: 'object', properties: { b: { type: 'integer' } } } })).not.toBe(a);
+  });
+});
