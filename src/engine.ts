@@ -13,6 +13,10 @@ import type { Backend } from './backend/backend.ts';
 import { WasmBackend } from './backend/wasm/backend.ts';
 import { TesseraError, ValidationError } from './errors.ts';
 import { openGguf, type GgufFile } from './gguf/reader.ts';
+import type { GrammarAutomaton } from './grammar/automaton.ts';
+import { GrammarConstraint } from './grammar/constraint.ts';
+import { structuredOutput, type OutputFormat } from './grammar/structured.ts';
+import { parseToolCalls, type ToolCall, type ToolChoice, type ToolDefinition } from './grammar/tools.ts';
 import { GgmlType } from './gguf/types.ts';
 import { KvCacheFullError } from './kv/cache.ts';
 import { loadModel, type Model } from './model/model.ts';
@@ -58,6 +62,12 @@ export interface GenerateRequest {
   signal?: AbortSignal;
   /** Report log-probabilities of the chosen tokens with this many most likely alternatives (0..20); omit for none. */
   logprobs?: number;
+  /** Structured output: "json" (any JSON object) or a JSON Schema; sampling is constrained to it (src/grammar). */
+  format?: OutputFormat | '' | null;
+  /** Tools the model may call; with toolChoice "auto" it answers text or one call (see src/grammar/tools.ts). */
+  tools?: ToolDefinition[] | null;
+  /** "auto" (default), "required" (always a call) or "none" (tools only shown to the template). */
+  toolChoice?: ToolChoice | null;
 }
 
 export interface ChatRequest {
@@ -66,6 +76,10 @@ export interface ChatRequest {
   signal?: AbortSignal;
   /** As GenerateRequest.logprobs. */
   logprobs?: number;
+  format?: OutputFormat | '' | null;
+  /** Also passed to the chat template as `tools`. */
+  tools?: ToolDefinition[] | null;
+  toolChoice?: ToolChoice | null;
 }
 
 /** log p of a token under softmax(raw logits) (see sampling/logprobs.ts), with the most likely alternatives. */
@@ -100,6 +114,11 @@ export interface GenerateStats {
 export interface Generation extends AsyncIterable<GenerateChunk> {
   doneReason: DoneReason | null;
   stats: GenerateStats | null;
+  /**
+   * With tools: the call the model made (its JSON envelope was also streamed as text), or null when it
+   * answered in text (or was cut off mid-call). Set when the iteration finishes; always null without tools.
+   */
+  toolCalls: ToolCall[] | null;
 }
 
 export interface ModelInfo {
@@ -221,6 +240,7 @@ export class Engine {
     if (req === null || typeof req !== 'object') throw new ValidationError('generate: request must be an object');
     if (this.model.pooling) throw new ValidationError(`generate: ${this.info.architecture} is an embedding model; use embed()`);
     const options = resolveOptions(req.options ?? {});
+    const grammar = structuredOutput(req);
     let tokens: number[];
     if (Array.isArray(req.prompt)) {
       tokens = req.prompt.slice();
@@ -232,7 +252,7 @@ export class Engine {
         const messages: ChatMessage[] = [];
         if (req.system) messages.push({ role: 'system', content: req.system });
         messages.push({ role: 'user', content: req.prompt });
-        text = this.renderTemplate(messages);
+        text = this.renderTemplate(messages, req.tools);
       }
       tokens = this.tokenizer.encode(text, { addSpecial: true, parseSpecial: true });
     } else {
@@ -242,7 +262,7 @@ export class Engine {
     if (req.logprobs !== undefined && !(Number.isInteger(req.logprobs) && req.logprobs >= 0 && req.logprobs <= 20)) {
       throw new ValidationError(`generate: logprobs must be an integer in 0..20, got ${req.logprobs}`);
     }
-    return this.run(tokens, options, req.signal, req.logprobs);
+    return this.run(tokens, options, req.signal, req.logprobs, grammar, grammar && req.tools && req.toolChoice !== 'none' ? req.tools : null);
   }
 
   /** Chat: renders the model's chat template over `messages` and generates the assistant's turn. */
@@ -251,15 +271,16 @@ export class Engine {
     for (const m of req.messages) {
       if (typeof m?.role !== 'string' || typeof m.content !== 'string') throw new ValidationError('chat: every message needs a string role and content');
     }
-    const text = this.renderTemplate(req.messages);
-    return this.generate({ prompt: text, raw: true, options: req.options, signal: req.signal, logprobs: req.logprobs });
+    structuredOutput(req); // validates format/tools before the template sees them (cached for generate)
+    const text = this.renderTemplate(req.messages, req.tools);
+    return this.generate({ prompt: text, raw: true, options: req.options, signal: req.signal, logprobs: req.logprobs, format: req.format, tools: req.tools, toolChoice: req.toolChoice });
   }
 
-  /** The model's chat template over `messages`, up to the assistant's turn (the text chat() tokenizes). */
-  renderTemplate(messages: ChatMessage[]): string {
+  /** The model's chat template over `messages` (and `tools`), up to the assistant's turn (the text chat() tokenizes). */
+  renderTemplate(messages: ChatMessage[], tools?: ToolDefinition[] | null): string {
     const bos = this.tokenizer.bos !== null ? this.tokenizer.tokenText(this.tokenizer.bos) : '';
     const eos = this.tokenizer.eos !== null ? this.tokenizer.tokenText(this.tokenizer.eos) : '';
-    const text = renderChat(this.info.chatTemplate, messages, { addGenerationPrompt: true, bosToken: bos, eosToken: eos });
+    const text = renderChat(this.info.chatTemplate, messages, { addGenerationPrompt: true, bosToken: bos, eosToken: eos, ...(tools?.length ? { tools } : {}) });
     // The template usually writes the BOS text itself; encode() adds BOS again when the GGUF asks for it.
     return this.tokenizer.addBos && bos && text.startsWith(bos) ? text.slice(bos.length) : text;
   }
@@ -315,28 +336,32 @@ export class Engine {
     });
   }
 
-  private run(prompt: number[], o: ResolvedOptions, signal?: AbortSignal, logprobs?: number): Generation {
+  private run(prompt: number[], o: ResolvedOptions, signal?: AbortSignal, logprobs?: number, grammar: GrammarAutomaton | null = null, tools: ToolDefinition[] | null = null): Generation {
     const self = this;
     const gen: Generation = {
       doneReason: null,
       stats: null,
+      toolCalls: null,
       [Symbol.asyncIterator]() {
-        return self.stream(prompt, o, gen, signal, logprobs)[Symbol.asyncIterator]();
+        return self.stream(prompt, o, gen, signal, logprobs, grammar, tools)[Symbol.asyncIterator]();
       },
     };
     return gen;
   }
 
-  private async *stream(prompt: number[], o: ResolvedOptions, gen: Generation, signal?: AbortSignal, logprobs?: number): AsyncGenerator<GenerateChunk> {
+  private async *stream(prompt: number[], o: ResolvedOptions, gen: Generation, signal: AbortSignal | undefined, logprobs: number | undefined, grammar: GrammarAutomaton | null, tools: ToolDefinition[] | null): AsyncGenerator<GenerateChunk> {
     const release = await this.acquire();
     try {
-      yield* this.decode(prompt, o, gen, signal, logprobs);
+      // Structured output: the constraint masks each step; its text is what the tool-call parser reads.
+      const constraint = grammar ? GrammarConstraint.create(grammar, this.tokenizer) : null;
+      yield* this.decode(prompt, o, gen, signal, logprobs, constraint);
+      if (constraint && tools) gen.toolCalls = parseToolCalls(constraint.text(), tools);
     } finally {
       release();
     }
   }
 
-  private async *decode(prompt: number[], o: ResolvedOptions, gen: Generation, signal?: AbortSignal, logprobs?: number): AsyncGenerator<GenerateChunk> {
+  private async *decode(prompt: number[], o: ResolvedOptions, gen: Generation, signal?: AbortSignal, logprobs?: number, constraint: GrammarConstraint | null = null): AsyncGenerator<GenerateChunk> {
     const t0 = now();
     const m = this.model;
     const V = this.info.nVocab;
@@ -361,7 +386,7 @@ export class Engine {
     }
     const t1 = now();
 
-    const sampler = new Sampler(V, o);
+    const sampler = new Sampler(V, o, constraint ?? undefined);
     const window = o.repeat_last_n === -1 ? nCtx : o.repeat_last_n;
     for (const t of prompt.slice(Math.max(0, prompt.length - window))) sampler.accept(t);
     const utf8 = new Utf8Stream();
@@ -380,7 +405,10 @@ export class Engine {
           reason = 'length';
           break;
         }
+        // Budget for the constraint: this token and the ones the length and context limits still allow.
+        if (constraint) constraint.remaining = Math.min(limit - n, nCtx - this.nCached + 1);
         const tok = sampler.sample(this.lastLogits);
+        constraint?.accept(tok);
         sampler.accept(tok);
         n++;
         if (this.tokenizer.isEog(tok)) break;
@@ -399,6 +427,7 @@ export class Engine {
           stopped = true;
           break;
         }
+        if (constraint?.finished) break; // complete, and nothing may follow: end as if EOS was sampled
         if (signal?.aborted) {
           reason = 'abort';
           break;

@@ -12,3 +12,5 @@ export { VERSION } from './version.ts';
 export { createStorage, openGuardedStorage, GuardedStorage, StorageError, type Storage, type StoredValue, type StoredTensor, type StorageConfig } from './storage/index.ts';
 export { createApp, type AppOptions, type TesseraApp } from './server/app.ts';
 export { CONFIG_VARS, loadServerConfig, type ServerConfig } from './server/config.ts';
+export { InvalidSchemaError, parseToolCalls, structuredOutput } from './grammar/index.ts';
+export type { JsonSchema, OutputFormat, ToolCall, ToolChoice, ToolDefinition } from './grammar/index.ts';
