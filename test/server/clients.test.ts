@@ -151,6 +151,23 @@ for (const rt of RUNTIMES) {
       await expect(openai.chat.completions.create({ ...req, model: 'nope' })).rejects.toMatchObject({ status: 404 });
     });
 
+    it('structured output and tools through both clients', async () => {
+      const schema = { type: 'object', properties: { ok: { type: 'boolean' }, n: { type: 'integer', minimum: 0, maximum: 9 } }, required: ['ok', 'n'], additionalProperties: false };
+      const opts = { temperature: 1, seed: 2, num_predict: 40 };
+      const o = await ollama.chat({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }], format: schema, options: opts });
+      const v = JSON.parse(o.message.content);
+      expect(typeof v.ok).toBe('boolean');
+      expect(Number.isInteger(v.n)).toBe(true);
+      const tools = [{ type: 'function' as const, function: { name: 'pick', description: 'pick a number', parameters: { type: 'object', properties: { n: { type: 'integer', minimum: 1, maximum: 3 } }, required: ['n'] } } }];
+      const r = await openai.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }], temperature: 1, seed: 5, max_tokens: 40, tools, tool_choice: 'required' });
+      expect(r.choices[0].finish_reason).toBe('tool_calls');
+      const call = r.choices[0].message.tool_calls![0] as { function: { name: string; arguments: string } };
+      expect(call.function.name).toBe('pick');
+      expect([1, 2, 3]).toContain(JSON.parse(call.function.arguments).n);
+      const js = await openai.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }], temperature: 1, seed: 6, max_tokens: 40, response_format: { type: 'json_schema', json_schema: { name: 's', schema } } });
+      expect(Object.keys(JSON.parse(js.choices[0].message.content!)).sort()).toEqual(['n', 'ok']);
+    });
+
     it('a client that disconnects mid-stream frees its slot (in-flight gauge back to 0)', async () => {
       const metric = async (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(await (await fetch(`${base}/metrics`)).text())?.[1] ?? 0);
       const before = await metric('tessera_generated_tokens_total');
