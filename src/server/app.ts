@@ -37,7 +37,7 @@ const chatBody = z.looseObject({
 function errorResponse(c: Context, e: unknown): Response {
   if (e instanceof ValidationError) return c.json({ error: e.message }, 400);
   if (e instanceof TesseraError) {
-    const status = e.code === 'model_not_found' ? 404 : e.code === 'kv_cache_full' ? 400 : e.code.startsWith('gguf_') || e.code === 'model_format' || e.code.startsWith('unsupported') ? 422 : 500;
+    const status = e.code === 'model_not_found' ? 404 : e.code === 'kv_cache_full' ? 400 : e.code.startsWith('gguf_') || e.code === 'model_format' || e.code.startsWith('unsupported') || e.code === 'model_too_large' ? 422 : 500;
     return c.json({ error: e.message }, status);
   }
   return c.json({ error: (e as Error)?.message ?? String(e) }, 500);

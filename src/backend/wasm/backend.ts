@@ -202,6 +202,22 @@ export class WasmBackend implements Backend {
     this.cmds.reset();
   }
 
+  /** Commands recorded since the last compute/discard (ShardedBackend cuts its runs at these indices). */
+  get recorded(): number {
+    return this.cmds.count;
+  }
+
+  /** Executes recorded commands `[from, to)` and keeps the list (ShardedBackend runs one list in parts). */
+  computeRange(from: number, to: number): void {
+    if (this.pool) this.pool.run(this.cmds, from, to);
+    else this.core.run(this.cmds, from, to);
+  }
+
+  /** Forgets the recorded commands without running them. */
+  discard(): void {
+    this.cmds.reset();
+  }
+
   async close(): Promise<void> {
     await this.pool?.close();
   }
