@@ -214,7 +214,7 @@ export class ShardedBackend implements Backend {
   private on(s: number): number {
     if (this.fresh) {
       this.fresh = false;
-      for (const b of this.hostBufs) b.validity.reset(b.home);
+      for (let i = 0; i < this.hostBufs.length; i++) this.hostBufs[i].validity.reset(this.hostBufs[i].home);
     }
     this.cur = s;
     return s;
@@ -409,7 +409,8 @@ export class ShardedBackend implements Backend {
   }
 
   compute(): void {
-    for (const b of this.hostBufs) {
+    for (let i = 0; i < this.hostBufs.length; i++) {
+      const b = this.hostBufs[i];
       this.copyBuf = b;
       b.validity.read(0, b.validity.size, b.home, this.onCopy);
     }
@@ -426,7 +427,7 @@ export class ShardedBackend implements Backend {
         else this.copy(w[o + 1], w[o + 2], w[o + 3], w[o + 4], w[o + 5]);
       }
     } finally {
-      for (const s of this.shards) s.discard();
+      for (let i = 0; i < this.shards.length; i++) this.shards[i].discard();
       this.nSteps = 0;
       this.fresh = true;
     }
@@ -436,9 +437,9 @@ export class ShardedBackend implements Backend {
   private copy(from: number, to: number, src: number, dst: number, bytes: number): void {
     const a = this.view(from);
     const b = this.view(to);
-    const s = src >> 2;
-    const d = dst >> 2;
-    const n = bytes >> 2;
+    const s = src >>> 2; // unsigned: addresses reach 4 GiB
+    const d = dst >>> 2;
+    const n = bytes / 4;
     for (let i = 0; i < n; i++) b[d + i] = a[s + i];
   }
 
