@@ -8,6 +8,7 @@
  *   node dist/bench/big.js ref          llama.cpp's top-40 log-probs at every prompt position (node-llama-cpp, Node only)
  *   node dist/bench/big.js run          load, compare with the reference, time decode (also: bun bench/big.ts run,
  *                                       deno run -A bench/big.ts run)
+ *   node dist/bench/big.js overhead     1 vs 2 instances on an 8-layer model of the same shape (the cost of sharding)
  *   node dist/bench/big.js clean        delete the model and the reference
  * Env: TESSERA_BIG_MODEL (path, default /tmp/tessera-8b-q4km.gguf), TESSERA_BIG_DECODE (decode steps, default 8).
  * One JSON line per result on stdout.
@@ -74,37 +75,75 @@ async function run(): Promise<void> {
     const logits = await engine.evaluate(PROMPT);
     let maxDiff = 0;
     let argmaxMismatches = 0;
+    const mismatchGaps: number[] = []; // llama.cpp's top-1 − top-2 log-prob where our argmax differs (small: a near-tie)
     for (let i = 0; i < PROMPT.length; i++) {
       const ours = logSoftmax(logits[i]);
       const theirs = reference.top[i];
       for (const [id, lp] of theirs) maxDiff = Math.max(maxDiff, Math.abs(ours[id] - lp));
       let best = 0;
       for (let j = 1; j < ours.length; j++) if (ours[j] > ours[best]) best = j;
-      if (best !== theirs[0][0]) argmaxMismatches++;
+      if (best !== theirs[0][0]) {
+        argmaxMismatches++;
+        mismatchGaps.push(theirs[0][1] - theirs[1][1]);
+      }
     }
     const last = reference.top[PROMPT.length - 1];
     const lastOurs = logSoftmax(logits[PROMPT.length - 1]);
     let lastDiff = 0;
     for (const [id, lp] of last) lastDiff = Math.max(lastDiff, Math.abs(lastOurs[id] - lp));
+    const cpu0 = process.cpuUsage();
     const b = await engine.bench({ promptTokens: PROMPT, nPredict: DECODE });
+    const cpu = process.cpuUsage(cpu0);
     emit({
       step: 'run', shards, backend, memoryBytes, loadSeconds: loadS, positions: PROMPT.length, topK: TOP_K,
-      argmaxMismatches, maxLogprobDiff: maxDiff, lastTokenMaxLogprobDiff: lastDiff, lastTokenGap: last[0][1] - last[1][1],
+      argmaxMismatches, mismatchGaps, maxLogprobDiff: maxDiff, lastTokenMaxLogprobDiff: lastDiff, lastTokenGap: last[0][1] - last[1][1],
       prefillTokS: (PROMPT.length / b.prefillMs) * 1000, decodeTokS: (b.nDecode / b.decodeMs) * 1000, decodeSteps: b.nDecode, threads: engine.info.threads,
+      // CPU seconds (all threads) per token of prefill + decode: on a loaded machine, wall time says how much CPU
+      // the process got; this says how much work a token is
+      cpuSecondsPerToken: (cpu.user + cpu.system) / 1e6 / (PROMPT.length + b.nDecode),
+      wallSecondsPerToken: (b.prefillMs + b.decodeMs) / 1000 / (PROMPT.length + b.nDecode),
     });
   } finally {
     await engine.close();
   }
 }
 
+/**
+ * The cost of sharding itself: the same model (8 layers of the 8B shape with its vocabulary, ~1.8 GB, fits one
+ * instance) on one instance and forced onto two, alternating, decode tok/s of each. Same process, same load.
+ */
+async function overhead(): Promise<void> {
+  const path = MODEL.replace(/\.gguf$/, '') + '-8layer.gguf';
+  if (!existsSync(path)) await writeRandomQ4KMLlama(path, { ...SPEC, nLayer: 8 });
+  const { planMemory } = await import('../src/model/memory-plan.ts');
+  const { openGguf } = await import('../src/gguf/reader.ts');
+  const { GgmlType } = await import('../src/gguf/types.ts');
+  const plan = planMemory(await openGguf(path), { nCtx: 64, maxTokens: 16, kvType: GgmlType.F16, threads: 2, canShard: true });
+  const forced = plan.totalBytes - Math.ceil((plan.weightBytes + plan.kvBytes) / 3);
+  for (let round = 0; round < 2; round++) {
+    for (const maxShardBytes of [undefined, forced]) {
+      const engine = await createEngine({ model: path, threads: 2, numCtx: 64, numBatch: 16, maxShardBytes });
+      try {
+        const b = await engine.bench({ promptTokens: PROMPT, nPredict: DECODE });
+        emit({ step: 'overhead', round, shards: engine.info.shards, decodeTokS: (b.nDecode / b.decodeMs) * 1000, prefillTokS: (b.nPrompt / b.prefillMs) * 1000 });
+      } finally {
+        await engine.close();
+      }
+    }
+  }
+  if (!process.env.TESSERA_BIG_KEEP) rmSync(path, { force: true });
+}
+
 const step = process.argv[2];
 if (step === 'write') await write();
 else if (step === 'ref') await ref();
 else if (step === 'run') await run();
+else if (step === 'overhead') await overhead();
 else if (step === 'clean') {
   rmSync(MODEL, { force: true });
   rmSync(REF, { force: true });
+  rmSync(MODEL.replace(/\.gguf$/, '') + '-8layer.gguf', { force: true });
 } else {
-  console.error('usage: big.js write | ref | run | clean');
+  console.error('usage: big.js write | ref | run | overhead | clean');
   process.exitCode = 2;
 }
