@@ -78,6 +78,14 @@ describe('ShardedBackend', () => {
     expect(new Set(one[0].subarray(0, 100)).size).toBeGreaterThan(50);
   });
 
+  it('memory addresses past 2 GiB (copies between memories as unsigned addresses): still bit-identical', async () => {
+    const be = await ShardedBackend.create({ shards: 2, layerShard: [0, 0, 1, 1], threads: 1 });
+    // skip 2.25 GiB of each memory: only address space, the pages are never touched
+    for (const sh of be.shards) sh.core.alloc(2.25 * 2 ** 30);
+    const got = await run(file, be);
+    for (let i = 0; i < one.length; i++) expect(got[i].findIndex((v, j) => !Object.is(v, one[i][j])), `step ${i}`).toBe(-1);
+  });
+
   it('each shard holds its layers: weights are not replicated', async () => {
     const be = await ShardedBackend.create({ shards: 2, layerShard: [0, 0, 1, 1], threads: 1 });
     try {
