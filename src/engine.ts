@@ -19,6 +19,7 @@ import { KvCacheFullError } from './kv/cache.ts';
 import { planMemory } from './model/memory-plan.ts';
 import { loadModel, SUPPORTED_ARCHITECTURES, type Model } from './model/model.ts';
 import { resolveOptions, type GenerateOptions, type ResolvedOptions } from './sampling/options.ts';
+import { TopLogprobs, topLogprobs } from './sampling/logprobs.ts';
 import { Sampler } from './sampling/sampler.ts';
 import { StopMatcher } from './sampling/stop.ts';
 import { Utf8Stream } from './sampling/utf8.ts';
@@ -64,18 +65,31 @@ export interface GenerateRequest {
   system?: string;
   options?: GenerateOptions;
   signal?: AbortSignal;
+  /** Report log-probabilities of the chosen tokens with this many most likely alternatives (0..20); omit for none. */
+  logprobs?: number;
 }
 
 export interface ChatRequest {
   messages: ChatMessage[];
   options?: GenerateOptions;
   signal?: AbortSignal;
+  /** As GenerateRequest.logprobs. */
+  logprobs?: number;
+}
+
+/** log p of a token under softmax(raw logits) (see sampling/logprobs.ts), with the most likely alternatives. */
+export interface TokenLogprob {
+  token: number;
+  logprob: number;
+  top: { token: number; logprob: number }[];
 }
 
 export interface GenerateChunk {
   /** Text completed by this token (may be empty while a multi-byte character or a possible stop string is pending). */
   text: string;
   token: number;
+  /** With `logprobs` requested: one entry per token sampled since the previous chunk (held text included). */
+  logprobs?: TokenLogprob[];
 }
 
 export type DoneReason = 'stop' | 'length' | 'abort';
@@ -249,7 +263,10 @@ export class Engine {
       throw new ValidationError('generate: prompt must be a string or an array of token ids');
     }
     if (tokens.length === 0) throw new ValidationError('generate: the prompt is empty');
-    return this.run(tokens, options, req.signal);
+    if (req.logprobs !== undefined && !(Number.isInteger(req.logprobs) && req.logprobs >= 0 && req.logprobs <= 20)) {
+      throw new ValidationError(`generate: logprobs must be an integer in 0..20, got ${req.logprobs}`);
+    }
+    return this.run(tokens, options, req.signal, req.logprobs);
   }
 
   /** Chat: renders the model's chat template over `messages` and generates the assistant's turn. */
@@ -259,10 +276,11 @@ export class Engine {
       if (typeof m?.role !== 'string' || typeof m.content !== 'string') throw new ValidationError('chat: every message needs a string role and content');
     }
     const text = this.renderTemplate(req.messages);
-    return this.generate({ prompt: text, raw: true, options: req.options, signal: req.signal });
+    return this.generate({ prompt: text, raw: true, options: req.options, signal: req.signal, logprobs: req.logprobs });
   }
 
-  private renderTemplate(messages: ChatMessage[]): string {
+  /** The model's chat template over `messages`, up to the assistant's turn (the text chat() tokenizes). */
+  renderTemplate(messages: ChatMessage[]): string {
     const bos = this.tokenizer.bos !== null ? this.tokenizer.tokenText(this.tokenizer.bos) : '';
     const eos = this.tokenizer.eos !== null ? this.tokenizer.tokenText(this.tokenizer.eos) : '';
     const text = renderChat(this.info.chatTemplate, messages, { addGenerationPrompt: true, bosToken: bos, eosToken: eos });
@@ -321,28 +339,28 @@ export class Engine {
     });
   }
 
-  private run(prompt: number[], o: ResolvedOptions, signal?: AbortSignal): Generation {
+  private run(prompt: number[], o: ResolvedOptions, signal?: AbortSignal, logprobs?: number): Generation {
     const self = this;
     const gen: Generation = {
       doneReason: null,
       stats: null,
       [Symbol.asyncIterator]() {
-        return self.stream(prompt, o, gen, signal)[Symbol.asyncIterator]();
+        return self.stream(prompt, o, gen, signal, logprobs)[Symbol.asyncIterator]();
       },
     };
     return gen;
   }
 
-  private async *stream(prompt: number[], o: ResolvedOptions, gen: Generation, signal?: AbortSignal): AsyncGenerator<GenerateChunk> {
+  private async *stream(prompt: number[], o: ResolvedOptions, gen: Generation, signal?: AbortSignal, logprobs?: number): AsyncGenerator<GenerateChunk> {
     const release = await this.acquire();
     try {
-      yield* this.decode(prompt, o, gen, signal);
+      yield* this.decode(prompt, o, gen, signal, logprobs);
     } finally {
       release();
     }
   }
 
-  private async *decode(prompt: number[], o: ResolvedOptions, gen: Generation, signal?: AbortSignal): AsyncGenerator<GenerateChunk> {
+  private async *decode(prompt: number[], o: ResolvedOptions, gen: Generation, signal?: AbortSignal, logprobs?: number): AsyncGenerator<GenerateChunk> {
     const t0 = now();
     const m = this.model;
     const V = this.info.nVocab;
@@ -373,6 +391,9 @@ export class Engine {
     const utf8 = new Utf8Stream();
     const stops = new StopMatcher([...o.stop]);
     const limit = o.num_predict < 0 ? Infinity : o.num_predict;
+    // Log-probabilities, only when asked: one result buffer per generation; entries wait in `lps` while text is held.
+    const lpBuf = logprobs === undefined ? null : new TopLogprobs(Math.max(1, logprobs));
+    let lps: TokenLogprob[] | undefined;
     let n = 0;
     let stopped = false;
     let reason: DoneReason = 'stop';
@@ -387,8 +408,17 @@ export class Engine {
         sampler.accept(tok);
         n++;
         if (this.tokenizer.isEog(tok)) break;
+        if (lpBuf) {
+          topLogprobs(this.lastLogits, tok, logprobs!, lpBuf);
+          const top: TokenLogprob['top'] = [];
+          for (let i = 0; i < lpBuf.k; i++) top.push({ token: lpBuf.ids[i], logprob: lpBuf.logprobs[i] });
+          (lps ??= []).push({ token: tok, logprob: lpBuf.logprob, top });
+        }
         const r = stops.push(utf8.push(this.tokenizer.tokenBytes(tok)));
-        if (r.emit || !r.stopped) yield { text: r.emit, token: tok };
+        if (r.emit || !r.stopped) {
+          yield lps ? { text: r.emit, token: tok, logprobs: lps } : { text: r.emit, token: tok };
+          lps = undefined;
+        }
         if (r.stopped) {
           stopped = true;
           break;
@@ -488,7 +518,7 @@ function describe(file: GgufFile, model: Model, be: Backend, nCtx: number): Mode
 
 /** llama.cpp `enum llama_ftype` names for the types we load. */
 function fileTypeName(ft: number): string {
-  const names: Record<number, string> = { 0: 'F32', 1: 'F16', 2: 'Q4_0', 3: 'Q4_1', 7: 'Q8_0', 8: 'Q5_0', 9: 'Q5_1', 25: 'IQ4_NL', 32: 'BF16', 14: 'Q4_K_S', 15: 'Q4_K_M', 16: 'Q5_K_S', 17: 'Q5_K_M', 18: 'Q6_K' };
+  const names: Record<number, string> = { 0: 'F32', 1: 'F16', 2: 'Q4_0', 3: 'Q4_1', 7: 'Q8_0', 8: 'Q5_0', 9: 'Q5_1', 25: 'IQ4_NL', 32: 'BF16', 14: 'Q4_K_S', 15: 'Q4_K_M', 16: 'Q5_K_S', 17: 'Q5_K_M', 18: 'Q6_K', 10: 'Q2_K', 11: 'Q3_K_S', 12: 'Q3_K_M', 13: 'Q3_K_L', 30: 'IQ4_XS' };
   return names[ft] ?? `ftype#${ft}`;
 }
 

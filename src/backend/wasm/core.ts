@@ -341,11 +341,10 @@ export class WasmCore {
     this.exports.tsr_set_scalar(on ? 1 : 0);
   }
 
-  /** Runs commands `[from, to)` of the list (default: all) on this thread alone. */
-  run(cmds: CommandList, from = 0, to = cmds.count): void {
-    if (to <= from) return;
+  /** Runs the list (or its commands `first .. first+count`) on this thread alone. */
+  run(cmds: CommandList, first = 0, count = cmds.count - first): void {
     try {
-      this.exports.tsr_graph_run(cmds.ptr + from * CMD_WORDS * 4, to - from, 0, 1, this.sync);
+      this.exports.tsr_graph_run(cmds.ptr + first * CMD_WORDS * 4, count, 0, 1, this.sync);
     } catch (e) {
       throw e instanceof WebAssembly.RuntimeError ? new WasmTrapError(e) : e;
     }

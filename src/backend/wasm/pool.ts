@@ -102,20 +102,20 @@ export class ThreadPool {
     return pool;
   }
 
-  /** Runs commands `[from, to)` of the list (default: all) on all threads; returns when every thread has finished them. */
-  run(cmds: CommandList, from = 0, to = cmds.count): void {
+  /** Runs the list (or its commands `first .. first+count`) on all threads; returns when every thread has finished. */
+  run(cmds: CommandList, first = 0, count = cmds.count - first): void {
     if (this.closed) throw new ThreadPoolError('thread pool is closed');
     if (this.failure) throw new ThreadPoolError(this.failure);
-    if (this.nThreads === 1) return this.core.run(cmds, from, to);
-    if (to <= from) return;
+    if (this.nThreads === 1) return this.core.run(cmds, first, count);
+    if (count <= 0) return;
     const c = this.ctrl;
-    const ptr = cmds.ptr + from * CMD_WORDS * 4;
-    Atomics.store(c, CTRL.CMDS, ptr | 0);
-    Atomics.store(c, CTRL.N_CMDS, to - from);
+    const at = cmds.ptr + first * CMD_WORDS * 4;
+    Atomics.store(c, CTRL.CMDS, at | 0);
+    Atomics.store(c, CTRL.N_CMDS, count);
     Atomics.add(c, CTRL.GEN, 1);
     Atomics.notify(c, CTRL.GEN);
     try {
-      this.core.exports.tsr_graph_run(ptr, to - from, 0, this.nThreads, this.sync);
+      this.core.exports.tsr_graph_run(at, count, 0, this.nThreads, this.sync);
     } catch (e) {
       // Workers may now be stuck at a barrier: the pool is unusable.
       this.failure = `main thread trapped: ${(e as Error).message}`;
