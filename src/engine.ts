@@ -10,7 +10,8 @@
  * ```
  */
 import type { Backend } from './backend/backend.ts';
-import { WasmBackend } from './backend/wasm/backend.ts';
+import { ShardedBackend } from './backend/sharded/backend.ts';
+import { defaultThreads, WasmBackend } from './backend/wasm/backend.ts';
 import { TesseraError, ValidationError } from './errors.ts';
 import { openGguf, type GgufFile } from './gguf/reader.ts';
 import type { GrammarAutomaton } from './grammar/automaton.ts';
@@ -19,7 +20,8 @@ import { structuredOutput, type OutputFormat } from './grammar/structured.ts';
 import { parseToolCalls, type ToolCall, type ToolChoice, type ToolDefinition } from './grammar/tools.ts';
 import { GgmlType } from './gguf/types.ts';
 import { KvCacheFullError } from './kv/cache.ts';
-import { loadModel, type Model } from './model/model.ts';
+import { planMemory } from './model/memory-plan.ts';
+import { loadModel, SUPPORTED_ARCHITECTURES, type Model } from './model/model.ts';
 import { resolveOptions, type GenerateOptions, type ResolvedOptions } from './sampling/options.ts';
 import { TopLogprobs, topLogprobs } from './sampling/logprobs.ts';
 import { Sampler } from './sampling/sampler.ts';
@@ -45,6 +47,13 @@ export interface EngineOptions {
   logitRows?: number;
   /** WASM variant override (tests/benchmarks); default: chosen by a known-answer test. */
   wasmVariant?: 'auto' | 'simd' | 'relaxed';
+  /**
+   * Most bytes one WASM instance may hold (default and maximum: 4 GiB, wasm32's limit). A model that needs more
+   * is split by layer over several instances (ShardedBackend); smaller values force that (tests).
+   */
+  maxShardBytes?: number;
+  /** Bytes the model may use in all (default: the system's free memory). A model that needs more is refused before loading. */
+  memoryLimitBytes?: number;
 }
 
 export interface ChatMessage {
@@ -137,6 +146,8 @@ export interface ModelInfo {
   kvBytes: number;
   backend: string;
   threads: number;
+  /** WASM instances the model is spread over (1 unless it needs more than one instance holds). */
+  shards: number;
   chatTemplate: string | null;
 }
 
@@ -145,6 +156,9 @@ export class EngineClosedError extends TesseraError {
     super('engine_closed', 'the engine was closed');
   }
 }
+
+/** Architectures whose loader places layers by `Backend.group` (src/model/llama.ts), so they can be sharded. */
+const SHARDABLE = new Set(['llama', 'mistral', 'mistral3', 'qwen2', 'qwen3', 'phi3', 'gemma2', 'gemma3']);
 
 /** Monotonic clock in nanoseconds. */
 const now = () => Math.round(performance.now() * 1e6);
@@ -174,19 +188,29 @@ export class Engine {
       throw new ValidationError(`createEngine: 'threads' must be an integer in 1..256, got ${opts.threads}`);
     }
     if (opts.backend && opts.backend !== 'auto' && opts.backend !== 'wasm') throw new ValidationError(`createEngine: backend '${opts.backend}' is not available`);
+    for (const k of ['maxShardBytes', 'memoryLimitBytes'] as const) {
+      const v = opts[k];
+      if (v !== undefined && !(Number.isSafeInteger(v) && v > 0)) throw new ValidationError(`createEngine: '${k}' must be a positive integer number of bytes, got ${v}`);
+    }
     const file = await openGguf(opts.model);
     const tokenizer = createTokenizer(file.metadata, { path: file.path });
-    const be = await WasmBackend.create({ threads: opts.threads, variant: opts.wasmVariant });
+    const arch = file.metadata.get('general.architecture');
+    const nCtxTrain = Number(file.metadata.get(`${arch}.context_length`) ?? 2048);
+    const nCtx = opts.numCtx ?? Math.min(2048, nCtxTrain);
+    if (!Number.isInteger(nCtx) || nCtx < 1) throw new ValidationError(`createEngine: numCtx must be a positive integer, got ${nCtx}`);
+    const loadOpts = { nCtx, maxTokens: opts.numBatch ?? 512, logitRows: opts.logitRows, kvType: opts.kvType === 'f32' ? GgmlType.F32 : GgmlType.F16 };
+    // Refuse what cannot fit, and choose the instances, before allocating anything.
+    const threads = Math.max(1, opts.threads ?? defaultThreads());
+    const plan =
+      typeof arch === 'string' && SUPPORTED_ARCHITECTURES.includes(arch)
+        ? planMemory(file, { ...loadOpts, threads, maxShardBytes: opts.maxShardBytes, availableBytes: opts.memoryLimitBytes, canShard: SHARDABLE.has(arch) })
+        : null;
+    const be =
+      plan && plan.shards > 1
+        ? await ShardedBackend.create({ shards: plan.shards, layerShard: plan.layerShard, threads, variant: opts.wasmVariant })
+        : await WasmBackend.create({ threads, variant: opts.wasmVariant });
     try {
-      const nCtxTrain = Number(file.metadata.get(`${file.metadata.get('general.architecture')}.context_length`) ?? 2048);
-      const nCtx = opts.numCtx ?? Math.min(2048, nCtxTrain);
-      if (!Number.isInteger(nCtx) || nCtx < 1) throw new ValidationError(`createEngine: numCtx must be a positive integer, got ${nCtx}`);
-      const model = await loadModel(file, be, {
-        nCtx,
-        maxTokens: opts.numBatch ?? 512,
-        logitRows: opts.logitRows,
-        kvType: opts.kvType === 'f32' ? GgmlType.F32 : GgmlType.F16,
-      });
+      const model = await loadModel(file, be, loadOpts);
       return new Engine(describe(file, model, be, nCtx), tokenizer, model, be);
     } catch (e) {
       await be.close();
@@ -516,6 +540,7 @@ function describe(file: GgufFile, model: Model, be: Backend, nCtx: number): Mode
     kvBytes: model.kv.bytes,
     backend: be.name,
     threads: be.nThreads,
+    shards: be instanceof ShardedBackend ? be.shards.length : 1,
     chatTemplate: typeof template === 'string' ? template : null,
   };
 }

@@ -5,6 +5,7 @@ export { TesseraError, ValidationError } from './errors.ts';
 export { KvCacheFullError } from './kv/cache.ts';
 export { ModelFormatError, UnsupportedArchitectureError } from './model/hparams.ts';
 export { UnsupportedTensorTypeError } from './model/weights.ts';
+export { ModelTooLargeError } from './model/memory-plan.ts';
 export { DEFAULT_OPTIONS } from './sampling/options.ts';
 export type { GenerateOptions, ResolvedOptions } from './sampling/options.ts';
 export { QUANT_TARGETS, QuantizeError, type QuantizeResult, quantizeGguf } from './quantize/index.ts';

@@ -114,5 +114,12 @@ export interface Backend {
   /** Allocate KV page memory: `nPages` pages of `bytesPerPage` bytes; returns the page handles. */
   allocPages(nPages: number, bytesPerPage: number): number[];
 
+  /**
+   * Optional placement hint: the weights, KV pages and page tables allocated after this call belong to layer
+   * `index`. A backend that spreads a model over several memories (ShardedBackend) places them by it; others
+   * ignore it. Default: no-op.
+   */
+  group?(index: number): void;
+
   close(): Promise<void>;
 }

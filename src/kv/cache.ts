@@ -42,6 +42,7 @@ export class KvCache {
     const bytesPerPage = this.pageSize * spec.nHeadKv * spec.headDim * elem;
     this.bytes = 2 * spec.nLayer * nPages * bytesPerPage;
     for (let il = 0; il < spec.nLayer; il++) {
+      be.group?.(il);
       const kPages = this.table(be, be.allocPages(nPages, bytesPerPage));
       const vPages = this.table(be, be.allocPages(nPages, bytesPerPage));
       this.layers.push({ kPages, vPages, pageSize: this.pageSize, kvType: this.kvType });

@@ -107,6 +107,7 @@ export class LlamaModel implements Model {
     const output = (await w.loadOptional('output.weight', [nEmbd, nVocab])) ?? tokEmbd;
     const layers: LayerWeights[] = [];
     for (let il = 0; il < hp.nLayer; il++) {
+      be.group?.(il);
       const p = `blk.${il}.`;
       // Fused projections (phi3): one tensor, row views for the parts.
       const qkv = w.has(p + 'attn_qkv.weight') ? await w.load(p + 'attn_qkv.weight', [nEmbd, qDim + 2 * kvDim]) : null;

@@ -210,6 +210,22 @@ export class WasmBackend implements Backend {
     this.cmds.reset();
   }
 
+  /** Commands recorded since the last compute/discard (ShardedBackend cuts its runs at these indices). */
+  get recorded(): number {
+    return this.cmds.count;
+  }
+
+  /** Executes recorded commands `[from, to)` and keeps the list (ShardedBackend runs one list in parts). */
+  computeRange(from: number, to: number): void {
+    if (this.pool) this.pool.run(this.cmds, from, to - from);
+    else this.core.run(this.cmds, from, to - from);
+  }
+
+  /** Forgets the recorded commands without running them. */
+  discard(): void {
+    this.cmds.reset();
+  }
+
   /**
    * Profiling (bench/profile.ts): while set, compute() runs the commands one at a time and adds each one's wall
    * time to `profiler` under its op name (MATMUL also by weight type and shape). Each command then pays a thread
