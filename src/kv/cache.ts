@@ -46,6 +46,8 @@ interface LayerState {
 }
 
 export const DEFAULT_PAGE_SIZE = 64;
+/** K/V type pairs one model serves at once (each pool allocates its own hot budget at first use). */
+export const MAX_POOLS = 4;
 
 export class KvCache {
   /** Positions one sequence can hold: maxPages · pageSize. */
@@ -95,6 +97,9 @@ export class KvCache {
     const key = `${types.k}/${types.v}`;
     let p = this.pools.get(key);
     if (!p) {
+      if (this.pools.size >= MAX_POOLS) {
+        throw new KvCacheFullError(0, 0, `KV type pair ${key} would be a ${MAX_POOLS + 1}th page pool (have ${[...this.pools.keys()].join(', ')}); each pool takes its own hot budget, so at most ${MAX_POOLS} K/V type pairs are served per model`);
+      }
       const pageBytes = pageBytesOf(this.shape, types, this.pageSize);
       const n = Math.floor(this.hotBytes / pageBytes);
       if (n < 1) throw new KvCacheFullError(this.pageSize, 0, `the KV hot budget of ${this.hotBytes} bytes holds no page of ${pageBytes} bytes (${key})`);

@@ -133,6 +133,9 @@ describe('quantized KV pages', () => {
     // The f16 pool still serves f16 requests; the q8_0 pages are a pool of their own.
     expect(f16.kvStats()!.hot.allocatedBytes).toBeGreaterThan(f16.info.kvBytes);
     await expect(greedy(f16, p, 1, { kv_type: 'q5_0' })).rejects.toThrow(/kv_type/);
+    // Pools are capped (each allocates its own hot budget): f16, q8_0, q8_0/q4_0, f32, then no more.
+    expect((await greedy(f16, p, 1, { kv_type: 'f32' })).tokens.length).toBe(1);
+    await expect(greedy(f16, p, 1, { kv_type: 'q4_0' })).rejects.toBeInstanceOf(KvCacheFullError);
   });
 });
 
