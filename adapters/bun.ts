@@ -1,6 +1,7 @@
-/** Bun adapter: `bun adapters/bun.ts`. */
+/** Bun adapter: `bun adapters/bun.ts` (listens on TESSERA_HOST, default 127.0.0.1:11434). */
 import { createApp } from '../src/server/app.ts';
-import { hostname, modelsDir, port, threads } from './config.ts';
+import { config } from './config.ts';
 
-const app = createApp({ modelsDir, threads });
-export default { fetch: app.fetch, port, hostname, idleTimeout: 0 };
+const app = createApp(config);
+console.log(`tessera listening on http://${config.host}:${config.port} (models: ${config.modelsDir})`);
+export default { fetch: app.fetch, port: config.port, hostname: config.host, idleTimeout: 0 };

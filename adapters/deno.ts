@@ -1,7 +1,7 @@
-/** Deno adapter: `deno run -A adapters/deno.ts`. */
+/** Deno adapter: `deno run -A adapters/deno.ts` (listens on TESSERA_HOST, default 127.0.0.1:11434). */
 import { createApp } from '../src/server/app.ts';
-import { hostname, modelsDir, port, threads } from './config.ts';
+import { config } from './config.ts';
 
-const app = createApp({ modelsDir, threads });
+const app = createApp(config);
 // @ts-ignore: Deno global, type-checked by Deno itself.
-Deno.serve({ port, hostname }, app.fetch);
+Deno.serve({ port: config.port, hostname: config.host, onListen: () => console.log(`tessera listening on http://${config.host}:${config.port} (models: ${config.modelsDir})`) }, app.fetch);

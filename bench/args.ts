@@ -1,7 +1,9 @@
 /** Command-line flags of `npm run bench` (see bench/README.md). */
 import { parseArgs } from 'node:util';
 import { ValidationError } from '../src/errors.ts';
+import { existsSync } from 'node:fs';
 import { type BenchType, SHAPES, type ShapeName } from './models.ts';
+import { llamaBenchPath } from './paths.ts';
 import { ENGINE_NAMES, type EngineName } from './types.ts';
 
 export interface BenchArgs {
@@ -28,8 +30,8 @@ export interface BenchArgs {
 
 export const USAGE = `npm run bench -- [flags]      (node dist/bench/run.js [flags])
   --threads N            threads for every engine (default 2)
-  --engines a,b          of ${ENGINE_NAMES.join(',')} (default all)
-  --types T,T            synthetic weight types, of Q4_0,Q8_0,F16,BF16,F32,Q4_1,Q5_0,Q5_1,IQ4_NL,Q4_K,Q5_K,Q6_K,Q4_K_M (default Q4_0,Q8_0)
+  --engines a,b          of ${ENGINE_NAMES.join(',')} (default all; llamabench only once bench/build-llama-bench.sh has built it)
+  --types T,T            synthetic weight types, of Q4_0,Q8_0,F16,BF16,F32,Q4_1,Q5_0,Q5_1,IQ4_NL,Q4_K,Q5_K,Q6_K,Q4_K_M,Q3_K,Q2_K,IQ4_XS (default Q4_0,Q8_0)
   --shape S              synthetic model shape: ${Object.keys(SHAPES).join(' | ')} (default 1b)
   --model PATH           benchmark this GGUF instead of synthetic models (repeatable)
   --prompt N             prompt tokens, evaluated in one batch (default 128)
@@ -81,10 +83,10 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
       help: { type: 'boolean' },
     },
   });
-  const types = ['Q4_0', 'Q8_0', 'F16', 'BF16', 'F32', 'Q4_1', 'Q5_0', 'Q5_1', 'IQ4_NL', 'Q4_K', 'Q5_K', 'Q6_K', 'Q4_K_M'] as const;
+  const types = ['Q4_0', 'Q8_0', 'F16', 'BF16', 'F32', 'Q4_1', 'Q5_0', 'Q5_1', 'IQ4_NL', 'Q4_K', 'Q5_K', 'Q6_K', 'Q4_K_M', 'Q3_K', 'Q2_K', 'IQ4_XS'] as const;
   return {
     threads: int('threads', values.threads, 2, 1),
-    engines: (values.engines ?? ENGINE_NAMES.join(',')).split(',').map((e) => oneOf('engines', e.trim(), ENGINE_NAMES)),
+    engines: (values.engines ?? defaultEngines().join(',')).split(',').map((e) => oneOf('engines', e.trim(), ENGINE_NAMES)),
     shape: oneOf('shape', values.shape ?? '1b', Object.keys(SHAPES) as ShapeName[]),
     types: (values.types ?? 'Q4_0,Q8_0').split(',').map((t) => oneOf('types', t.trim().toUpperCase(), types)),
     modelFiles: values.model ?? [],
@@ -101,4 +103,9 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     verbose: values.verbose ?? false,
     help: values.help ?? false,
   };
+}
+
+/** Every engine, without llamabench until bench/build-llama-bench.sh has built it. */
+function defaultEngines(): EngineName[] {
+  return ENGINE_NAMES.filter((e) => e !== 'llamabench' || existsSync(llamaBenchPath()));
 }

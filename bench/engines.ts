@@ -34,6 +34,11 @@ export const ENGINES: Record<EngineName, EngineRunner> = {
       env: { UV_THREADPOOL_SIZE: '1' },
     }),
   },
+  llamabench: {
+    name: 'llamabench',
+    label: 'llama-bench (native, -march=native)',
+    command: (req) => ({ cmd: process.execPath, args: [peer('llamabench-child'), JSON.stringify(req)] }),
+  },
   wllama: {
     name: 'wllama',
     label: 'wllama (wasm)',

@@ -1,5 +1,6 @@
 /** Paths the benchmark needs: installed packages (versions, files) and the repository root, found by walking up from this file. */
 import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -36,4 +37,9 @@ export function repoRoot(): string {
     if (up === dir) throw new Error('repository root (package.json named "tessera") not found');
     dir = up;
   }
+}
+
+/** Where bench/build-llama-bench.sh puts llama.cpp's native llama-bench. */
+export function llamaBenchPath(): string {
+  return join(process.env.TESSERA_LLAMA_CPP_DIR ?? join(homedir(), '.cache', 'tessera', 'llama.cpp'), 'build', 'bin', 'llama-bench');
 }

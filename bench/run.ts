@@ -89,23 +89,38 @@ function comparisonTable(rec: ModelRecord, args: BenchArgs): string {
   const at = (e: EngineName): EngineSummary | undefined => rec.engines.find((s) => s.engine === e && s.threads === args.threads);
   const wl = at('wllama');
   const lc = at('llamacpp');
+  const nb = at('llamabench');
+  const vs = (s: EngineSummary, ref: EngineSummary | undefined, self: EngineName): string =>
+    s.engine === self ? '—' : `${fmtRatio(s.prefillTokPerS, ref?.prefillTokPerS)} / ${fmtRatio(s.decodeTokPerS, ref?.decodeTokPerS)}`;
   const rows = rec.engines.map((s) => [
     ENGINES[s.engine].label,
     fmtNum(s.prefillTokPerS),
     fmtNum(s.decodeTokPerS),
-    s.engine === 'wllama' ? '—' : `${fmtRatio(s.prefillTokPerS, wl?.prefillTokPerS)} / ${fmtRatio(s.decodeTokPerS, wl?.decodeTokPerS)}`,
-    s.engine === 'llamacpp' ? '—' : `${fmtRatio(s.prefillTokPerS, lc?.prefillTokPerS)} / ${fmtRatio(s.decodeTokPerS, lc?.decodeTokPerS)}`,
+    vs(s, wl, 'wllama'),
+    vs(s, lc, 'llamacpp'),
+    vs(s, nb, 'llamabench'),
     s.decodeFractionOfBound === undefined ? '—' : `${(100 * s.decodeFractionOfBound).toFixed(0)}%`,
   ]);
-  for (const e of rec.errors) rows.push([ENGINES[e.engine].label, 'failed', '', '', '', '']);
+  for (const e of rec.errors) rows.push([ENGINES[e.engine].label, 'failed', '', '', '', '', '']);
   const header = `${rec.model.label}: ${(rec.facts.nParams / 1e9).toFixed(2)} B params, ${(rec.facts.fileBytes / 2 ** 20).toFixed(0)} MiB, ` +
     `${(rec.facts.bytesPerToken / 2 ** 20).toFixed(0)} MiB read per token, decode bound ${fmtNum(rec.decodeBoundTokPerS)} tok/s ` +
     `(${args.threads} threads, prompt ${rec.prompt.tokens.length}, ${args.nPredict} decode steps, ${args.stat} of ${args.reps})`;
   return `${header}\n${formatTable(
-    ['engine', 'prefill tok/s', 'decode tok/s', 'vs wllama (pre / dec)', 'vs llama.cpp (pre / dec)', 'decode % of bound'],
+    ['engine', 'prefill tok/s', 'decode tok/s', 'vs wllama (pre / dec)', 'vs node-llama-cpp (pre / dec)', 'vs llama-bench (pre / dec)', 'decode % of bound'],
     rows,
-    ['l', 'r', 'r', 'r', 'r', 'r'],
-  )}`;
+    ['l', 'r', 'r', 'r', 'r', 'r', 'r'],
+  )}${targetLine(at('tessera'), nb)}`;
+}
+
+/** Issue targets against native llama.cpp (llama-bench built here): Tessera-WASM decode ≥ 0.5×, prefill ≥ 0.25×. */
+const NATIVE_TARGET = { prefill: 0.25, decode: 0.5 };
+
+function targetLine(t: EngineSummary | undefined, native: EngineSummary | undefined): string {
+  if (!t || !native) return '';
+  const p = t.prefillTokPerS / native.prefillTokPerS;
+  const d = t.decodeTokPerS / native.decodeTokPerS;
+  const mark = (x: number, target: number) => `${x.toFixed(2)}× (target ≥ ${target}×: ${x >= target ? 'PASS' : 'FAIL'})`;
+  return `\ntargets vs llama-bench: prefill ${mark(p, NATIVE_TARGET.prefill)}, decode ${mark(d, NATIVE_TARGET.decode)}`;
 }
 
 /** Target of the thread-scaling check: Tessera prefill at 2 threads vs 1. */

@@ -21,6 +21,7 @@ import { modelDigest } from './kv/model-digest.ts';
 import type { Storage } from './storage/types.ts';
 import { loadModel, type Model } from './model/model.ts';
 import { resolveOptions, type GenerateOptions, type ResolvedOptions } from './sampling/options.ts';
+import { TopLogprobs, topLogprobs } from './sampling/logprobs.ts';
 import { Sampler } from './sampling/sampler.ts';
 import { StopMatcher } from './sampling/stop.ts';
 import { Utf8Stream } from './sampling/utf8.ts';
@@ -69,18 +70,31 @@ export interface GenerateRequest {
   system?: string;
   options?: GenerateOptions;
   signal?: AbortSignal;
+  /** Report log-probabilities of the chosen tokens with this many most likely alternatives (0..20); omit for none. */
+  logprobs?: number;
 }
 
 export interface ChatRequest {
   messages: ChatMessage[];
   options?: GenerateOptions;
   signal?: AbortSignal;
+  /** As GenerateRequest.logprobs. */
+  logprobs?: number;
+}
+
+/** log p of a token under softmax(raw logits) (see sampling/logprobs.ts), with the most likely alternatives. */
+export interface TokenLogprob {
+  token: number;
+  logprob: number;
+  top: { token: number; logprob: number }[];
 }
 
 export interface GenerateChunk {
   /** Text completed by this token (may be empty while a multi-byte character or a possible stop string is pending). */
   text: string;
   token: number;
+  /** With `logprobs` requested: one entry per token sampled since the previous chunk (held text included). */
+  logprobs?: TokenLogprob[];
 }
 
 export type DoneReason = 'stop' | 'length' | 'abort';
@@ -250,8 +264,11 @@ export class Engine {
       throw new ValidationError('generate: prompt must be a string or an array of token ids');
     }
     if (tokens.length === 0) throw new ValidationError('generate: the prompt is empty');
+    if (req.logprobs !== undefined && !(Number.isInteger(req.logprobs) && req.logprobs >= 0 && req.logprobs <= 20)) {
+      throw new ValidationError(`generate: logprobs must be an integer in 0..20, got ${req.logprobs}`);
+    }
     const kvTypes = resolveKvTypes(req.options as Record<string, unknown> | undefined, this.kvm!.cache.defaultTypes);
-    return this.run(tokens, options, kvTypes, req.signal);
+    return this.run(tokens, options, kvTypes, req.signal, req.logprobs);
   }
 
   /** The KV cache's pages, tiers and counters (null for encoder models). */
@@ -271,10 +288,11 @@ export class Engine {
       if (typeof m?.role !== 'string' || typeof m.content !== 'string') throw new ValidationError('chat: every message needs a string role and content');
     }
     const text = this.renderTemplate(req.messages);
-    return this.generate({ prompt: text, raw: true, options: req.options, signal: req.signal });
+    return this.generate({ prompt: text, raw: true, options: req.options, signal: req.signal, logprobs: req.logprobs });
   }
 
-  private renderTemplate(messages: ChatMessage[]): string {
+  /** The model's chat template over `messages`, up to the assistant's turn (the text chat() tokenizes). */
+  renderTemplate(messages: ChatMessage[]): string {
     const bos = this.tokenizer.bos !== null ? this.tokenizer.tokenText(this.tokenizer.bos) : '';
     const eos = this.tokenizer.eos !== null ? this.tokenizer.tokenText(this.tokenizer.eos) : '';
     const text = renderChat(this.info.chatTemplate, messages, { addGenerationPrompt: true, bosToken: bos, eosToken: eos });
@@ -344,19 +362,19 @@ export class Engine {
     });
   }
 
-  private run(prompt: number[], o: ResolvedOptions, kvTypes: KvTypes, signal?: AbortSignal): Generation {
+  private run(prompt: number[], o: ResolvedOptions, kvTypes: KvTypes, signal?: AbortSignal, logprobs?: number): Generation {
     const self = this;
     const gen: Generation = {
       doneReason: null,
       stats: null,
       [Symbol.asyncIterator]() {
-        return self.stream(prompt, o, kvTypes, gen, signal)[Symbol.asyncIterator]();
+        return self.stream(prompt, o, kvTypes, gen, signal, logprobs)[Symbol.asyncIterator]();
       },
     };
     return gen;
   }
 
-  private async *stream(prompt: number[], o: ResolvedOptions, kvTypes: KvTypes, gen: Generation, signal?: AbortSignal): AsyncGenerator<GenerateChunk> {
+  private async *stream(prompt: number[], o: ResolvedOptions, kvTypes: KvTypes, gen: Generation, signal?: AbortSignal, logprobs?: number): AsyncGenerator<GenerateChunk> {
     const release = await this.acquire();
     let seq: KvSequence | null = null;
     try {
@@ -364,14 +382,14 @@ export class Engine {
       const t0 = now();
       // The longest cached prefix (the prefix index; at least the last prompt token is left to evaluate).
       seq = await this.kvm!.begin(prompt, kvTypes);
-      yield* this.decode(prompt, o, seq, t0, gen, signal);
+      yield* this.decode(prompt, o, seq, t0, gen, signal, logprobs);
     } finally {
       if (seq) this.kvm!.release(seq);
       release();
     }
   }
 
-  private async *decode(prompt: number[], o: ResolvedOptions, seq: KvSequence, t0: number, gen: Generation, signal?: AbortSignal): AsyncGenerator<GenerateChunk> {
+  private async *decode(prompt: number[], o: ResolvedOptions, seq: KvSequence, t0: number, gen: Generation, signal?: AbortSignal, logprobs?: number): AsyncGenerator<GenerateChunk> {
     const m = this.model;
     const kvm = this.kvm!;
     const V = this.info.nVocab;
@@ -397,6 +415,9 @@ export class Engine {
     const utf8 = new Utf8Stream();
     const stops = new StopMatcher([...o.stop]);
     const limit = o.num_predict < 0 ? Infinity : o.num_predict;
+    // Log-probabilities, only when asked: one result buffer per generation; entries wait in `lps` while text is held.
+    const lpBuf = logprobs === undefined ? null : new TopLogprobs(Math.max(1, logprobs));
+    let lps: TokenLogprob[] | undefined;
     let n = 0;
     let stopped = false;
     let reason: DoneReason = 'stop';
@@ -411,8 +432,17 @@ export class Engine {
         sampler.accept(tok);
         n++;
         if (this.tokenizer.isEog(tok)) break;
+        if (lpBuf) {
+          topLogprobs(this.lastLogits, tok, logprobs!, lpBuf);
+          const top: TokenLogprob['top'] = [];
+          for (let i = 0; i < lpBuf.k; i++) top.push({ token: lpBuf.ids[i], logprob: lpBuf.logprobs[i] });
+          (lps ??= []).push({ token: tok, logprob: lpBuf.logprob, top });
+        }
         const r = stops.push(utf8.push(this.tokenizer.tokenBytes(tok)));
-        if (r.emit || !r.stopped) yield { text: r.emit, token: tok };
+        if (r.emit || !r.stopped) {
+          yield lps ? { text: r.emit, token: tok, logprobs: lps } : { text: r.emit, token: tok };
+          lps = undefined;
+        }
         if (r.stopped) {
           stopped = true;
           break;
@@ -512,7 +542,7 @@ function describe(file: GgufFile, model: Model, be: Backend, nCtx: number): Mode
 
 /** llama.cpp `enum llama_ftype` names for the types we load. */
 function fileTypeName(ft: number): string {
-  const names: Record<number, string> = { 0: 'F32', 1: 'F16', 2: 'Q4_0', 3: 'Q4_1', 7: 'Q8_0', 8: 'Q5_0', 9: 'Q5_1', 25: 'IQ4_NL', 32: 'BF16', 14: 'Q4_K_S', 15: 'Q4_K_M', 16: 'Q5_K_S', 17: 'Q5_K_M', 18: 'Q6_K' };
+  const names: Record<number, string> = { 0: 'F32', 1: 'F16', 2: 'Q4_0', 3: 'Q4_1', 7: 'Q8_0', 8: 'Q5_0', 9: 'Q5_1', 25: 'IQ4_NL', 32: 'BF16', 14: 'Q4_K_S', 15: 'Q4_K_M', 16: 'Q5_K_S', 17: 'Q5_K_M', 18: 'Q6_K', 10: 'Q2_K', 11: 'Q3_K_S', 12: 'Q3_K_M', 13: 'Q3_K_L', 30: 'IQ4_XS' };
   return names[ft] ?? `ftype#${ft}`;
 }
 

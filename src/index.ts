@@ -1,6 +1,6 @@
 /** Tessera's library API. */
 export { createEngine, Engine, EngineClosedError } from './engine.ts';
-export type { ChatMessage, ChatRequest, DoneReason, EngineOptions, GenerateChunk, GenerateRequest, GenerateStats, Generation, ModelInfo } from './engine.ts';
+export type { ChatMessage, ChatRequest, DoneReason, EngineOptions, GenerateChunk, GenerateRequest, GenerateStats, Generation, ModelInfo, TokenLogprob } from './engine.ts';
 export { TesseraError, ValidationError } from './errors.ts';
 export { KvCacheFullError } from './kv/cache.ts';
 export { KvRangeError, type KvStats } from './kv/manager.ts';
@@ -11,4 +11,6 @@ export { DEFAULT_OPTIONS } from './sampling/options.ts';
 export type { GenerateOptions, ResolvedOptions } from './sampling/options.ts';
 export { QUANT_TARGETS, QuantizeError, type QuantizeResult, quantizeGguf } from './quantize/index.ts';
 export { VERSION } from './version.ts';
-export { createApp, type AppOptions } from './server/app.ts';
+export { createStorage, openGuardedStorage, GuardedStorage, StorageError, type Storage, type StoredValue, type StoredTensor, type StorageConfig } from './storage/index.ts';
+export { createApp, type AppOptions, type TesseraApp } from './server/app.ts';
+export { CONFIG_VARS, loadServerConfig, type ServerConfig } from './server/config.ts';

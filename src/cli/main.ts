@@ -2,6 +2,7 @@
 /**
  * The `tessera` command line.
  *
+ *   tessera serve [--host H] [--port P]  the HTTP server (Ollama + OpenAI APIs); `serve --help` lists the environment
  *   tessera run <model.gguf> [prompt]   generate (reads the prompt from stdin when omitted)
  *   tessera info <model.gguf>           print the model's metadata and tensor summary
  *   tessera quantize <in.gguf> <out.gguf> <TYPE>
@@ -16,8 +17,11 @@ import { openGguf } from '../gguf/reader.ts';
 import { ggmlTypeName } from '../gguf/ggml-types.ts';
 import { GgmlType } from '../gguf/types.ts';
 import { QUANT_TARGETS, quantTarget, quantizeGguf } from '../quantize/index.ts';
+import { ConfigError, configHelp, loadServerConfig } from '../server/config.ts';
+import { serveNode } from '../server/node.ts';
 
 const USAGE = `usage:
+  tessera serve [--host HOST] [--port PORT]      (tessera serve --help: configuration variables)
   tessera run <model.gguf> [prompt] [--threads N] [--num-predict N] [--temperature T] [--seed S] [--ctx N] [--raw] [--system TEXT]
   tessera info <model.gguf>
   tessera quantize <in.gguf> <out.gguf> <TYPE>   TYPE: ${[...QUANT_TARGETS.keys()].join(', ')}`;
@@ -30,6 +34,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return cmd ? 0 : 2;
   }
+  if (cmd === 'serve') return serve(rest);
   if (cmd === 'run') return run(rest);
   if (cmd === 'info') return info(rest);
   if (cmd === 'quantize') return quantize(rest);
@@ -41,6 +46,36 @@ function num(v: string | undefined, name: string): number | undefined {
   const n = Number(v);
   if (!Number.isFinite(n)) throw new UsageError(`--${name} expects a number, got '${v}'`);
   return n;
+}
+
+const SERVE_HELP = () => `usage: tessera serve [--host HOST] [--port PORT]
+
+Serves Ollama's API (/api/*) and OpenAI's (/v1/*) on HOST:PORT (default 127.0.0.1:11434; flags override TESSERA_HOST).
+
+Environment:
+${configHelp()}`;
+
+async function serve(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { host: { type: 'string' }, port: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  if (values.help) {
+    console.log(SERVE_HELP());
+    return 0;
+  }
+  let config;
+  try {
+    config = loadServerConfig();
+  } catch (e) {
+    if (e instanceof ConfigError) throw new UsageError(e.message);
+    throw e;
+  }
+  if (values.host !== undefined) config.host = values.host;
+  const port = num(values.port, 'port');
+  if (port !== undefined) {
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port expects 0..65535, got '${values.port}'`);
+    config.port = port;
+  }
+  await serveNode(config);
+  return new Promise<number>(() => {}); // runs until SIGINT/SIGTERM
 }
 
 async function quantize(args: string[]): Promise<number> {

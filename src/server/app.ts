@@ -1,127 +1,138 @@
 /**
- * The HTTP app (Hono): Ollama's core routes. `app.fetch` is a web-standard handler; adapters/ serve it
- * on Bun, Deno and Node, and a user's own Hono app can mount it with `app.route('/', createApp())`.
+ * The HTTP app (Hono): Ollama's API under /api, OpenAI's under /v1, GET /metrics. `app.fetch` is a
+ * web-standard handler; adapters/ serve it on Bun, Deno and Node, and a user's own Hono app can mount it
+ * with `userApp.route('/', createApp())`.
+ *
+ * Middleware, in order: request log + metrics, CORS, optional Bearer API key, body limit (413).
+ * Every error becomes the route's API error shape in one place (errors.ts).
+ *
+ * @example
+ * const app = createApp({ modelsDir: './models' });
+ * const res = await app.request('/api/tags');
  */
-import { zValidator } from '@hono/zod-validator';
-import { Hono, type Context } from 'hono';
-import { stream } from 'hono/streaming';
-import { z } from 'zod';
-import type { GenerateChunk, Generation } from '../engine.ts';
-import { TesseraError, ValidationError } from '../errors.ts';
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { cors } from 'hono/cors';
 import { VERSION } from '../version.ts';
-import { defaultModelsDir, ModelRegistry } from './models.ts';
+import { type ServerConfig, loadServerConfig } from './config.ts';
+import { describeError, errorResponse, HttpError } from './errors.ts';
+import { ModelLoader } from './loader.ts';
+import { createLogger, type Logger } from './log.ts';
+import { Metrics } from './metrics.ts';
+import { embedRoutes } from './ollama/embed.ts';
+import { generateRoutes } from './ollama/generate.ts';
+import { modelRoutes } from './ollama/models.ts';
+import { chatCompletionRoutes } from './openai/chat.ts';
+import { openaiModelRoutes } from './openai/models.ts';
+import { Admission, type ServerState } from './state.ts';
+import { ModelStore } from './store.ts';
 
-export interface AppOptions {
-  /** Directory of `<name>.gguf` files (default: $TESSERA_MODELS or ~/.tessera/models). */
-  modelsDir?: string;
-  threads?: number;
+export interface AppOptions extends Partial<ServerConfig> {
+  /** Where request logs go (default: stderr, in `config.log`'s format). */
+  logger?: Logger;
 }
 
-const options = z.record(z.string(), z.unknown()).optional();
-const generateBody = z.looseObject({
-  model: z.string().min(1),
-  prompt: z.string().default(''),
-  system: z.string().optional(),
-  raw: z.boolean().optional(),
-  stream: z.boolean().default(true),
-  options,
-});
-const chatBody = z.looseObject({
-  model: z.string().min(1),
-  messages: z.array(z.looseObject({ role: z.string(), content: z.string().default('') })).default([]),
-  stream: z.boolean().default(true),
-  options,
-});
+export type TesseraApp = Hono & {
+  state: ServerState;
+  /** Unloads every model. */
+  close(): Promise<void>;
+};
 
-/** Turns any error into Ollama's `{ "error": "..." }` with a 4xx/5xx status. */
-function errorResponse(c: Context, e: unknown): Response {
-  if (e instanceof ValidationError) return c.json({ error: e.message }, 400);
-  if (e instanceof TesseraError) {
-    const status = e.code === 'model_not_found' ? 404 : e.code === 'kv_cache_full' ? 400 : e.code.startsWith('gguf_') || e.code === 'model_format' || e.code.startsWith('unsupported') ? 422 : 500;
-    return c.json({ error: e.message }, status);
-  }
-  return c.json({ error: (e as Error)?.message ?? String(e) }, 500);
-}
+const LOOPBACK_ORIGIN = /^(https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?|app:\/\/.*|file:\/\/.*|tauri:\/\/.*)$/;
 
-const validate = <T extends z.ZodType>(schema: T) =>
-  zValidator('json', schema, (r, c) => {
-    if (!r.success) return c.json({ error: r.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ') }, 400);
-  });
-
-export function createApp(opts: AppOptions = {}): Hono & { registry: ModelRegistry } {
-  const registry = new ModelRegistry(opts.modelsDir ?? defaultModelsDir(), opts.threads);
-  const app = new Hono();
-
-  app.onError((e, c) => errorResponse(c, e));
-  app.get('/', (c) => c.text('Tessera is running'));
-  app.on('HEAD', '/', (c) => c.body(null, 200));
-  app.get('/api/version', (c) => c.json({ version: VERSION }));
-
-  app.get('/api/tags', async (c) => {
-    const models = await registry.list();
-    return c.json({
-      models: models.map((m) => ({ name: m.name, model: m.name, modified_at: m.modifiedAt.toISOString(), size: m.size, details: { format: 'gguf' } })),
-    });
-  });
-
-  app.get('/api/ps', async (c) => {
-    const loaded = await registry.loadedModels();
-    return c.json({ models: loaded.map(({ name, engine }) => ({ name, model: name, size: engine.info.memoryBytes, context_length: engine.info.nCtx })) });
-  });
-
-  app.post('/api/generate', validate(generateBody), async (c) => {
-    const body = c.req.valid('json');
-    const engine = await registry.engine(body.model);
-    if (body.prompt === '') return c.json({ model: body.model, created_at: new Date().toISOString(), response: '', done: true, done_reason: 'load' });
-    const gen = engine.generate({ prompt: body.prompt, raw: body.raw, system: body.system, options: body.options, signal: c.req.raw.signal });
-    return respond(c, body.model, body.stream, gen, (text) => ({ response: text }));
-  });
-
-  app.post('/api/chat', validate(chatBody), async (c) => {
-    const body = c.req.valid('json');
-    const engine = await registry.engine(body.model);
-    if (body.messages.length === 0) return c.json({ model: body.model, created_at: new Date().toISOString(), message: { role: 'assistant', content: '' }, done: true, done_reason: 'load' });
-    const gen = engine.chat({ messages: body.messages, options: body.options, signal: c.req.raw.signal });
-    return respond(c, body.model, body.stream, gen, (text) => ({ message: { role: 'assistant', content: text } }));
-  });
-
-  return Object.assign(app, { registry });
-}
-
-/** NDJSON stream (or one JSON object) in Ollama's shape, final statistics in nanoseconds. */
-async function respond(c: Context, model: string, streaming: boolean, gen: Generation, shape: (text: string) => object): Promise<Response> {
-  const iter = gen[Symbol.asyncIterator]();
-  // Pull the first chunk before answering, so validation/loading errors become a proper status.
-  const first = await iter.next();
-  const final = () => {
-    const s = gen.stats;
-    return {
-      model,
-      created_at: new Date().toISOString(),
-      ...shape(''),
-      done: true,
-      done_reason: gen.doneReason === 'abort' ? 'stop' : gen.doneReason,
-      total_duration: s?.totalNs ?? 0,
-      load_duration: 0,
-      prompt_eval_count: s ? s.promptTokens - s.cachedTokens : 0,
-      prompt_eval_duration: s?.promptEvalNs ?? 0,
-      eval_count: s?.evalCount ?? 0,
-      eval_duration: s?.evalNs ?? 0,
-    };
+/** Creates the app. Options override the environment (`loadServerConfig`). */
+export function createApp(opts: AppOptions = {}): TesseraApp {
+  const { logger, ...overrides } = opts;
+  const config: ServerConfig = { ...loadServerConfig(), ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) } as ServerConfig;
+  const store = new ModelStore(config.modelsDir);
+  const state: ServerState = {
+    config,
+    store,
+    loader: new ModelLoader(store, config),
+    metrics: new Metrics(),
+    admission: new Admission(config.numParallel, config.maxQueue),
   };
-  if (!streaming) {
-    let text = first.done ? '' : (first.value as GenerateChunk).text;
-    for (let r = await iter.next(); !r.done; r = await iter.next()) text += r.value.text;
-    return c.json({ ...final(), ...shape(text) });
-  }
-  c.header('Content-Type', 'application/x-ndjson');
-  return stream(c, async (s) => {
-    s.onAbort(() => void iter.return?.(undefined));
-    const line = (text: string) => JSON.stringify({ model, created_at: new Date().toISOString(), ...shape(text), done: false }) + '\n';
-    if (!first.done) await s.write(line(first.value.text));
-    for (let r = await iter.next(); !r.done; r = await iter.next()) {
-      if (r.value.text) await s.write(line(r.value.text));
-    }
-    await s.write(JSON.stringify(final()) + '\n');
+  const log = logger ?? createLogger(config.log);
+  registerGauges(state);
+
+  const app = new Hono();
+  app.onError((e, c) => {
+    const { status, message } = describeError(e);
+    if (status >= 500) log.error({ msg: 'request failed', method: c.req.method, path: c.req.path, status, error: message, stack: (e as Error)?.stack });
+    return errorResponse(c, e);
   });
+  app.notFound((c) => errorResponse(c, new HttpError(404, 'route_not_found', `${c.req.method} ${c.req.path}: no such route`)));
+
+  // Request log and metrics.
+  app.use('*', async (c, next) => {
+    const t0 = performance.now();
+    await next();
+    const ms = performance.now() - t0;
+    const route = c.req.routePath && c.req.routePath !== '*' && c.req.routePath !== '/*' ? c.req.routePath : 'other';
+    state.metrics.inc('tessera_http_requests_total', 'HTTP requests by route, method and status.', { route, method: c.req.method, status: String(c.res.status) });
+    state.metrics.observeLatency(route, ms / 1000);
+    log.info({ method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(ms * 10) / 10 });
+  });
+
+  app.use(
+    '*',
+    cors({
+      origin: config.origins.includes('*') ? '*' : (origin) => (LOOPBACK_ORIGIN.test(origin) || config.origins.includes(origin) ? origin : null),
+      allowHeaders: ['Authorization', 'Content-Type', 'User-Agent', 'Accept', 'X-Requested-With', 'OpenAI-Beta', 'x-stainless-arch', 'x-stainless-lang', 'x-stainless-os', 'x-stainless-package-version', 'x-stainless-runtime', 'x-stainless-runtime-version', 'x-stainless-retry-count', 'x-stainless-timeout'],
+      allowMethods: ['GET', 'HEAD', 'POST', 'DELETE', 'OPTIONS'],
+    }),
+  );
+
+  if (config.apiKey) {
+    const expected = `Bearer ${config.apiKey}`;
+    app.use('*', async (c, next) => {
+      if (c.req.path === '/' && (c.req.method === 'GET' || c.req.method === 'HEAD')) return next();
+      if (c.req.method === 'OPTIONS') return next();
+      if (!timingSafeEqual(c.req.header('authorization') ?? '', expected)) {
+        throw new HttpError(401, 'unauthorized', 'unauthorized: missing or wrong API key (send "Authorization: Bearer <TESSERA_API_KEY>")');
+      }
+      return next();
+    });
+  }
+
+  // Blob uploads stream to disk with their sha256 checked, so GGUF files of any size pass; every other
+  // body is read into memory and limited.
+  const limit = bodyLimit({
+    maxSize: config.maxBodyBytes,
+    onError: () => {
+      throw new HttpError(413, 'payload_too_large', `request body too large: the limit is ${config.maxBodyBytes} bytes (TESSERA_MAX_BODY)`);
+    },
+  });
+  app.use('*', (c, next) => (/\/api\/blobs\//.test(c.req.path) ? next() : limit(c, next)));
+
+  app.get('/', (c) => c.text('Tessera is running')); // HEAD / too (Hono routes HEAD to GET)
+  app.get('/api/version', (c) => c.json({ version: VERSION }));
+  app.get('/metrics', (c) => c.body(state.metrics.render(), 200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' }));
+
+  generateRoutes(app, state);
+  embedRoutes(app, state);
+  modelRoutes(app, state);
+  chatCompletionRoutes(app, state);
+  openaiModelRoutes(app, state);
+
+  return Object.assign(app, { state, close: () => state.loader.close() });
+}
+
+function timingSafeEqual(a: string, b: string): boolean {
+  let diff = a.length ^ b.length;
+  for (let i = 0; i < b.length; i++) diff |= (a.charCodeAt(i % Math.max(1, a.length)) || 0) ^ b.charCodeAt(i);
+  return diff === 0;
+}
+
+function registerGauges(state: ServerState): void {
+  const m = state.metrics;
+  m.gauge('tessera_queue_depth', 'Requests waiting for a model (beyond TESSERA_NUM_PARALLEL).', () => [{ value: state.admission.queued }]);
+  m.gauge('tessera_requests_in_flight', 'Model requests being served or queued.', () => [{ value: state.admission.inflight }]);
+  m.gauge('tessera_loaded_models', 'Models loaded.', () => [{ value: state.loader.list().length }]);
+  m.gauge('tessera_model_memory_bytes', 'Backend memory of each loaded model (weights, activations, KV cache).', () =>
+    state.loader.list().map((l) => ({ labels: { model: l.name }, value: l.engine.info.memoryBytes })),
+  );
+  m.gauge('tessera_kv_bytes', 'KV cache bytes by tier (wasm memory; host and storage tiers come with the paged KV cache).', () => [
+    { labels: { tier: 'wasm' }, value: state.loader.list().reduce((s, l) => s + l.engine.info.kvBytes, 0) },
+  ]);
 }

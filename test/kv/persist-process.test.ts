@@ -17,8 +17,8 @@ const DIR = join(tmpdir(), 'tessera-kv-persist');
 const MODEL = join(DIR, 'llama.gguf');
 const STORE = join(DIR, 'store');
 
-function child(prompt: number[]): { tokens: number[]; cached: number; promptTokens: number } {
-  const out = execFileSync(join(ROOT, 'node_modules/.bin/bun'), ['test/kv/persist-child.ts', MODEL, STORE, JSON.stringify(prompt)], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+function child(prompt: number[], store = STORE, driver = 'dir'): { tokens: number[]; cached: number; promptTokens: number } {
+  const out = execFileSync(join(ROOT, 'node_modules/.bin/bun'), ['test/kv/persist-child.ts', MODEL, store, JSON.stringify(prompt), driver], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
   return JSON.parse(out.trim().split('\n').pop()!);
 }
 
@@ -48,5 +48,15 @@ it('process B reuses the pages process A wrote: only the new tokens are evaluate
   const b = child(prompt);
   expect(b.cached).toBe(64);
   expect(b.promptTokens - b.cached).toBe(5);
+  expect(b.tokens).toEqual(a.tokens);
+});
+
+it('the same through the filesystem driver (src/storage/fs.ts)', () => {
+  const store = join(DIR, 'fs-store');
+  const prompt = Array.from({ length: 37 }, (_, i) => 3 + ((i * 53 + 5) % 250)); // 2 full pages + 5
+  const a = child(prompt, store, 'fs');
+  const b = child(prompt, store, 'fs');
+  expect(a.cached).toBe(0);
+  expect(b.cached).toBe(32);
   expect(b.tokens).toEqual(a.tokens);
 });

@@ -11,7 +11,7 @@ import { ThreadPool } from './pool.ts';
 const WEIGHT_TYPES = new Set<GgmlType>([
   GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0,
   GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.IQ4_NL,
-  GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K,
+  GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.Q3_K, GgmlType.Q2_K, GgmlType.IQ4_XS,
 ]);
 
 const BLOCK: Partial<Record<GgmlType, [number, number]>> = {
@@ -28,6 +28,9 @@ const BLOCK: Partial<Record<GgmlType, [number, number]>> = {
   [GgmlType.Q4_K]: [256, 144],
   [GgmlType.Q5_K]: [256, 176],
   [GgmlType.Q6_K]: [256, 210],
+  [GgmlType.Q3_K]: [256, 110],
+  [GgmlType.Q2_K]: [256, 84],
+  [GgmlType.IQ4_XS]: [256, 136],
 };
 
 function byteSizeOf(type: GgmlType, dims: readonly number[]): number {
@@ -55,6 +58,10 @@ function attnLayout(pageSize: number, kvType: number, flags: number, vType = kvT
   return (pageSize | (v << 12) | (kvType << 20) | (flags << 28)) >>> 0;
 }
 const ptr = (t: Tensor) => (t as WasmTensor).ptr;
+
+/** Per op (and per MATMUL weight type and shape): calls, total wall ms, multiply-adds. */
+export type OpProfile = Map<string, { calls: number; ms: number; macs: number }>;
+const OP_NAMES = new Map<number, string>(Object.entries(Op).map(([k, v]) => [v, k]));
 
 export interface WasmBackendOptions {
   threads?: number;
@@ -202,9 +209,41 @@ export class WasmBackend implements Backend {
   }
 
   compute(): void {
-    if (this.pool) this.pool.run(this.cmds);
+    if (this.profiler) this.computeProfiled(this.profiler);
+    else if (this.pool) this.pool.run(this.cmds);
     else this.core.run(this.cmds);
     this.cmds.reset();
+  }
+
+  /**
+   * Profiling (bench/profile.ts): while set, compute() runs the commands one at a time and adds each one's wall
+   * time to `profiler` under its op name (MATMUL also by weight type and shape). Each command then pays a thread
+   * wake-up and a barrier of its own, so the sum exceeds an unprofiled run; the shares are what it is for.
+   */
+  profiler: OpProfile | null = null;
+
+  private computeProfiled(prof: OpProfile): void {
+    const c = this.cmds;
+    for (let i = 0; i < c.count; i++) {
+      const t0 = performance.now();
+      if (this.pool) this.pool.run(c, i, 1);
+      else this.core.run(c, i, 1);
+      const ms = performance.now() - t0;
+      const op = c.word(i, 0);
+      let key = OP_NAMES.get(op) ?? `op${op}`;
+      let macs = 0;
+      if (op === Op.MATMUL) {
+        // words: type, w, x, out, n_in, n_out, n_tok (ABI.md MATMUL)
+        const [type, nIn, nOut, nTok] = [c.word(i, 1), c.word(i, 5), c.word(i, 6), c.word(i, 7)];
+        key = `MATMUL ${GgmlType[type] ?? type} ${nIn}→${nOut}`;
+        macs = nIn * nOut * nTok;
+      }
+      const e = prof.get(key) ?? { calls: 0, ms: 0, macs: 0 };
+      e.calls++;
+      e.ms += ms;
+      e.macs += macs;
+      prof.set(key, e);
+    }
   }
 
   async close(): Promise<void> {

@@ -50,6 +50,11 @@ export class CommandList {
     this.count++;
   }
 
+  /** Word `k` of command `i` (0: the op code). */
+  word(i: number, k: number): number {
+    return this.words[i * CMD_WORDS + k];
+  }
+
   /** The bit pattern of `x` as an f32, for f32 arguments (eps, scale, ...). */
   static f32bits(x: number): number {
     f32Scratch[0] = x;

@@ -9,7 +9,7 @@
  * core.f32(x, 1024).fill(1);
  */
 import { TesseraError } from '../../errors.ts';
-import { ABI_VERSION, STACK_BYTES, SYNC_BYTES, WASM_FILES, type CoreExports } from './abi.ts';
+import { ABI_VERSION, CMD_WORDS, STACK_BYTES, SYNC_BYTES, WASM_FILES, type CoreExports } from './abi.ts';
 import { Arena } from './arena.ts';
 import type { CommandList } from './commands.ts';
 
@@ -341,10 +341,10 @@ export class WasmCore {
     this.exports.tsr_set_scalar(on ? 1 : 0);
   }
 
-  /** Runs the list on this thread alone. */
-  run(cmds: CommandList): void {
+  /** Runs the list (or its commands `first .. first+count`) on this thread alone. */
+  run(cmds: CommandList, first = 0, count = cmds.count - first): void {
     try {
-      this.exports.tsr_graph_run(cmds.ptr, cmds.count, 0, 1, this.sync);
+      this.exports.tsr_graph_run(cmds.ptr + first * CMD_WORDS * 4, count, 0, 1, this.sync);
     } catch (e) {
       throw e instanceof WebAssembly.RuntimeError ? new WasmTrapError(e) : e;
     }

@@ -11,7 +11,7 @@
  * await pool.close();
  */
 import { TesseraError } from '../../errors.ts';
-import { STACK_BYTES, SYNC_BYTES } from './abi.ts';
+import { CMD_WORDS, STACK_BYTES, SYNC_BYTES } from './abi.ts';
 import type { CommandList } from './commands.ts';
 import { WasmTrapError, type WasmCore } from './core.ts';
 import { CTRL, CTRL_BYTES, spawnWorker, type PoolWorker, type WorkerReply } from './worker.ts';
@@ -102,19 +102,20 @@ export class ThreadPool {
     return pool;
   }
 
-  /** Runs the list on all threads; returns when every thread has finished it. */
-  run(cmds: CommandList): void {
+  /** Runs the list (or its commands `first .. first+count`) on all threads; returns when every thread has finished. */
+  run(cmds: CommandList, first = 0, count = cmds.count - first): void {
     if (this.closed) throw new ThreadPoolError('thread pool is closed');
     if (this.failure) throw new ThreadPoolError(this.failure);
-    if (this.nThreads === 1) return this.core.run(cmds);
-    if (cmds.count === 0) return;
+    if (this.nThreads === 1) return this.core.run(cmds, first, count);
+    if (count <= 0) return;
     const c = this.ctrl;
-    Atomics.store(c, CTRL.CMDS, cmds.ptr | 0);
-    Atomics.store(c, CTRL.N_CMDS, cmds.count);
+    const at = cmds.ptr + first * CMD_WORDS * 4;
+    Atomics.store(c, CTRL.CMDS, at | 0);
+    Atomics.store(c, CTRL.N_CMDS, count);
     Atomics.add(c, CTRL.GEN, 1);
     Atomics.notify(c, CTRL.GEN);
     try {
-      this.core.exports.tsr_graph_run(cmds.ptr, cmds.count, 0, this.nThreads, this.sync);
+      this.core.exports.tsr_graph_run(at, count, 0, this.nThreads, this.sync);
     } catch (e) {
       // Workers may now be stuck at a barrier: the pool is unusable.
       this.failure = `main thread trapped: ${(e as Error).message}`;

@@ -1,0 +1,146 @@
+/**
+ * Server configuration from environment variables, following Ollama's habits (OLLAMA_HOST → TESSERA_HOST, …).
+ * One table, `CONFIG_VARS`, is both the parser's source of truth and what `tessera serve --help` prints.
+ *
+ * @example
+ * const cfg = loadServerConfig(process.env); // { host: '127.0.0.1', port: 11434, ... }
+ */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { parseKeepAlive } from './keep-alive.ts';
+
+export interface ServerConfig {
+  host: string;
+  port: number;
+  /** Store and default cache directory. */
+  home: string;
+  /** Directory of `<name>.gguf` models (+ `<name>.json` settings, `blobs/`). */
+  modelsDir: string;
+  /** Worker threads per loaded model (undefined: the number of cores). */
+  threads?: number;
+  /** Default keep_alive in ms; Infinity keeps models loaded, 0 unloads after each request. */
+  keepAliveMs: number;
+  /** Most models loaded at once (least recently used idle model unloaded first). */
+  maxLoadedModels: number;
+  /** Byte budget for loaded models (weights + KV); 0 = unlimited. */
+  memoryBudget: number;
+  /** Requests served at once per server (generation, embeddings). */
+  numParallel: number;
+  /** Requests allowed to wait beyond numParallel; more get 503. */
+  maxQueue: number;
+  /** Storage driver for KV pages / image tensors: memory | fs | redis. */
+  storage: string;
+  /** Driver URL (fs: directory, redis: redis://…). */
+  storageUrl?: string;
+  /** Bearer key; required on every route but GET/HEAD / when set. */
+  apiKey?: string;
+  /** CORS allowed origins ('*' or a list); empty: same-origin only plus loopback origins. */
+  origins: string[];
+  /** Largest request body in bytes (413 past it). */
+  maxBodyBytes: number;
+  /** Log format: json (one object per line, default) | text | off. */
+  log: 'json' | 'text' | 'off';
+}
+
+export interface ConfigVar {
+  name: string;
+  default: string;
+  help: string;
+}
+
+export const CONFIG_VARS: readonly ConfigVar[] = [
+  { name: 'TESSERA_HOST', default: '127.0.0.1:11434', help: 'address to listen on, host:port (or host, or :port)' },
+  { name: 'TESSERA_HOME', default: '~/.tessera', help: 'store and default cache directory' },
+  { name: 'TESSERA_MODELS', default: '$TESSERA_HOME/models', help: 'models directory (<name>.gguf, <name>.json, blobs/)' },
+  { name: 'TESSERA_THREADS', default: 'number of cores', help: 'worker threads per loaded model' },
+  { name: 'TESSERA_KEEP_ALIVE', default: '5m', help: 'how long a model stays loaded after its last request (duration or seconds; negative: forever; 0: unload at once)' },
+  { name: 'TESSERA_MAX_LOADED_MODELS', default: '3', help: 'most models loaded at once (least recently used idle one unloaded first)' },
+  { name: 'TESSERA_MEMORY_BUDGET', default: '0 (unlimited)', help: 'bytes of model memory (weights + KV cache) allowed in total; suffixes K/M/G accepted' },
+  { name: 'TESSERA_NUM_PARALLEL', default: '1', help: 'requests served at once' },
+  { name: 'TESSERA_MAX_QUEUE', default: '512', help: 'requests allowed to wait; past it the server answers 503' },
+  { name: 'TESSERA_STORAGE', default: 'memory', help: 'storage driver for KV pages and image tensors: memory | fs | redis (validated here; used once the paged KV cache lands)' },
+  { name: 'TESSERA_STORAGE_URL', default: '$TESSERA_HOME/cache (fs)', help: 'storage location, e.g. redis://localhost:6379 or a directory' },
+  { name: 'TESSERA_API_KEY', default: '(none)', help: 'require "Authorization: Bearer <key>" on every route except GET/HEAD /' },
+  { name: 'TESSERA_ORIGINS', default: '(loopback origins)', help: 'comma-separated CORS origins allowed, or *' },
+  { name: 'TESSERA_MAX_BODY', default: '100M', help: 'largest request body (413 past it); blob uploads stream to disk and are not limited' },
+  { name: 'TESSERA_LOG', default: 'json', help: 'request log format: json | text | off' },
+];
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** "10", "512K", "1.5G" → bytes (binary units). */
+export function parseBytes(s: string, name: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*$/i.exec(s);
+  if (!m) throw new ConfigError(`${name}: expected a byte size like 512M, got '${s}'`);
+  const mul = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 }[m[2].toUpperCase() as '' | 'K' | 'M' | 'G' | 'T'];
+  return Math.round(Number(m[1]) * mul);
+}
+
+/** "host:port", "host", ":port", "[::1]:8080", optionally with http:// → { host, port }. */
+export function parseHost(s: string): { host: string; port: number } {
+  let v = s.trim().replace(/^https?:\/\//, '').replace(/\/+$/, '');
+  let host = '127.0.0.1';
+  let port = 11434;
+  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(v);
+  if (m) {
+    host = m[1];
+    if (m[2]) port = Number(m[2]);
+  } else if (v.includes(':') && v.indexOf(':') === v.lastIndexOf(':')) {
+    const [h, p] = v.split(':');
+    if (h) host = h;
+    if (p) port = Number(p);
+  } else if (v) {
+    host = v;
+  }
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`TESSERA_HOST: bad port in '${s}'`);
+  return { host, port };
+}
+
+function int(env: Record<string, string | undefined>, name: string, dflt: number, min: number): number {
+  const v = env[name];
+  if (v === undefined || v === '') return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new ConfigError(`${name}: expected an integer ≥ ${min}, got '${v}'`);
+  return n;
+}
+
+/** Reads the variables of CONFIG_VARS. @throws ConfigError naming the variable. */
+export function loadServerConfig(env: Record<string, string | undefined> = process.env): ServerConfig {
+  const { host, port } = parseHost(env.TESSERA_HOST ?? '');
+  const home = env.TESSERA_HOME || join(homedir(), '.tessera');
+  const keepAlive = parseKeepAlive(env.TESSERA_KEEP_ALIVE ?? '5m');
+  if (keepAlive === null) throw new ConfigError(`TESSERA_KEEP_ALIVE: expected a duration like 5m or seconds, got '${env.TESSERA_KEEP_ALIVE}'`);
+  const log = (env.TESSERA_LOG ?? 'json') as ServerConfig['log'];
+  if (!['json', 'text', 'off'].includes(log)) throw new ConfigError(`TESSERA_LOG: expected json, text or off, got '${log}'`);
+  const storage = env.TESSERA_STORAGE ?? 'memory';
+  if (!['memory', 'fs', 'redis'].includes(storage)) throw new ConfigError(`TESSERA_STORAGE: expected memory, fs or redis, got '${storage}'`);
+  return {
+    host,
+    port,
+    home,
+    modelsDir: env.TESSERA_MODELS || join(home, 'models'),
+    threads: env.TESSERA_THREADS ? int(env, 'TESSERA_THREADS', 1, 1) : undefined,
+    keepAliveMs: keepAlive,
+    maxLoadedModels: int(env, 'TESSERA_MAX_LOADED_MODELS', 3, 1),
+    memoryBudget: env.TESSERA_MEMORY_BUDGET ? parseBytes(env.TESSERA_MEMORY_BUDGET, 'TESSERA_MEMORY_BUDGET') : 0,
+    numParallel: int(env, 'TESSERA_NUM_PARALLEL', 1, 1),
+    maxQueue: int(env, 'TESSERA_MAX_QUEUE', 512, 0),
+    storage,
+    storageUrl: env.TESSERA_STORAGE_URL || (storage === 'fs' ? join(home, 'cache') : undefined),
+    apiKey: env.TESSERA_API_KEY || undefined,
+    origins: (env.TESSERA_ORIGINS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    maxBodyBytes: parseBytes(env.TESSERA_MAX_BODY ?? '100M', 'TESSERA_MAX_BODY'),
+    log,
+  };
+}
+
+/** The variables table for `tessera serve --help`. */
+export function configHelp(): string {
+  const w = Math.max(...CONFIG_VARS.map((v) => v.name.length));
+  return CONFIG_VARS.map((v) => `  ${v.name.padEnd(w)}  ${v.help} (default: ${v.default})`).join('\n');
+}
