@@ -21,6 +21,10 @@ import { parseToolCalls, type ToolCall, type ToolChoice, type ToolDefinition } f
 import { GgmlType } from './gguf/types.ts';
 import { KvCacheFullError } from './kv/cache.ts';
 import { planMemory } from './model/memory-plan.ts';
+import { kvTypeId, parseKvType, resolveKvTypes, type KvTypeName, type KvTypes } from './kv/kv-type.ts';
+import { KvManager, type KvSequence, type KvStats } from './kv/manager.ts';
+import { modelDigest } from './kv/model-digest.ts';
+import type { Storage } from './storage/types.ts';
 import { loadModel, SUPPORTED_ARCHITECTURES, type Model } from './model/model.ts';
 import { resolveOptions, type GenerateOptions, type ResolvedOptions } from './sampling/options.ts';
 import { TopLogprobs, topLogprobs } from './sampling/logprobs.ts';
@@ -41,8 +45,18 @@ export interface EngineOptions {
   numCtx?: number;
   /** Largest prompt chunk evaluated in one forward (default 512). */
   numBatch?: number;
-  /** KV cache element type (default 'f16'). */
-  kvType?: 'f16' | 'f32';
+  /** KV cache element type of K and V (default 'f16'); `kvTypeK`/`kvTypeV` set each. Requests may override (options kv_type, kv_type_k, kv_type_v). */
+  kvType?: KvTypeName;
+  kvTypeK?: KvTypeName;
+  kvTypeV?: KvTypeName;
+  /** Tokens per KV page, 16..256 (default 64, bench/kv-page-size.ts). */
+  kvPageSize?: number;
+  /** Byte budget of hot KV pages in WASM memory, per K/V type pair (default: two full contexts). */
+  kvHotBytes?: number;
+  /** Byte budget of KV pages kept in host memory when demoted (default 256 MiB). */
+  kvHostBytes?: number;
+  /** Storage for the prefix cache (full pages written behind; survives the process). Default none. */
+  kvStorage?: Storage | null;
   /** Rows of logits kept per forward: 1 for generation; more lets `evaluate` score every prompt position. */
   logitRows?: number;
   /** WASM variant override (tests/benchmarks); default: chosen by a known-answer test. */
@@ -164,9 +178,6 @@ const SHARDABLE = new Set(['llama', 'mistral', 'mistral3', 'qwen2', 'qwen3', 'ph
 const now = () => Math.round(performance.now() * 1e6);
 
 export class Engine {
-  /** Tokens whose K/V are in the cache: positions 0..nCached-1. Sized num_ctx at load. */
-  private readonly cached: Int32Array;
-  private nCached = 0;
   /** f32 [n_vocab]: the logits of the last forward's last token (a view, made once). */
   private readonly lastLogits: Float32Array;
   private busy: Promise<void> = Promise.resolve();
@@ -177,8 +188,9 @@ export class Engine {
     readonly tokenizer: Tokenizer,
     private readonly model: Model,
     private readonly backend: Backend,
+    /** The KV cache's manager side (null for encoder models). */
+    private readonly kvm: KvManager | null,
   ) {
-    this.cached = new Int32Array(info.nCtx);
     this.lastLogits = model.logits.subarray(0, info.nVocab);
   }
 
@@ -210,8 +222,18 @@ export class Engine {
         ? await ShardedBackend.create({ shards: plan.shards, layerShard: plan.layerShard, threads, variant: opts.wasmVariant })
         : await WasmBackend.create({ threads, variant: opts.wasmVariant });
     try {
-      const model = await loadModel(file, be, loadOpts);
-      return new Engine(describe(file, model, be, nCtx), tokenizer, model, be);
+      const kt = parseKvType(opts.kvTypeK ?? opts.kvType ?? 'f16', 'kvTypeK');
+      const vt = parseKvType(opts.kvTypeV ?? opts.kvType ?? 'f16', 'kvTypeV');
+      const ps = opts.kvPageSize ?? 64;
+      if (!Number.isInteger(ps) || ps < 16 || ps > 256) throw new ValidationError(`createEngine: kvPageSize must be an integer in 16..256, got ${ps}`);
+      for (const [k, v] of [['kvHotBytes', opts.kvHotBytes], ['kvHostBytes', opts.kvHostBytes]] as const) {
+        if (v !== undefined && !(Number.isSafeInteger(v) && v >= 0)) throw new ValidationError(`createEngine: ${k} must be a non-negative integer, got ${v}`);
+      }
+      const model = await loadModel(file, be, { ...loadOpts, kvType: kvTypeId(kt), vType: kvTypeId(vt), kvPageSize: ps, kvHotBytes: opts.kvHotBytes, kvHotContexts: 2 });
+      const kvm = model.pooling
+        ? null
+        : new KvManager(model.kv, { modelDigest: await modelDigest(file.path), hostBytes: opts.kvHostBytes ?? 256 << 20, storage: opts.kvStorage ?? null });
+      return new Engine(describe(file, model, be, nCtx), tokenizer, model, be, kvm);
     } catch (e) {
       await be.close();
       throw e;
@@ -239,7 +261,6 @@ export class Engine {
           m.inputPositions[i] = i;
         }
         await m.forward(ids.length, ids.length, 0);
-        this.nCached = 0;
         const e = new Float32Array(nEmbd);
         const h = m.hidden!;
         if (m.pooling === 'mean') {
@@ -286,7 +307,18 @@ export class Engine {
     if (req.logprobs !== undefined && !(Number.isInteger(req.logprobs) && req.logprobs >= 0 && req.logprobs <= 20)) {
       throw new ValidationError(`generate: logprobs must be an integer in 0..20, got ${req.logprobs}`);
     }
-    return this.run(tokens, options, req.signal, req.logprobs, grammar, grammar && req.tools && req.toolChoice !== 'none' ? req.tools : null);
+    const kvTypes = resolveKvTypes(req.options as Record<string, unknown> | undefined, this.kvm!.cache.defaultTypes);
+    return this.run(tokens, options, kvTypes, req.signal, req.logprobs, grammar, grammar && req.tools && req.toolChoice !== 'none' ? req.tools : null);
+  }
+
+  /** The KV cache's pages, tiers and counters (null for encoder models). */
+  kvStats(): KvStats | null {
+    return this.kvm?.stats() ?? null;
+  }
+
+  /** Waits until the KV pages being written to storage are written (before exit, in tests). */
+  async kvFlush(): Promise<void> {
+    await this.kvm?.flush();
   }
 
   /** Chat: renders the model's chat template over `messages` and generates the assistant's turn. */
@@ -317,15 +349,20 @@ export class Engine {
     return this.exclusive(async () => {
       const m = this.model;
       if (tokens.length > m.logitRows || tokens.length > m.maxTokens) throw new ValidationError(`evaluate: ${tokens.length} tokens exceed logitRows ${m.logitRows} / batch ${m.maxTokens}`);
-      this.nCached = 0;
       m.kv.ensure(tokens.length);
-      for (let i = 0; i < tokens.length; i++) {
-        m.inputTokens[i] = tokens[i];
-        m.inputPositions[i] = i;
+      const kvm = this.kvm!;
+      const seq = await kvm.begin(tokens, kvm.cache.defaultTypes, { reuse: false });
+      try {
+        kvm.prepare(seq, tokens.length);
+        for (let i = 0; i < tokens.length; i++) {
+          m.inputTokens[i] = tokens[i];
+          m.inputPositions[i] = i;
+        }
+        await m.forward(tokens.length, tokens.length, tokens.length);
+        kvm.commit(seq, tokens, 0, tokens.length);
+      } finally {
+        kvm.release(seq);
       }
-      await m.forward(tokens.length, tokens.length, tokens.length);
-      this.cached.set(tokens);
-      this.nCached = tokens.length;
       const V = this.info.nVocab;
       return tokens.map((_, i) => m.logits.slice(i * V, (i + 1) * V));
     });
@@ -337,76 +374,83 @@ export class Engine {
       const m = this.model;
       const n = req.promptTokens.length;
       m.kv.ensure(n + req.nPredict);
-      this.nCached = 0;
-      const t0 = performance.now();
-      for (let start = 0; start < n; start += m.maxTokens) {
-        const len = Math.min(m.maxTokens, n - start);
-        for (let i = 0; i < len; i++) {
-          m.inputTokens[i] = req.promptTokens[start + i];
-          m.inputPositions[i] = start + i;
+      const kvm = this.kvm!;
+      const seq = await kvm.begin(req.promptTokens, kvm.cache.defaultTypes, { reuse: false });
+      try {
+        kvm.prepare(seq, n + req.nPredict); // pages taken before timing
+        const t0 = performance.now();
+        for (let start = 0; start < n; start += m.maxTokens) {
+          const len = Math.min(m.maxTokens, n - start);
+          for (let i = 0; i < len; i++) {
+            m.inputTokens[i] = req.promptTokens[start + i];
+            m.inputPositions[i] = start + i;
+          }
+          await m.forward(len, start + len, 1);
         }
-        await m.forward(len, start + len, 1);
+        const t1 = performance.now();
+        let tok = argmax(m.logits, this.info.nVocab);
+        for (let i = 0; i < req.nPredict; i++) {
+          m.inputTokens[0] = tok;
+          m.inputPositions[0] = n + i;
+          await m.forward(1, n + i + 1, 1);
+          tok = argmax(m.logits, this.info.nVocab);
+        }
+        const t2 = performance.now();
+        return { prefillMs: t1 - t0, decodeMs: t2 - t1, nPrompt: n, nDecode: req.nPredict };
+      } finally {
+        kvm.release(seq); // nothing committed: its pages go back unindexed
       }
-      const t1 = performance.now();
-      let tok = argmax(m.logits, this.info.nVocab);
-      for (let i = 0; i < req.nPredict; i++) {
-        m.inputTokens[0] = tok;
-        m.inputPositions[0] = n + i;
-        await m.forward(1, n + i + 1, 1);
-        tok = argmax(m.logits, this.info.nVocab);
-      }
-      const t2 = performance.now();
-      return { prefillMs: t1 - t0, decodeMs: t2 - t1, nPrompt: n, nDecode: req.nPredict };
     });
   }
 
-  private run(prompt: number[], o: ResolvedOptions, signal?: AbortSignal, logprobs?: number, grammar: GrammarAutomaton | null = null, tools: ToolDefinition[] | null = null): Generation {
+  private run(prompt: number[], o: ResolvedOptions, kvTypes: KvTypes, signal?: AbortSignal, logprobs?: number, grammar: GrammarAutomaton | null = null, tools: ToolDefinition[] | null = null): Generation {
     const self = this;
     const gen: Generation = {
       doneReason: null,
       stats: null,
       toolCalls: null,
       [Symbol.asyncIterator]() {
-        return self.stream(prompt, o, gen, signal, logprobs, grammar, tools)[Symbol.asyncIterator]();
+        return self.stream(prompt, o, kvTypes, gen, signal, logprobs, grammar, tools)[Symbol.asyncIterator]();
       },
     };
     return gen;
   }
 
-  private async *stream(prompt: number[], o: ResolvedOptions, gen: Generation, signal: AbortSignal | undefined, logprobs: number | undefined, grammar: GrammarAutomaton | null, tools: ToolDefinition[] | null): AsyncGenerator<GenerateChunk> {
+  private async *stream(prompt: number[], o: ResolvedOptions, kvTypes: KvTypes, gen: Generation, signal: AbortSignal | undefined, logprobs: number | undefined, grammar: GrammarAutomaton | null, tools: ToolDefinition[] | null): AsyncGenerator<GenerateChunk> {
     const release = await this.acquire();
+    let seq: KvSequence | null = null;
     try {
+      if (prompt.length >= this.info.nCtx) throw new KvCacheFullError(prompt.length + 1, this.info.nCtx);
+      const t0 = now();
       // Structured output: the constraint masks each step; its text is what the tool-call parser reads.
       const constraint = grammar ? GrammarConstraint.create(grammar, this.tokenizer) : null;
-      yield* this.decode(prompt, o, gen, signal, logprobs, constraint);
+      // The longest cached prefix (the prefix index; at least the last prompt token is left to evaluate).
+      seq = await this.kvm!.begin(prompt, kvTypes);
+      yield* this.decode(prompt, o, seq, t0, gen, signal, logprobs, constraint);
       if (constraint && tools) gen.toolCalls = parseToolCalls(constraint.text(), tools);
     } finally {
+      if (seq) this.kvm!.release(seq);
       release();
     }
   }
 
-  private async *decode(prompt: number[], o: ResolvedOptions, gen: Generation, signal?: AbortSignal, logprobs?: number, constraint: GrammarConstraint | null = null): AsyncGenerator<GenerateChunk> {
-    const t0 = now();
+  private async *decode(prompt: number[], o: ResolvedOptions, seq: KvSequence, t0: number, gen: Generation, signal?: AbortSignal, logprobs?: number, constraint: GrammarConstraint | null = null): AsyncGenerator<GenerateChunk> {
     const m = this.model;
+    const kvm = this.kvm!;
     const V = this.info.nVocab;
     const nCtx = this.info.nCtx;
-    if (prompt.length >= nCtx) throw new KvCacheFullError(prompt.length + 1, nCtx);
-
-    // Reuse the cached prefix; always evaluate at least the last prompt token to get its logits.
-    let reuse = 0;
-    const maxReuse = Math.min(this.nCached, prompt.length - 1);
-    while (reuse < maxReuse && this.cached[reuse] === prompt[reuse]) reuse++;
-    this.nCached = reuse;
+    const reuse = seq.reused;
 
     for (let start = reuse; start < prompt.length; start += m.maxTokens) {
       if (signal?.aborted) break;
       const len = Math.min(m.maxTokens, prompt.length - start);
+      kvm.prepare(seq, len);
       for (let i = 0; i < len; i++) {
         m.inputTokens[i] = prompt[start + i];
         m.inputPositions[i] = start + i;
       }
       await m.forward(len, start + len, 1);
-      for (let i = 0; i < len; i++) this.cached[this.nCached++] = prompt[start + i];
+      kvm.commit(seq, prompt, start, len);
     }
     const t1 = now();
 
@@ -430,7 +474,7 @@ export class Engine {
           break;
         }
         // Budget for the constraint: this token and the ones the length and context limits still allow.
-        if (constraint) constraint.remaining = Math.min(limit - n, nCtx - this.nCached + 1);
+        if (constraint) constraint.remaining = Math.min(limit - n, nCtx - seq.n + 1);
         const tok = sampler.sample(this.lastLogits);
         constraint?.accept(tok);
         sampler.accept(tok);
@@ -456,15 +500,16 @@ export class Engine {
           reason = 'abort';
           break;
         }
-        const pos = this.nCached;
+        const pos = seq.n;
         if (pos + 1 > nCtx) {
           reason = 'length';
           break;
         }
+        kvm.prepare(seq, 1);
         m.inputTokens[0] = tok;
         m.inputPositions[0] = pos;
         await m.forward(1, pos + 1, 1);
-        this.cached[this.nCached++] = tok;
+        kvm.commitToken(seq, tok);
       }
       if (!stopped) {
         const r = stops.push(utf8.flush());

@@ -3,6 +3,8 @@ export { createEngine, Engine, EngineClosedError } from './engine.ts';
 export type { ChatMessage, ChatRequest, DoneReason, EngineOptions, GenerateChunk, GenerateRequest, GenerateStats, Generation, ModelInfo, TokenLogprob } from './engine.ts';
 export { TesseraError, ValidationError } from './errors.ts';
 export { KvCacheFullError } from './kv/cache.ts';
+export { KvRangeError, type KvStats } from './kv/manager.ts';
+export type { KvTypeName } from './kv/kv-type.ts';
 export { ModelFormatError, UnsupportedArchitectureError } from './model/hparams.ts';
 export { UnsupportedTensorTypeError } from './model/weights.ts';
 export { ModelTooLargeError } from './model/memory-plan.ts';

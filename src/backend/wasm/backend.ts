@@ -51,10 +51,11 @@ export class WasmTensor implements Tensor {
 
 const bits = CommandList.f32bits;
 
-/** ATTENTION word 10 (ABI.md): page_size | kv_type << 20 | flags << 28. */
-function attnLayout(pageSize: number, kvType: number, flags: number): number {
-  if (pageSize <= 0 || pageSize >= 1 << 20 || kvType > 0xff || flags > 0xf) throw new RangeError(`attention: page size ${pageSize}, kv type ${kvType} or flags ${flags} out of range`);
-  return (pageSize | (kvType << 20) | (flags << 28)) >>> 0;
+/** ATTENTION word 10 (ABI.md): page_size | (v_type + 1) << 12 | kv_type << 20 | flags << 28 (v field 0: V has kv_type). */
+function attnLayout(pageSize: number, kvType: number, flags: number, vType = kvType): number {
+  if (pageSize <= 0 || pageSize >= 1 << 12 || kvType > 0xff || vType >= 0xff || flags > 0xf) throw new RangeError(`attention: page size ${pageSize}, kv types ${kvType}/${vType} or flags ${flags} out of range`);
+  const v = vType === kvType ? 0 : vType + 1;
+  return (pageSize | (v << 12) | (kvType << 20) | (flags << 28)) >>> 0;
 }
 const ptr = (t: Tensor) => (t as WasmTensor).ptr;
 
@@ -148,6 +149,10 @@ export class WasmBackend implements Backend {
     return pages;
   }
 
+  pageView(page: number, bytes: number): Uint8Array {
+    return this.core.u8(page, bytes);
+  }
+
   // ---- ops ----
   matmul(out: Tensor, w: Tensor, x: Tensor, nTok: number): void {
     this.cmds.push(Op.MATMUL, w.type, ptr(w), ptr(x), ptr(out), w.dims[0], w.dims[1], nTok, this.scratch);
@@ -199,7 +204,7 @@ export class WasmBackend implements Backend {
   attention(out: Tensor, q: Tensor, qPos: Tensor, nTok: number, nKv: number, kv: KvLayerView, p: AttentionParams): void {
     this.cmds.push(
       Op.ATTENTION, ptr(q), ptr(out), nTok, ptr(qPos), nKv, p.nHead, p.nHeadKv, p.headDim,
-      ptr(kv.kPages), ptr(kv.vPages), attnLayout(kv.pageSize, kv.kvType, 1), p.window ?? 0, bits(p.scale), this.attnScratch, bits(p.softcap ?? 0),
+      ptr(kv.kPages), ptr(kv.vPages), attnLayout(kv.pageSize, kv.kvType, 1, kv.vType), p.window ?? 0, bits(p.scale), this.attnScratch, bits(p.softcap ?? 0),
     );
   }
 
