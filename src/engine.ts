@@ -554,6 +554,7 @@ export class Engine {
   async close(): Promise<void> {
     if (this.closed) return;
     await this.exclusive(async () => {
+      await this.kvm?.flush(); // pages still queued for storage are written before the memory goes
       await this.backend.close();
     });
     this.closed = true;

@@ -65,7 +65,7 @@ for (const rt of RUNTIMES) {
       dir = await makeModelsDir(`clients-${rt.name}`);
       const port = await freePort();
       base = `http://127.0.0.1:${port}`;
-      proc = spawn(rt.cmd, rt.args, { cwd: ROOT, env: { ...process.env, TESSERA_HOST: `127.0.0.1:${port}`, TESSERA_MODELS: dir, TESSERA_THREADS: '1', TESSERA_LOG: 'json' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      proc = spawn(rt.cmd, rt.args, { cwd: ROOT, env: { ...process.env, TESSERA_HOST: `127.0.0.1:${port}`, TESSERA_MODELS: dir, TESSERA_HOME: join(dir, 'home'), TESSERA_THREADS: '1', TESSERA_LOG: 'json' }, stdio: ['ignore', 'pipe', 'pipe'] });
       proc.stdout!.on('data', (d) => (out += d));
       proc.stderr!.on('data', (d) => (out += d));
       await waitUp(base, proc, () => out);
