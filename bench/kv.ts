@@ -8,6 +8,10 @@
  *              (Engine.bench, best of `--reps`). Default model: tiny Q4_0.
  *   types      bytes per token of each K/V type and the context that fits `--budget` MiB, for the
  *              model's shape (arithmetic from the page layout; no model run). Default: 1b.
+ *   coldstart  the serverless cold start: process A (fresh, empty filesystem storage) answers a prompt with a
+ *              `--system`-token shared prefix and exits; process B (fresh, same storage) answers another
+ *              request with that prefix. Prints each one's load time and time to first token, and the
+ *              ratio A/B of TTFT. Default model: 1b Q4_0.
  *
  * Flags: --shape 1b|tiny, --type Q4_0|Q8_0, --threads N, --model PATH, --system N, --prompt N,
  * --predict N, --reps N, --budget MiB. Prints a table; writes nothing else.
@@ -113,12 +117,58 @@ function types(f: Record<string, string>): void {
   console.log(`(shape ${f.shape ?? '1b'}: ${shape.nLayer} layers, ${shape.nHeadKv} KV heads × ${headDim})`);
 }
 
+/** One process of `coldstart`: load with filesystem storage at `--dir`, time the first token, exit. */
+async function coldstartChild(f: Record<string, string>): Promise<void> {
+  const { openGuardedStorage } = await import('../src/storage/index.ts');
+  const storage = await openGuardedStorage(f.dir);
+  const t0 = performance.now();
+  const e = await createEngine({ model: f.model, threads: Number(f.threads ?? 2), numCtx: Number(f.system) + 256, kvStorage: storage });
+  const loadMs = performance.now() - t0;
+  const V = e.info.nVocab;
+  const r = await ttft(e, [...tokens(Number(f.system), 1, V), ...tokens(20, Number(f.user), V)]);
+  await e.close(); // flushes the pages still queued for storage
+  await storage.close();
+  console.log(JSON.stringify({ loadMs, ttftMs: r.ms, cached: r.cached }));
+}
+
+async function coldstart(f: Record<string, string>): Promise<void> {
+  const { spawnSync } = await import('node:child_process');
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { fileURLToPath } = await import('node:url');
+  const path = await modelPath(f, '1b');
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-coldstart-'));
+  const nSys = f.system ?? '2000';
+  const run = (user: number) => {
+    const args = [fileURLToPath(import.meta.url), 'coldstart-child', '--model', path, '--dir', dir, '--system', nSys, '--user', String(user), '--threads', f.threads ?? '2'];
+    const r = spawnSync(process.execPath, args, { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`coldstart child failed: ${r.stderr}`);
+    return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { loadMs: number; ttftMs: number; cached: number };
+  };
+  const a = run(2);
+  const b = run(3);
+  rmSync(dir, { recursive: true, force: true });
+  console.log(
+    formatTable(
+      ['process', 'prompt tokens', 'from cache', 'load ms', 'TTFT ms'],
+      [
+        ['A (cold: empty storage)', String(Number(nSys) + 20), String(a.cached), a.loadMs.toFixed(0), a.ttftMs.toFixed(0)],
+        ['B (fresh process, same storage)', String(Number(nSys) + 20), String(b.cached), b.loadMs.toFixed(0), b.ttftMs.toFixed(0)],
+      ],
+    ),
+  );
+  console.log(`TTFT ratio A/B: ${(a.ttftMs / b.ttftMs).toFixed(1)}× (${path}, filesystem storage, ${f.threads ?? 2} threads)`);
+}
+
 const [what, ...rest] = process.argv.slice(2);
 const f = flags(rest);
 if (what === 'prefix') await prefix(f);
 else if (what === 'pagesize') await pagesize(f);
 else if (what === 'types') types(f);
+else if (what === 'coldstart') await coldstart(f);
+else if (what === 'coldstart-child') await coldstartChild(f);
 else {
-  console.error('usage: node dist/bench/kv.js prefix|pagesize|types [flags] (see bench/kv.ts)');
+  console.error('usage: node dist/bench/kv.js prefix|pagesize|types|coldstart [flags] (see bench/kv.ts)');
   process.exitCode = 2;
 }
