@@ -44,7 +44,7 @@ const LOOPBACK_ORIGIN = /^(https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?|ap
 export function createApp(opts: AppOptions = {}): TesseraApp {
   const { logger, ...overrides } = opts;
   const config: ServerConfig = { ...loadServerConfig(), ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) } as ServerConfig;
-  const store = new ModelStore(config.modelsDir);
+  const store = new ModelStore(config.modelsDir, config.ollamaModelsDir);
   const state: ServerState = {
     config,
     store,
