@@ -127,6 +127,7 @@ describe.skipIf(!existsSync(CLI))('tessera CLI (skipped when dist/ is not built:
     const flags = ['-n', '8', '--temperature', '0', '--seed', '1', '--raw'];
     const viaServer = await cli(['run', 'tiny', 'hello world', ...flags]);
     expect(viaServer.code, viaServer.stderr).toBe(0);
+    expect(viaServer.stdout.trim().length).toBeGreaterThan(0);
     expect(app.state.loader.list().map((m) => m.name)).toContain('tiny:latest'); // it ran in the server
     const inProcess = await cli(['run', 'tiny', 'hello world', ...flags], { env: { TESSERA_HOST: '127.0.0.1:9' } });
     expect(inProcess.code, inProcess.stderr).toBe(0);
