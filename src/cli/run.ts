@@ -7,7 +7,7 @@
  *     piped stdin as the prompt.
  */
 import { existsSync, statSync } from 'node:fs';
-import { createInterface } from 'node:readline/promises';
+import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { createEngine } from '../engine.ts';
 import { createApp } from '../server/app.ts';
@@ -135,32 +135,30 @@ async function once(f: Fetcher, model: string, prompt: string, flags: Flags): Pr
 }
 
 async function chat(f: Fetcher, model: string, flags: Flags): Promise<number> {
-  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  const rl = createInterface({ input: process.stdin, output: process.stdout, prompt: '>>> ' });
   const messages: { role: string; content: string }[] = flags.system ? [{ role: 'system', content: flags.system }] : [];
   process.stdout.write('(/bye or Ctrl-D to leave)\n');
+  rl.prompt();
   try {
-    for (;;) {
-      let line: string;
-      try {
-        line = await rl.question('>>> ');
-      } catch {
-        break; // Ctrl-D / closed input
-      }
+    // The async iterator buffers lines typed (or pasted) while an answer streams.
+    for await (const line of rl) {
       const text = line.trim();
       if (text === '/bye' || text === '/exit') break;
-      if (!text) continue;
-      messages.push({ role: 'user', content: text });
-      let answer = '';
-      let last: Final = {};
-      for await (const c of streamJson<Final>(f, '/api/chat', { model, messages, options: flags.options, stream: true })) {
-        const piece = c.message?.content ?? '';
-        answer += piece;
-        process.stdout.write(piece);
-        last = c;
+      if (text) {
+        messages.push({ role: 'user', content: text });
+        let answer = '';
+        let last: Final = {};
+        for await (const c of streamJson<Final>(f, '/api/chat', { model, messages, options: flags.options, stream: true })) {
+          const piece = c.message?.content ?? '';
+          answer += piece;
+          process.stdout.write(piece);
+          last = c;
+        }
+        process.stdout.write('\n\n');
+        if (flags.verbose) stats(last);
+        messages.push({ role: 'assistant', content: answer });
       }
-      process.stdout.write('\n\n');
-      if (flags.verbose) stats(last);
-      messages.push({ role: 'assistant', content: answer });
+      rl.prompt();
     }
   } finally {
     rl.close();

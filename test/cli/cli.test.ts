@@ -145,6 +145,35 @@ describe.skipIf(!existsSync(CLI))('tessera CLI (skipped when dist/ is not built:
     expect((await cli(['run'])).code).toBe(2);
   });
 
+  // `script` gives the CLI a pseudo-terminal (stdin, stdout and stderr are TTYs); input typed ahead is buffered.
+  const tty = (cmd: string, input: string) => new Promise<Out>((resolve) => {
+    const child = execFile('script', ['-qec', `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} ${cmd}`, '/dev/null'], { cwd: work, env: { ...process.env, TESSERA_HOST: host, OLLAMA_MODELS: 'off', TESSERA_MODELS: dir }, timeout: 120_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+    child.stdin!.end(input);
+  });
+  const hasScript = existsSync('/usr/bin/script');
+
+  it.skipIf(!hasScript)('run on a terminal without a prompt is a chat: each line gets an answer with the history, /bye ends it (skipped without util-linux script)', async () => {
+    const chats = async () => (await (await app.request('/metrics')).text()).split('\n').filter((l) => l.startsWith('tessera_http_requests_total') && l.includes('route="/api/chat"')).reduce((a, l) => a + Number(l.split(' ').at(-1)), 0);
+    const before = await chats();
+    const r = await tty('run tiny -n 3 --temperature 0', 'hello\nagain\n/bye\n');
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.stdout).toContain('(/bye or Ctrl-D to leave)');
+    expect(r.stdout.split('>>> ').length - 1).toBe(3); // a prompt before each line read
+    expect((await chats()) - before).toBe(2);
+  });
+
+  it.skipIf(!hasScript)('pull on a terminal draws a progress bar per layer (skipped without util-linux script)', async () => {
+    const r = await tty(`pull ${reg.host}/library/pulled:bar --insecure`, '');
+    expect(r.code).toBe(1); // no such tag: the error, then exit 1
+    reg.manifests.set('library/pulled:bar', reg.manifests.get('library/pulled:latest')!);
+    const ok = await tty(`pull ${reg.host}/library/pulled:bar --insecure`, '');
+    expect(ok.code, ok.stdout).toBe(0);
+    expect(ok.stdout).toMatch(/\rpulling [0-9a-f]{12}\s+100% ▕█{30}▏/);
+    expect(ok.stdout).toContain('success');
+  });
+
   it('ps lists the model loaded by run', async () => {
     const r = await cli(['ps']);
     expect(r.code).toBe(0);
