@@ -47,6 +47,20 @@ export class PullError extends TesseraError {
 
 export const isUrl = (s: string) => /^https?:\/\//i.test(s);
 
+/** Downloads in flight in this process, by partial-file path: a second pull of the same blob waits for the first. */
+const inFlight = new Map<string, Promise<unknown>>();
+
+async function once<T>(key: string, work: () => Promise<T>): Promise<T> {
+  for (let p = inFlight.get(key); p; p = inFlight.get(key)) await p.catch(() => {});
+  const p = work();
+  inFlight.set(key, p);
+  try {
+    return await p;
+  } finally {
+    inFlight.delete(key);
+  }
+}
+
 /** Pulls `model` (a registry name or a GGUF URL) into `store`. @returns the stored name. */
 export async function pullModel(store: ModelStore, model: string, opts: PullOptions = {}): Promise<string> {
   return isUrl(model) ? pullUrl(store, model, opts) : pullRegistry(store, model, opts);
@@ -83,14 +97,18 @@ async function pullRegistry(store: ModelStore, name: string, opts: PullOptions):
     }
     await mkdir(dirname(dest), { recursive: true });
     progress({ status, digest: l.digest, total: l.size, completed: 0 });
-    await downloadResumable(`${base}/blobs/${l.digest}`, `${dest}-partial`, {
-      expectedHex: hex,
-      signal: opts.signal,
-      retries: opts.retries,
-      fetch: doFetch,
-      onProgress: (completed) => progress({ status, digest: l.digest, total: l.size, completed }),
+    await once(dest, async () => {
+      if ((await stat(dest).catch(() => null))?.size === l.size) return; // another pull finished it meanwhile
+      await downloadResumable(`${base}/blobs/${l.digest}`, `${dest}-partial`, {
+        expectedHex: hex,
+        signal: opts.signal,
+        retries: opts.retries,
+        fetch: doFetch,
+        onProgress: (completed) => progress({ status, digest: l.digest, total: l.size, completed }),
+      });
+      await rename(`${dest}-partial`, dest);
     });
-    await rename(`${dest}-partial`, dest);
+    progress({ status, digest: l.digest, total: l.size, completed: l.size });
   }
   progress({ status: 'verifying sha256 digest' });
   progress({ status: 'writing manifest' });
@@ -118,23 +136,26 @@ async function pullUrl(store: ModelStore, url: string, opts: PullOptions): Promi
   const status = `pulling ${want ? want.slice(0, 12) : u.pathname.split('/').pop()}`;
   const digest = want ? `sha256:${want}` : undefined;
   progress({ status, digest, completed: 0 });
-  const { hex, size } = await downloadResumable(u.href, partial, {
-    expectedHex: want,
-    signal: opts.signal,
-    retries: opts.retries,
-    fetch: opts.fetch,
-    onProgress: (completed, total) => progress({ status, digest, total, completed }),
+  const { hex, size } = await once(partial, async () => {
+    const r = await downloadResumable(u.href, partial, {
+      expectedHex: want,
+      signal: opts.signal,
+      retries: opts.retries,
+      fetch: opts.fetch,
+      onProgress: (completed, total) => progress({ status, digest, total, completed }),
+    });
+    const fh = await open(partial, 'r');
+    const magic = Buffer.alloc(4);
+    await fh.read(magic, 0, 4, 0);
+    await fh.close();
+    if (magic.toString('latin1') !== 'GGUF') {
+      await rm(partial, { force: true });
+      throw new PullError(`${u.href} is not a GGUF file (it starts with ${JSON.stringify(magic.toString('latin1'))})`);
+    }
+    await rename(partial, store.blobPath(`sha256:${r.hex}`));
+    return r;
   });
-  const fh = await open(partial, 'r');
-  const magic = Buffer.alloc(4);
-  await fh.read(magic, 0, 4, 0);
-  await fh.close();
-  if (magic.toString('latin1') !== 'GGUF') {
-    await rm(partial, { force: true });
-    throw new PullError(`${u.href} is not a GGUF file (it starts with ${JSON.stringify(magic.toString('latin1'))})`);
-  }
   progress({ status: 'verifying sha256 digest', digest: `sha256:${hex}` });
-  await rename(partial, store.blobPath(`sha256:${hex}`));
   progress({ status: 'writing manifest' });
   await store.writeManifest(name, [{ mediaType: LAYER.model, digest: `sha256:${hex}`, size }]);
   progress({ status: 'success' });

@@ -114,6 +114,15 @@ describe('pull from a registry', () => {
     expect(existsSync(store.pathOf(`${reg.host}/library/tiny`))).toBe(false);
   });
 
+  it('two concurrent pulls of one model share the download (the blob is fetched once)', async () => {
+    const store = freshStore();
+    const n = reg.log.length;
+    const [a, b] = await Promise.all([pullModel(store, `${reg.host}/library/tiny`, { insecure: true }), pullModel(store, `${reg.host}/library/tiny`, { insecure: true })]);
+    expect(a).toBe(b);
+    expect(reg.log.slice(n).filter((l) => l.path.endsWith(wHex))).toHaveLength(1);
+    expect(sha256hex(readFileSync(store.blobPath(`sha256:${wHex}`)))).toBe(wHex);
+  });
+
   it('an unknown name is ModelNotFoundError naming it', async () => {
     await expect(pullModel(freshStore(), `${reg.host}/library/nope:1b`, { insecure: true })).rejects.toThrow(`model '${reg.host}/library/nope:1b' in registry '${reg.host}' not found`);
   });

@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../../src/server/app.ts';
 import { ModelNotFoundError, ModelStore, ReadOnlyModelError } from '../../src/server/store.ts';
 import { tinyLlamaVocab, writeSyntheticLlama } from '../../src/synth/index.ts';
 
@@ -80,6 +81,20 @@ describe('ModelStore', () => {
     expect((await store.get('mine:copy')).path).toBe(join(mine, 'blobs', `sha256-${ggufHex}`));
     expect((await store.settings('mine:copy')).template).toBe('{{ .Prompt }}');
     expect(snapshot(ollama)).toEqual(before);
+  });
+
+  it('a model in the Ollama store generates through the server without being copied', async () => {
+    const app = createApp({ modelsDir: join(root, 'empty'), ollamaModelsDir: ollama, threads: 1, log: 'off' });
+    try {
+      const before = snapshot(ollama);
+      const r = await app.request('/api/generate', { method: 'POST', body: JSON.stringify({ model: 'llama3.2', prompt: 'hi', stream: false, options: { num_predict: 2 } }) });
+      expect(r.status).toBe(200);
+      expect((await r.json()).done).toBe(true);
+      expect(existsSync(join(root, 'empty', 'blobs'))).toBe(false);
+      expect(snapshot(ollama)).toEqual(before);
+    } finally {
+      await app.close();
+    }
   });
 
   it("Tessera's store wins a name clash; removing it uncovers Ollama's", async () => {
