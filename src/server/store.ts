@@ -6,7 +6,8 @@
  *                                                      `…image.template`, `…image.system`, `…image.params` (JSON),
  *                                                      `…image.license`, and the config blob
  *   <dir>/<model>[:<tag>].gguf                          a loose GGUF dropped into the directory: listed as
- *                                                      `<model>:<tag>` (library namespace, no settings)
+ *                                                      `<model>:<tag>` (library namespace); settings from a
+ *                                                      `<model>[:<tag>].json` beside it (the earlier flat store)
  *
  * A second, read-only root is the user's Ollama store (`~/.ollama/models`, or OLLAMA_MODELS): its models are
  * listed and run from their blobs in place, never copied. On a name clash the order is Tessera's manifests,
@@ -220,6 +221,16 @@ export class ModelStore {
   }
 
   async settingsOf(e: ModelEntry): Promise<ModelSettings> {
+    if (e.source === 'file') {
+      // Settings written next to a loose file by the flat store of earlier versions (`<name>.json`).
+      const legacy = await readFile(e.path.replace(/\.gguf$/, '.json'), 'utf8').catch(() => null);
+      if (legacy === null) return {};
+      try {
+        return JSON.parse(legacy) as ModelSettings;
+      } catch {
+        throw new TesseraError('invalid_manifest', `model '${e.name}': its settings file ${e.path.replace(/\.gguf$/, '.json')} is not JSON`);
+      }
+    }
     const s: ModelSettings = {};
     for (const l of e.manifest?.layers ?? []) {
       const read = () => readFile(this.blobPath(l.digest, e.root), 'utf8');
@@ -329,7 +340,10 @@ export class ModelStore {
   async remove(name: string): Promise<void> {
     const e = await this.get(name);
     if (e.source === 'ollama') throw new ReadOnlyModelError(e.name);
-    if (e.source === 'file') return rm(e.path, { force: true });
+    if (e.source === 'file') {
+      await rm(e.path.replace(/\.gguf$/, '.json'), { force: true });
+      return rm(e.path, { force: true });
+    }
     const n = parseModelName(name);
     const p = this.manifestPath(this.dir, n);
     await rm(p, { force: true });

@@ -125,5 +125,10 @@ describe('ModelStore', () => {
     const store = new ModelStore(dir);
     expect((await store.list()).map((m) => m.name)).toEqual(['dropped:latest']);
     expect(await store.digest(await store.get('dropped'))).toBe(ggufHex);
+    expect(await store.settings('dropped')).toEqual({});
+    writeFileSync(join(dir, 'dropped.json'), '{"system":"from the flat store"}'); // what earlier versions wrote
+    expect(await store.settings('dropped')).toEqual({ system: 'from the flat store' });
+    await store.remove('dropped');
+    expect(readdirSync(dir)).toEqual([]);
   });
 });
