@@ -31,7 +31,7 @@ export interface BenchArgs {
 export const USAGE = `npm run bench -- [flags]      (node dist/bench/run.js [flags])
   --threads N            threads for every engine (default 2)
   --engines a,b          of ${ENGINE_NAMES.join(',')} (default all; llamabench only once bench/build-llama-bench.sh has built it)
-  --types T,T            synthetic weight types, of Q4_0,Q8_0,F16,BF16,F32,Q4_1,Q5_0,Q5_1,IQ4_NL,Q4_K,Q5_K,Q6_K,Q4_K_M (default Q4_0,Q8_0)
+  --types T,T            synthetic weight types, of Q4_0,Q8_0,F16,BF16,F32,Q4_1,Q5_0,Q5_1,IQ4_NL,Q4_K,Q5_K,Q6_K,Q4_K_M,Q3_K,Q2_K,IQ4_XS (default Q4_0,Q4_K_M,Q8_0)
   --shape S              synthetic model shape: ${Object.keys(SHAPES).join(' | ')} (default 1b)
   --model PATH           benchmark this GGUF instead of synthetic models (repeatable)
   --prompt N             prompt tokens, evaluated in one batch (default 128)
@@ -83,12 +83,12 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
       help: { type: 'boolean' },
     },
   });
-  const types = ['Q4_0', 'Q8_0', 'F16', 'BF16', 'F32', 'Q4_1', 'Q5_0', 'Q5_1', 'IQ4_NL', 'Q4_K', 'Q5_K', 'Q6_K', 'Q4_K_M'] as const;
+  const types = ['Q4_0', 'Q8_0', 'F16', 'BF16', 'F32', 'Q4_1', 'Q5_0', 'Q5_1', 'IQ4_NL', 'Q4_K', 'Q5_K', 'Q6_K', 'Q4_K_M', 'Q3_K', 'Q2_K', 'IQ4_XS'] as const;
   return {
     threads: int('threads', values.threads, 2, 1),
     engines: (values.engines ?? defaultEngines().join(',')).split(',').map((e) => oneOf('engines', e.trim(), ENGINE_NAMES)),
     shape: oneOf('shape', values.shape ?? '1b', Object.keys(SHAPES) as ShapeName[]),
-    types: (values.types ?? 'Q4_0,Q8_0').split(',').map((t) => oneOf('types', t.trim().toUpperCase(), types)),
+    types: (values.types ?? 'Q4_0,Q4_K_M,Q8_0').split(',').map((t) => oneOf('types', t.trim().toUpperCase(), types)),
     modelFiles: values.model ?? [],
     nPrompt: int('prompt', values.prompt, 128, 2),
     nPredict: int('predict', values.predict, 64, 1),

@@ -10,12 +10,22 @@
  * ```
  */
 import type { Backend } from './backend/backend.ts';
-import { WasmBackend } from './backend/wasm/backend.ts';
+import { ShardedBackend } from './backend/sharded/backend.ts';
+import { defaultThreads, WasmBackend } from './backend/wasm/backend.ts';
 import { TesseraError, ValidationError } from './errors.ts';
 import { openGguf, type GgufFile } from './gguf/reader.ts';
+import type { GrammarAutomaton } from './grammar/automaton.ts';
+import { GrammarConstraint } from './grammar/constraint.ts';
+import { structuredOutput, type OutputFormat } from './grammar/structured.ts';
+import { parseToolCalls, type ToolCall, type ToolChoice, type ToolDefinition } from './grammar/tools.ts';
 import { GgmlType } from './gguf/types.ts';
 import { KvCacheFullError } from './kv/cache.ts';
-import { loadModel, type Model } from './model/model.ts';
+import { planMemory } from './model/memory-plan.ts';
+import { kvTypeId, parseKvType, resolveKvTypes, type KvTypeName, type KvTypes } from './kv/kv-type.ts';
+import { KvManager, type KvSequence, type KvStats } from './kv/manager.ts';
+import { modelDigest } from './kv/model-digest.ts';
+import type { Storage } from './storage/types.ts';
+import { loadModel, SUPPORTED_ARCHITECTURES, type Model } from './model/model.ts';
 import { resolveOptions, type GenerateOptions, type ResolvedOptions } from './sampling/options.ts';
 import { TopLogprobs, topLogprobs } from './sampling/logprobs.ts';
 import { Sampler } from './sampling/sampler.ts';
@@ -35,12 +45,29 @@ export interface EngineOptions {
   numCtx?: number;
   /** Largest prompt chunk evaluated in one forward (default 512). */
   numBatch?: number;
-  /** KV cache element type (default 'f16'). */
-  kvType?: 'f16' | 'f32';
+  /** KV cache element type of K and V (default 'f16'); `kvTypeK`/`kvTypeV` set each. Requests may override (options kv_type, kv_type_k, kv_type_v). */
+  kvType?: KvTypeName;
+  kvTypeK?: KvTypeName;
+  kvTypeV?: KvTypeName;
+  /** Tokens per KV page, 16..256 (default 64, bench/kv-page-size.ts). */
+  kvPageSize?: number;
+  /** Byte budget of hot KV pages in WASM memory, per K/V type pair (default: two full contexts). */
+  kvHotBytes?: number;
+  /** Byte budget of KV pages kept in host memory when demoted (default 256 MiB). */
+  kvHostBytes?: number;
+  /** Storage for the prefix cache (full pages written behind; survives the process). Default none. */
+  kvStorage?: Storage | null;
   /** Rows of logits kept per forward: 1 for generation; more lets `evaluate` score every prompt position. */
   logitRows?: number;
   /** WASM variant override (tests/benchmarks); default: chosen by a known-answer test. */
   wasmVariant?: 'auto' | 'simd' | 'relaxed';
+  /**
+   * Most bytes one WASM instance may hold (default and maximum: 4 GiB, wasm32's limit). A model that needs more
+   * is split by layer over several instances (ShardedBackend); smaller values force that (tests).
+   */
+  maxShardBytes?: number;
+  /** Bytes the model may use in all (default: the system's free memory). A model that needs more is refused before loading. */
+  memoryLimitBytes?: number;
 }
 
 export interface ChatMessage {
@@ -58,6 +85,12 @@ export interface GenerateRequest {
   signal?: AbortSignal;
   /** Report log-probabilities of the chosen tokens with this many most likely alternatives (0..20); omit for none. */
   logprobs?: number;
+  /** Structured output: "json" (any JSON object) or a JSON Schema; sampling is constrained to it (src/grammar). */
+  format?: OutputFormat | '' | null;
+  /** Tools the model may call; with toolChoice "auto" it answers text or one call (see src/grammar/tools.ts). */
+  tools?: ToolDefinition[] | null;
+  /** "auto" (default), "required" (always a call) or "none" (tools only shown to the template). */
+  toolChoice?: ToolChoice | null;
 }
 
 export interface ChatRequest {
@@ -66,6 +99,10 @@ export interface ChatRequest {
   signal?: AbortSignal;
   /** As GenerateRequest.logprobs. */
   logprobs?: number;
+  format?: OutputFormat | '' | null;
+  /** Also passed to the chat template as `tools`. */
+  tools?: ToolDefinition[] | null;
+  toolChoice?: ToolChoice | null;
 }
 
 /** log p of a token under softmax(raw logits) (see sampling/logprobs.ts), with the most likely alternatives. */
@@ -100,6 +137,11 @@ export interface GenerateStats {
 export interface Generation extends AsyncIterable<GenerateChunk> {
   doneReason: DoneReason | null;
   stats: GenerateStats | null;
+  /**
+   * With tools: the call the model made (its JSON envelope was also streamed as text), or null when it
+   * answered in text (or was cut off mid-call). Set when the iteration finishes; always null without tools.
+   */
+  toolCalls: ToolCall[] | null;
 }
 
 export interface ModelInfo {
@@ -118,6 +160,8 @@ export interface ModelInfo {
   kvBytes: number;
   backend: string;
   threads: number;
+  /** WASM instances the model is spread over (1 unless it needs more than one instance holds). */
+  shards: number;
   chatTemplate: string | null;
 }
 
@@ -127,13 +171,13 @@ export class EngineClosedError extends TesseraError {
   }
 }
 
+/** Architectures whose loader places layers by `Backend.group` (src/model/llama.ts), so they can be sharded. */
+const SHARDABLE = new Set(['llama', 'mistral', 'mistral3', 'qwen2', 'qwen3', 'phi3', 'gemma2', 'gemma3']);
+
 /** Monotonic clock in nanoseconds. */
 const now = () => Math.round(performance.now() * 1e6);
 
 export class Engine {
-  /** Tokens whose K/V are in the cache: positions 0..nCached-1. Sized num_ctx at load. */
-  private readonly cached: Int32Array;
-  private nCached = 0;
   /** f32 [n_vocab]: the logits of the last forward's last token (a view, made once). */
   private readonly lastLogits: Float32Array;
   private busy: Promise<void> = Promise.resolve();
@@ -144,8 +188,9 @@ export class Engine {
     readonly tokenizer: Tokenizer,
     private readonly model: Model,
     private readonly backend: Backend,
+    /** The KV cache's manager side (null for encoder models). */
+    private readonly kvm: KvManager | null,
   ) {
-    this.cached = new Int32Array(info.nCtx);
     this.lastLogits = model.logits.subarray(0, info.nVocab);
   }
 
@@ -155,20 +200,40 @@ export class Engine {
       throw new ValidationError(`createEngine: 'threads' must be an integer in 1..256, got ${opts.threads}`);
     }
     if (opts.backend && opts.backend !== 'auto' && opts.backend !== 'wasm') throw new ValidationError(`createEngine: backend '${opts.backend}' is not available`);
+    for (const k of ['maxShardBytes', 'memoryLimitBytes'] as const) {
+      const v = opts[k];
+      if (v !== undefined && !(Number.isSafeInteger(v) && v > 0)) throw new ValidationError(`createEngine: '${k}' must be a positive integer number of bytes, got ${v}`);
+    }
     const file = await openGguf(opts.model);
     const tokenizer = createTokenizer(file.metadata, { path: file.path });
-    const be = await WasmBackend.create({ threads: opts.threads, variant: opts.wasmVariant });
+    const arch = file.metadata.get('general.architecture');
+    const nCtxTrain = Number(file.metadata.get(`${arch}.context_length`) ?? 2048);
+    const nCtx = opts.numCtx ?? Math.min(2048, nCtxTrain);
+    if (!Number.isInteger(nCtx) || nCtx < 1) throw new ValidationError(`createEngine: numCtx must be a positive integer, got ${nCtx}`);
+    const loadOpts = { nCtx, maxTokens: opts.numBatch ?? 512, logitRows: opts.logitRows, kvType: opts.kvType === 'f32' ? GgmlType.F32 : GgmlType.F16 };
+    // Refuse what cannot fit, and choose the instances, before allocating anything.
+    const threads = Math.max(1, opts.threads ?? defaultThreads());
+    const plan =
+      typeof arch === 'string' && SUPPORTED_ARCHITECTURES.includes(arch)
+        ? planMemory(file, { ...loadOpts, threads, maxShardBytes: opts.maxShardBytes, availableBytes: opts.memoryLimitBytes, canShard: SHARDABLE.has(arch) })
+        : null;
+    const be =
+      plan && plan.shards > 1
+        ? await ShardedBackend.create({ shards: plan.shards, layerShard: plan.layerShard, threads, variant: opts.wasmVariant })
+        : await WasmBackend.create({ threads, variant: opts.wasmVariant });
     try {
-      const nCtxTrain = Number(file.metadata.get(`${file.metadata.get('general.architecture')}.context_length`) ?? 2048);
-      const nCtx = opts.numCtx ?? Math.min(2048, nCtxTrain);
-      if (!Number.isInteger(nCtx) || nCtx < 1) throw new ValidationError(`createEngine: numCtx must be a positive integer, got ${nCtx}`);
-      const model = await loadModel(file, be, {
-        nCtx,
-        maxTokens: opts.numBatch ?? 512,
-        logitRows: opts.logitRows,
-        kvType: opts.kvType === 'f32' ? GgmlType.F32 : GgmlType.F16,
-      });
-      return new Engine(describe(file, model, be, nCtx), tokenizer, model, be);
+      const kt = parseKvType(opts.kvTypeK ?? opts.kvType ?? 'f16', 'kvTypeK');
+      const vt = parseKvType(opts.kvTypeV ?? opts.kvType ?? 'f16', 'kvTypeV');
+      const ps = opts.kvPageSize ?? 64;
+      if (!Number.isInteger(ps) || ps < 16 || ps > 256) throw new ValidationError(`createEngine: kvPageSize must be an integer in 16..256, got ${ps}`);
+      for (const [k, v] of [['kvHotBytes', opts.kvHotBytes], ['kvHostBytes', opts.kvHostBytes]] as const) {
+        if (v !== undefined && !(Number.isSafeInteger(v) && v >= 0)) throw new ValidationError(`createEngine: ${k} must be a non-negative integer, got ${v}`);
+      }
+      const model = await loadModel(file, be, { ...loadOpts, kvType: kvTypeId(kt), vType: kvTypeId(vt), kvPageSize: ps, kvHotBytes: opts.kvHotBytes, kvHotContexts: 2 });
+      const kvm = model.pooling
+        ? null
+        : new KvManager(model.kv, { modelDigest: await modelDigest(file.path), hostBytes: opts.kvHostBytes ?? 256 << 20, storage: opts.kvStorage ?? null });
+      return new Engine(describe(file, model, be, nCtx), tokenizer, model, be, kvm);
     } catch (e) {
       await be.close();
       throw e;
@@ -196,7 +261,6 @@ export class Engine {
           m.inputPositions[i] = i;
         }
         await m.forward(ids.length, ids.length, 0);
-        this.nCached = 0;
         const e = new Float32Array(nEmbd);
         const h = m.hidden!;
         if (m.pooling === 'mean') {
@@ -221,6 +285,7 @@ export class Engine {
     if (req === null || typeof req !== 'object') throw new ValidationError('generate: request must be an object');
     if (this.model.pooling) throw new ValidationError(`generate: ${this.info.architecture} is an embedding model; use embed()`);
     const options = resolveOptions(req.options ?? {});
+    const grammar = structuredOutput(req);
     let tokens: number[];
     if (Array.isArray(req.prompt)) {
       tokens = req.prompt.slice();
@@ -232,7 +297,7 @@ export class Engine {
         const messages: ChatMessage[] = [];
         if (req.system) messages.push({ role: 'system', content: req.system });
         messages.push({ role: 'user', content: req.prompt });
-        text = this.renderTemplate(messages);
+        text = this.renderTemplate(messages, req.tools);
       }
       tokens = this.tokenizer.encode(text, { addSpecial: true, parseSpecial: true });
     } else {
@@ -242,7 +307,18 @@ export class Engine {
     if (req.logprobs !== undefined && !(Number.isInteger(req.logprobs) && req.logprobs >= 0 && req.logprobs <= 20)) {
       throw new ValidationError(`generate: logprobs must be an integer in 0..20, got ${req.logprobs}`);
     }
-    return this.run(tokens, options, req.signal, req.logprobs);
+    const kvTypes = resolveKvTypes(req.options as Record<string, unknown> | undefined, this.kvm!.cache.defaultTypes);
+    return this.run(tokens, options, kvTypes, req.signal, req.logprobs, grammar, grammar && req.tools && req.toolChoice !== 'none' ? req.tools : null);
+  }
+
+  /** The KV cache's pages, tiers and counters (null for encoder models). */
+  kvStats(): KvStats | null {
+    return this.kvm?.stats() ?? null;
+  }
+
+  /** Waits until the KV pages being written to storage are written (before exit, in tests). */
+  async kvFlush(): Promise<void> {
+    await this.kvm?.flush();
   }
 
   /** Chat: renders the model's chat template over `messages` and generates the assistant's turn. */
@@ -251,15 +327,16 @@ export class Engine {
     for (const m of req.messages) {
       if (typeof m?.role !== 'string' || typeof m.content !== 'string') throw new ValidationError('chat: every message needs a string role and content');
     }
-    const text = this.renderTemplate(req.messages);
-    return this.generate({ prompt: text, raw: true, options: req.options, signal: req.signal, logprobs: req.logprobs });
+    structuredOutput(req); // validates format/tools before the template sees them (cached for generate)
+    const text = this.renderTemplate(req.messages, req.tools);
+    return this.generate({ prompt: text, raw: true, options: req.options, signal: req.signal, logprobs: req.logprobs, format: req.format, tools: req.tools, toolChoice: req.toolChoice });
   }
 
-  /** The model's chat template over `messages`, up to the assistant's turn (the text chat() tokenizes). */
-  renderTemplate(messages: ChatMessage[]): string {
+  /** The model's chat template over `messages` (and `tools`), up to the assistant's turn (the text chat() tokenizes). */
+  renderTemplate(messages: ChatMessage[], tools?: ToolDefinition[] | null): string {
     const bos = this.tokenizer.bos !== null ? this.tokenizer.tokenText(this.tokenizer.bos) : '';
     const eos = this.tokenizer.eos !== null ? this.tokenizer.tokenText(this.tokenizer.eos) : '';
-    const text = renderChat(this.info.chatTemplate, messages, { addGenerationPrompt: true, bosToken: bos, eosToken: eos });
+    const text = renderChat(this.info.chatTemplate, messages, { addGenerationPrompt: true, bosToken: bos, eosToken: eos, ...(tools?.length ? { tools } : {}) });
     // The template usually writes the BOS text itself; encode() adds BOS again when the GGUF asks for it.
     return this.tokenizer.addBos && bos && text.startsWith(bos) ? text.slice(bos.length) : text;
   }
@@ -272,15 +349,20 @@ export class Engine {
     return this.exclusive(async () => {
       const m = this.model;
       if (tokens.length > m.logitRows || tokens.length > m.maxTokens) throw new ValidationError(`evaluate: ${tokens.length} tokens exceed logitRows ${m.logitRows} / batch ${m.maxTokens}`);
-      this.nCached = 0;
       m.kv.ensure(tokens.length);
-      for (let i = 0; i < tokens.length; i++) {
-        m.inputTokens[i] = tokens[i];
-        m.inputPositions[i] = i;
+      const kvm = this.kvm!;
+      const seq = await kvm.begin(tokens, kvm.cache.defaultTypes, { reuse: false });
+      try {
+        kvm.prepare(seq, tokens.length);
+        for (let i = 0; i < tokens.length; i++) {
+          m.inputTokens[i] = tokens[i];
+          m.inputPositions[i] = i;
+        }
+        await m.forward(tokens.length, tokens.length, tokens.length);
+        kvm.commit(seq, tokens, 0, tokens.length);
+      } finally {
+        kvm.release(seq);
       }
-      await m.forward(tokens.length, tokens.length, tokens.length);
-      this.cached.set(tokens);
-      this.nCached = tokens.length;
       const V = this.info.nVocab;
       return tokens.map((_, i) => m.logits.slice(i * V, (i + 1) * V));
     });
@@ -292,76 +374,87 @@ export class Engine {
       const m = this.model;
       const n = req.promptTokens.length;
       m.kv.ensure(n + req.nPredict);
-      this.nCached = 0;
-      const t0 = performance.now();
-      for (let start = 0; start < n; start += m.maxTokens) {
-        const len = Math.min(m.maxTokens, n - start);
-        for (let i = 0; i < len; i++) {
-          m.inputTokens[i] = req.promptTokens[start + i];
-          m.inputPositions[i] = start + i;
+      const kvm = this.kvm!;
+      const seq = await kvm.begin(req.promptTokens, kvm.cache.defaultTypes, { reuse: false });
+      try {
+        kvm.prepare(seq, n + req.nPredict); // pages taken before timing
+        const t0 = performance.now();
+        for (let start = 0; start < n; start += m.maxTokens) {
+          const len = Math.min(m.maxTokens, n - start);
+          for (let i = 0; i < len; i++) {
+            m.inputTokens[i] = req.promptTokens[start + i];
+            m.inputPositions[i] = start + i;
+          }
+          await m.forward(len, start + len, 1);
         }
-        await m.forward(len, start + len, 1);
+        const t1 = performance.now();
+        let tok = argmax(m.logits, this.info.nVocab);
+        for (let i = 0; i < req.nPredict; i++) {
+          m.inputTokens[0] = tok;
+          m.inputPositions[0] = n + i;
+          await m.forward(1, n + i + 1, 1);
+          tok = argmax(m.logits, this.info.nVocab);
+        }
+        const t2 = performance.now();
+        return { prefillMs: t1 - t0, decodeMs: t2 - t1, nPrompt: n, nDecode: req.nPredict };
+      } finally {
+        kvm.release(seq); // nothing committed: its pages go back unindexed
       }
-      const t1 = performance.now();
-      let tok = argmax(m.logits, this.info.nVocab);
-      for (let i = 0; i < req.nPredict; i++) {
-        m.inputTokens[0] = tok;
-        m.inputPositions[0] = n + i;
-        await m.forward(1, n + i + 1, 1);
-        tok = argmax(m.logits, this.info.nVocab);
-      }
-      const t2 = performance.now();
-      return { prefillMs: t1 - t0, decodeMs: t2 - t1, nPrompt: n, nDecode: req.nPredict };
     });
   }
 
-  private run(prompt: number[], o: ResolvedOptions, signal?: AbortSignal, logprobs?: number): Generation {
+  private run(prompt: number[], o: ResolvedOptions, kvTypes: KvTypes, signal?: AbortSignal, logprobs?: number, grammar: GrammarAutomaton | null = null, tools: ToolDefinition[] | null = null): Generation {
     const self = this;
     const gen: Generation = {
       doneReason: null,
       stats: null,
+      toolCalls: null,
       [Symbol.asyncIterator]() {
-        return self.stream(prompt, o, gen, signal, logprobs)[Symbol.asyncIterator]();
+        return self.stream(prompt, o, kvTypes, gen, signal, logprobs, grammar, tools)[Symbol.asyncIterator]();
       },
     };
     return gen;
   }
 
-  private async *stream(prompt: number[], o: ResolvedOptions, gen: Generation, signal?: AbortSignal, logprobs?: number): AsyncGenerator<GenerateChunk> {
+  private async *stream(prompt: number[], o: ResolvedOptions, kvTypes: KvTypes, gen: Generation, signal: AbortSignal | undefined, logprobs: number | undefined, grammar: GrammarAutomaton | null, tools: ToolDefinition[] | null): AsyncGenerator<GenerateChunk> {
     const release = await this.acquire();
+    let seq: KvSequence | null = null;
     try {
-      yield* this.decode(prompt, o, gen, signal, logprobs);
+      if (prompt.length >= this.info.nCtx) throw new KvCacheFullError(prompt.length + 1, this.info.nCtx);
+      const t0 = now();
+      // Structured output: the constraint masks each step; its text is what the tool-call parser reads.
+      const constraint = grammar ? GrammarConstraint.create(grammar, this.tokenizer) : null;
+      // The longest cached prefix (the prefix index; at least the last prompt token is left to evaluate).
+      seq = await this.kvm!.begin(prompt, kvTypes);
+      yield* this.decode(prompt, o, seq, t0, gen, signal, logprobs, constraint);
+      if (constraint && tools) gen.toolCalls = parseToolCalls(constraint.text(), tools);
     } finally {
+      if (seq) this.kvm!.release(seq);
       release();
     }
   }
 
-  private async *decode(prompt: number[], o: ResolvedOptions, gen: Generation, signal?: AbortSignal, logprobs?: number): AsyncGenerator<GenerateChunk> {
-    const t0 = now();
+  private async *decode(prompt: number[], o: ResolvedOptions, seq: KvSequence, t0: number, gen: Generation, signal?: AbortSignal, logprobs?: number, constraint: GrammarConstraint | null = null): AsyncGenerator<GenerateChunk> {
     const m = this.model;
+    const kvm = this.kvm!;
     const V = this.info.nVocab;
     const nCtx = this.info.nCtx;
-    if (prompt.length >= nCtx) throw new KvCacheFullError(prompt.length + 1, nCtx);
-
-    // Reuse the cached prefix; always evaluate at least the last prompt token to get its logits.
-    let reuse = 0;
-    const maxReuse = Math.min(this.nCached, prompt.length - 1);
-    while (reuse < maxReuse && this.cached[reuse] === prompt[reuse]) reuse++;
-    this.nCached = reuse;
+    const reuse = seq.reused;
 
     for (let start = reuse; start < prompt.length; start += m.maxTokens) {
       if (signal?.aborted) break;
       const len = Math.min(m.maxTokens, prompt.length - start);
+      kvm.prepare(seq, len);
       for (let i = 0; i < len; i++) {
         m.inputTokens[i] = prompt[start + i];
         m.inputPositions[i] = start + i;
       }
       await m.forward(len, start + len, 1);
-      for (let i = 0; i < len; i++) this.cached[this.nCached++] = prompt[start + i];
+      kvm.commit(seq, prompt, start, len);
     }
     const t1 = now();
 
-    const sampler = new Sampler(V, o);
+    const sampler = new Sampler(V, o, constraint ?? undefined);
     const window = o.repeat_last_n === -1 ? nCtx : o.repeat_last_n;
     for (const t of prompt.slice(Math.max(0, prompt.length - window))) sampler.accept(t);
     const utf8 = new Utf8Stream();
@@ -380,7 +473,10 @@ export class Engine {
           reason = 'length';
           break;
         }
+        // Budget for the constraint: this token and the ones the length and context limits still allow.
+        if (constraint) constraint.remaining = Math.min(limit - n, nCtx - seq.n + 1);
         const tok = sampler.sample(this.lastLogits);
+        constraint?.accept(tok);
         sampler.accept(tok);
         n++;
         if (this.tokenizer.isEog(tok)) break;
@@ -399,19 +495,21 @@ export class Engine {
           stopped = true;
           break;
         }
+        if (constraint?.finished) break; // complete, and nothing may follow: end as if EOS was sampled
         if (signal?.aborted) {
           reason = 'abort';
           break;
         }
-        const pos = this.nCached;
+        const pos = seq.n;
         if (pos + 1 > nCtx) {
           reason = 'length';
           break;
         }
+        kvm.prepare(seq, 1);
         m.inputTokens[0] = tok;
         m.inputPositions[0] = pos;
         await m.forward(1, pos + 1, 1);
-        this.cached[this.nCached++] = tok;
+        kvm.commitToken(seq, tok);
       }
       if (!stopped) {
         const r = stops.push(utf8.flush());
@@ -456,6 +554,7 @@ export class Engine {
   async close(): Promise<void> {
     if (this.closed) return;
     await this.exclusive(async () => {
+      await this.kvm?.flush(); // pages still queued for storage are written before the memory goes
       await this.backend.close();
     });
     this.closed = true;
@@ -487,13 +586,14 @@ function describe(file: GgufFile, model: Model, be: Backend, nCtx: number): Mode
     kvBytes: model.kv.bytes,
     backend: be.name,
     threads: be.nThreads,
+    shards: be instanceof ShardedBackend ? be.shards.length : 1,
     chatTemplate: typeof template === 'string' ? template : null,
   };
 }
 
 /** llama.cpp `enum llama_ftype` names for the types we load. */
 function fileTypeName(ft: number): string {
-  const names: Record<number, string> = { 0: 'F32', 1: 'F16', 2: 'Q4_0', 3: 'Q4_1', 7: 'Q8_0', 8: 'Q5_0', 9: 'Q5_1', 25: 'IQ4_NL', 32: 'BF16', 14: 'Q4_K_S', 15: 'Q4_K_M', 16: 'Q5_K_S', 17: 'Q5_K_M', 18: 'Q6_K' };
+  const names: Record<number, string> = { 0: 'F32', 1: 'F16', 2: 'Q4_0', 3: 'Q4_1', 7: 'Q8_0', 8: 'Q5_0', 9: 'Q5_1', 25: 'IQ4_NL', 32: 'BF16', 14: 'Q4_K_S', 15: 'Q4_K_M', 16: 'Q5_K_S', 17: 'Q5_K_M', 18: 'Q6_K', 10: 'Q2_K', 11: 'Q3_K_S', 12: 'Q3_K_M', 13: 'Q3_K_L', 30: 'IQ4_XS' };
   return names[ft] ?? `ftype#${ft}`;
 }
 

@@ -41,7 +41,9 @@ export interface KvLayerView {
   readonly kPages: Tensor; // u32 [n_pages] page handles
   readonly vPages: Tensor; // u32 [n_pages]
   readonly pageSize: number; // tokens per page
-  readonly kvType: GgmlType; // F16 or F32
+  readonly kvType: GgmlType; // K's type: F16, F32, Q8_0 or Q4_0 (block types: rows of a multiple of 32 values)
+  /** V's type when it differs from K's (omitted: kvType). */
+  readonly vType?: GgmlType;
 }
 
 export interface AttentionParams {
@@ -113,6 +115,15 @@ export interface Backend {
 
   /** Allocate KV page memory: `nPages` pages of `bytesPerPage` bytes; returns the page handles. */
   allocPages(nPages: number, bytesPerPage: number): number[];
+  /** Optional: host-visible bytes of a page (valid until the next allocation), for copying pages between tiers. */
+  pageView?(page: number, bytes: number): Uint8Array;
+
+  /**
+   * Optional placement hint: the weights, KV pages and page tables allocated after this call belong to layer
+   * `index`. A backend that spreads a model over several memories (ShardedBackend) places them by it; others
+   * ignore it. Default: no-op.
+   */
+  group?(index: number): void;
 
   close(): Promise<void>;
 }

@@ -13,6 +13,9 @@ import { ggmlByteSize, ggmlTypeName, ggmlTypeTraits } from './ggml-types.ts';
 import { dequantizeRowQ4_K, quantizeRowQ4_K } from './quant/q4_k.ts';
 import { dequantizeRowQ5_K, quantizeRowQ5_K } from './quant/q5_k.ts';
 import { dequantizeRowQ6_K, quantizeRowQ6_K } from './quant/q6_k.ts';
+import { dequantizeRowQ3_K, quantizeRowQ3_K } from './quant/q3_k.ts';
+import { dequantizeRowQ2_K, quantizeRowQ2_K } from './quant/q2_k.ts';
+import { dequantizeRowIQ4_XS, quantizeRowIQ4_XS } from './quant/iq4_xs.ts';
 import { bf16BitsToFp32, fp16BitsToFp32, fp32ToBf16Bits, fp32ToFp16Bits } from './fp16.ts';
 import { GgmlType } from './types.ts';
 import { dequantizeRowIQ4_NL, quantizeRowIQ4_NL } from './quant/iq4_nl.ts';
@@ -31,6 +34,7 @@ export const REFERENCE_QUANT_TYPES: readonly GgmlType[] = [
   GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0,
   GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.IQ4_NL,
   GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, // K-quants: src/gguf/quant/q{4,5,6}_k.ts
+  GgmlType.Q3_K, GgmlType.Q2_K, GgmlType.IQ4_XS, // q3_k.ts, q2_k.ts, iq4_xs.ts
 ];
 
 const QK = 32;
@@ -158,6 +162,9 @@ export function quantizeInto(type: GgmlType, f32: Float32Array, dst: Uint8Array)
     case GgmlType.Q4_K: return quantizeRowQ4_K(f32, dst);
     case GgmlType.Q5_K: return quantizeRowQ5_K(f32, dst);
     case GgmlType.Q6_K: return quantizeRowQ6_K(f32, dst);
+    case GgmlType.Q3_K: return quantizeRowQ3_K(f32, dst);
+    case GgmlType.Q2_K: return quantizeRowQ2_K(f32, dst);
+    case GgmlType.IQ4_XS: return quantizeRowIQ4_XS(f32, dst);
     default:
       throw new RangeError(`no reference quantizer for ${ggmlTypeName(type)}`);
   }
@@ -187,6 +194,9 @@ export function dequantize(type: GgmlType, bytes: Uint8Array, n: number): Float3
     case GgmlType.Q4_K: dequantizeRowQ4_K(bytes, out); break;
     case GgmlType.Q5_K: dequantizeRowQ5_K(bytes, out); break;
     case GgmlType.Q6_K: dequantizeRowQ6_K(bytes, out); break;
+    case GgmlType.Q3_K: dequantizeRowQ3_K(bytes, out); break;
+    case GgmlType.Q2_K: dequantizeRowQ2_K(bytes, out); break;
+    case GgmlType.IQ4_XS: dequantizeRowIQ4_XS(bytes, out); break;
     default:
       throw new RangeError(`no reference dequantizer for ${ggmlTypeName(type)}`);
   }

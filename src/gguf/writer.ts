@@ -201,6 +201,11 @@ function checkData(t: GgufTensorSpec, data: unknown, size: number, path: string)
   return data;
 }
 
+/** The header bytes (magic … tensor infos, padded) and each tensor's data size, without the data (sparse test files). */
+export function encodeGgufHeader(spec: GgufWriteSpec, path = '<memory>'): { header: Uint8Array; alignment: number; sizes: number[] } {
+  return encodeHeader(spec, path);
+}
+
 /** Encodes a whole GGUF file in memory (tests, fuzzing). Tensor data producers must be synchronous here. */
 export function encodeGguf(spec: GgufWriteSpec, path = '<memory>'): Uint8Array {
   const { header, alignment, sizes } = encodeHeader(spec, path);

@@ -1,19 +1,23 @@
 /**
- * KV cache for one sequence: per layer, K and V live in fixed-size pages of `pageSize` tokens.
+ * KV cache, the model's side: per layer, the page tables of the sequence being run.
  *
- * Page layout (ABI.md KV_STORE): `[pageSize][nHeadKv·headDim]` elements of `kvType`.
- * The page tables are u32 tensors the attention kernel reads in place (no gather copy).
+ * K and V live in fixed-size pages of `pageSize` tokens (page-pool.ts; ABI.md KV_STORE layout
+ * `[pageSize][kvRowBytes(type, nHeadKv·headDim)]`). A sequence's page table is a list of page
+ * ids; `bind` writes their backend handles into the per-layer u32 tables that KV_STORE and
+ * ATTENTION read in place (no gather copy). Models call only `layer(il)`.
  *
- * Model side: `layer(il)` gives the page tables of a layer.
- * Manager side: `capacity`, and the half-open range of filled positions is tracked by the engine.
+ * The manager's side (start a sequence, fork a prefix, remove a range, release) is manager.ts.
+ * Without a manager (encoders), the cache binds pages 0..maxPages−1 of its default pool in order.
  */
 import type { Backend, KvLayerView, Tensor } from '../backend/backend.ts';
-import { TesseraError } from '../errors.ts';
+import { TesseraError, ValidationError } from '../errors.ts';
 import { GgmlType } from '../gguf/types.ts';
+import { kvTypeId, kvTypeName, type KvTypes } from './kv-type.ts';
+import { pageBytesOf, PagePool, type KvShape } from './page-pool.ts';
 
 export class KvCacheFullError extends TesseraError {
-  constructor(need: number, capacity: number) {
-    super('kv_cache_full', `the context needs ${need} positions but the KV cache holds ${capacity} (raise num_ctx)`);
+  constructor(need: number, capacity: number, detail?: string) {
+    super('kv_cache_full', detail ?? `the context needs ${need} positions but the KV cache holds ${capacity} (raise num_ctx)`);
   }
 }
 
@@ -21,44 +25,126 @@ export interface KvCacheSpec {
   nLayer: number;
   nHeadKv: number;
   headDim: number;
+  /** Positions one sequence may hold. */
   nCtx: number;
-  pageSize?: number; // tokens per page, default 64
-  kvType?: GgmlType; // F16 (default) or F32
+  pageSize?: number; // tokens per page, default 64 (1..4095; the engine allows 16..256)
+  kvType?: GgmlType; // K's type: F16 (default), F32, Q8_0, Q4_0
+  vType?: GgmlType; // V's type (default: kvType)
+  /** Byte budget of each K/V type pair's pool of hot pages (default: `hotContexts` sequences of nCtx). */
+  hotBytes?: number;
+  /** Default 1. */
+  hotContexts?: number;
 }
 
+/** A layer view whose tables are rebound per sequence (types follow the bound pool). */
+interface LayerState {
+  kPages: Tensor; // u32 [maxPages] page handles
+  vPages: Tensor; // u32 [maxPages]
+  pageSize: number;
+  kvType: GgmlType;
+  vType: GgmlType;
+}
+
+export const DEFAULT_PAGE_SIZE = 64;
+/** K/V type pairs one model serves at once (each pool allocates its own hot budget at first use). */
+export const MAX_POOLS = 4;
+
 export class KvCache {
+  /** Positions one sequence can hold: maxPages · pageSize. */
   readonly capacity: number;
   readonly pageSize: number;
+  readonly maxPages: number;
   readonly kvType: GgmlType;
-  readonly bytes: number;
-  private readonly layers: KvLayerView[] = [];
+  readonly defaultTypes: KvTypes;
+  readonly shape: KvShape;
+  readonly hotBytes: number;
+  private readonly layers: LayerState[] = [];
+  private readonly kTables: Uint32Array[] = [];
+  private readonly vTables: Uint32Array[] = [];
+  private readonly pools = new Map<string, PagePool>();
+  /** The default pool. */
+  readonly main: PagePool;
 
-  constructor(be: Backend, spec: KvCacheSpec) {
-    this.pageSize = spec.pageSize ?? 64;
+  constructor(
+    private readonly be: Backend,
+    spec: KvCacheSpec,
+  ) {
+    this.pageSize = spec.pageSize ?? DEFAULT_PAGE_SIZE;
+    if (!Number.isInteger(this.pageSize) || this.pageSize < 1 || this.pageSize >= 4096) throw new ValidationError(`KV page size must be an integer in 1..4095, got ${this.pageSize}`);
     this.kvType = spec.kvType ?? GgmlType.F16;
-    const nPages = Math.ceil(spec.nCtx / this.pageSize);
-    this.capacity = nPages * this.pageSize;
-    const elem = this.kvType === GgmlType.F16 ? 2 : 4;
-    const bytesPerPage = this.pageSize * spec.nHeadKv * spec.headDim * elem;
-    this.bytes = 2 * spec.nLayer * nPages * bytesPerPage;
+    this.defaultTypes = { k: kvTypeName(this.kvType), v: kvTypeName(spec.vType ?? this.kvType) };
+    this.shape = { nLayer: spec.nLayer, nHeadKv: spec.nHeadKv, headDim: spec.headDim };
+    this.maxPages = Math.ceil(spec.nCtx / this.pageSize);
+    this.capacity = this.maxPages * this.pageSize;
     for (let il = 0; il < spec.nLayer; il++) {
-      const kPages = this.table(be, be.allocPages(nPages, bytesPerPage));
-      const vPages = this.table(be, be.allocPages(nPages, bytesPerPage));
-      this.layers.push({ kPages, vPages, pageSize: this.pageSize, kvType: this.kvType });
+      be.group?.(il); // sharded backends: the tables (and, in PagePool, the pages) of layer il live with its weights
+      const kPages = be.buffer(GgmlType.I32, [this.maxPages]);
+      const vPages = be.buffer(GgmlType.I32, [this.maxPages]);
+      this.layers.push({ kPages, vPages, pageSize: this.pageSize, kvType: this.kvType, vType: kvTypeId(this.defaultTypes.v) });
+    }
+    this.hotBytes = spec.hotBytes ?? (spec.hotContexts ?? 1) * this.maxPages * pageBytesOf(this.shape, this.defaultTypes, this.pageSize);
+    this.main = this.pool(this.defaultTypes);
+    const ids = Int32Array.from({ length: Math.min(this.maxPages, this.main.nPages) }, (_, i) => i);
+    this.bind(this.main, ids, ids.length);
+  }
+
+  /** Bytes of the default pool's pages. */
+  get bytes(): number {
+    return this.main.nPages * this.main.pageBytes;
+  }
+
+  /** The pool of a K/V type pair, allocated at first use with `hotBytes` of pages. */
+  pool(types: KvTypes): PagePool {
+    const key = `${types.k}/${types.v}`;
+    let p = this.pools.get(key);
+    if (!p) {
+      if (this.pools.size >= MAX_POOLS) {
+        throw new KvCacheFullError(0, 0, `KV type pair ${key} would be a ${MAX_POOLS + 1}th page pool (have ${[...this.pools.keys()].join(', ')}); each pool takes its own hot budget, so at most ${MAX_POOLS} K/V type pairs are served per model`);
+      }
+      const pageBytes = pageBytesOf(this.shape, types, this.pageSize);
+      const n = Math.floor(this.hotBytes / pageBytes);
+      if (n < 1) throw new KvCacheFullError(this.pageSize, 0, `the KV hot budget of ${this.hotBytes} bytes holds no page of ${pageBytes} bytes (${key})`);
+      p = new PagePool(this.be, this.shape, types, this.pageSize, n);
+      this.pools.set(key, p);
+    }
+    return p;
+  }
+
+  /** Every pool allocated so far. */
+  allPools(): PagePool[] {
+    return [...this.pools.values()];
+  }
+
+  /** Points the layer tables at `pages[0..n)` of `pool` (a sequence's page table). */
+  bind(pool: PagePool, pages: Int32Array, n: number): void {
+    if (n > this.maxPages) throw new KvCacheFullError(n * this.pageSize, this.capacity);
+    for (let il = 0; il < this.layers.length; il++) {
+      const L = this.layers[il];
+      const kt = (this.kTables[il] ??= this.be.u32(L.kPages));
+      const vt = (this.vTables[il] ??= this.be.u32(L.vPages));
+      const base = il * pool.nPages;
+      for (let i = 0; i < n; i++) {
+        kt[i] = pool.kAddr[base + pages[i]];
+        vt[i] = pool.vAddr[base + pages[i]];
+      }
+      L.kvType = kvTypeId(pool.types.k);
+      L.vType = kvTypeId(pool.types.v);
     }
   }
 
-  private table(be: Backend, pages: number[]): Tensor {
-    const t = be.buffer(GgmlType.I32, [pages.length]);
-    be.u32(t).set(pages);
-    return t;
+  /** Writes page slot `i` of every layer table (a page appended to the bound sequence). */
+  bindPage(pool: PagePool, i: number, page: number): void {
+    for (let il = 0; il < this.layers.length; il++) {
+      this.kTables[il][i] = pool.kAddr[il * pool.nPages + page];
+      this.vTables[il][i] = pool.vAddr[il * pool.nPages + page];
+    }
   }
 
   layer(il: number): KvLayerView {
     return this.layers[il];
   }
 
-  /** Throws KvCacheFullError unless `n` positions fit. */
+  /** Throws KvCacheFullError unless `n` positions fit one sequence. */
   ensure(n: number): void {
     if (n > this.capacity) throw new KvCacheFullError(n, this.capacity);
   }

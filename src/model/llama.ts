@@ -107,6 +107,7 @@ export class LlamaModel implements Model {
     const output = (await w.loadOptional('output.weight', [nEmbd, nVocab])) ?? tokEmbd;
     const layers: LayerWeights[] = [];
     for (let il = 0; il < hp.nLayer; il++) {
+      be.group?.(il);
       const p = `blk.${il}.`;
       // Fused projections (phi3): one tensor, row views for the parts.
       const qkv = w.has(p + 'attn_qkv.weight') ? await w.load(p + 'attn_qkv.weight', [nEmbd, qDim + 2 * kvDim]) : null;
@@ -154,7 +155,7 @@ export class LlamaModel implements Model {
       logits: f32(nVocab, logitRows),
     };
     be.reserve({ maxTokens: maxTok, maxRowLen: Math.max(nEmbd, nFf, qDim), maxKv: nCtx });
-    const kv = new KvCache(be, { nLayer: hp.nLayer, nHeadKv, headDim, nCtx, kvType: opts.kvType });
+    const kv = new KvCache(be, { nLayer: hp.nLayer, nHeadKv, headDim, nCtx, kvType: opts.kvType, vType: opts.vType, pageSize: opts.kvPageSize, hotBytes: opts.kvHotBytes, hotContexts: opts.kvHotContexts });
     return new LlamaModel(hp, be, tokEmbd, outputNorm, output, layers, s, maxTok, logitRows, kv, familyFeatures(file, hp));
   }
 
@@ -201,7 +202,7 @@ export class LlamaModel implements Model {
       be.rope(s.q, s.pos, nTok, ropeQ[il]);
       be.rope(s.k, s.pos, nTok, ropeK[il]);
       be.kvStore(s.k, nTok, kvDim, s.pos, kv.kPages, kv.pageSize, kv.kvType);
-      be.kvStore(s.v, nTok, kvDim, s.pos, kv.vPages, kv.pageSize, kv.kvType);
+      be.kvStore(s.v, nTok, kvDim, s.pos, kv.vPages, kv.pageSize, kv.vType ?? kv.kvType);
       be.attention(s.att, s.q, s.pos, nTok, nKv, kv, attn[il]);
       be.matmul(s.o, L.wo, s.att, nTok);
       if (L.attnPostNorm) be.rmsNorm(s.o, s.o, L.attnPostNorm, hp.rmsEps, nEmbd, nTok);

@@ -16,6 +16,14 @@ export interface ModelOptions {
   /** How many rows of logits one forward can return (1 for generation; the prompt length for scoring). */
   logitRows?: number;
   kvType?: GgmlType;
+  /** V's KV type when it differs from kvType. */
+  vType?: GgmlType;
+  /** Tokens per KV page (16..256). */
+  kvPageSize?: number;
+  /** Byte budget of the hot KV pages in backend memory (per K/V type pair). */
+  kvHotBytes?: number;
+  /** Default hot budget when kvHotBytes is not given: this many full contexts (default 1). */
+  kvHotContexts?: number;
 }
 
 /** How an embedding model turns hidden states into one vector (llama.cpp llama_pooling_type). */

@@ -41,10 +41,11 @@ function fallback(type: GgmlType, rowLen: number): GgmlType {
   const block = ggmlTypeTraits(type)?.blockSize ?? 1;
   if (rowLen % block === 0) return type;
   switch (type) {
-    case GgmlType.Q2_K:
-    case GgmlType.Q3_K:
     case GgmlType.IQ4_XS:
       return rowLen % 32 === 0 ? GgmlType.IQ4_NL : GgmlType.F16;
+    case GgmlType.Q2_K:
+    case GgmlType.Q3_K:
+      return rowLen % 32 === 0 ? GgmlType.Q4_0 : GgmlType.F16; // llama-quant.cpp tensor_type_fallback
     case GgmlType.Q4_K:
       return rowLen % 32 === 0 ? GgmlType.Q5_0 : GgmlType.F16;
     case GgmlType.Q5_K:

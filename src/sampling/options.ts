@@ -70,6 +70,8 @@ const finite = () => z.number({ error: FINITE });
 const integer = () => z.number({ error: FINITE }).int({ error: INTEGER });
 const unit = () => finite().min(0, { error: 'must be in [0, 1]' }).max(1, { error: 'must be in [0, 1]' });
 
+const kvTypeField = () => z.enum(['f16', 'q8_0', 'q4_0', 'f32'], { error: 'must be one of f16, q8_0, q4_0, f32' }).nullish();
+
 /**
  * Schema of the options a caller may pass. Every field is optional and nullable; unknown fields
  * are stripped. Output is partial: use `resolveOptions` to get a `ResolvedOptions`.
@@ -89,6 +91,10 @@ export const generateOptionsSchema = z.object({
   num_keep: integer().min(-1, { error: 'must be ≥ -1 (-1 = whole prompt)' }).nullish(),
   num_ctx: integer().min(1, { error: 'must be ≥ 1' }).nullish(),
   num_batch: integer().min(1, { error: 'must be ≥ 1' }).nullish(),
+  /** KV cache element type of this request, for K and V, or each (src/kv/kv-type.ts; read by the engine). */
+  kv_type: kvTypeField(),
+  kv_type_k: kvTypeField(),
+  kv_type_v: kvTypeField(),
   /** A string or a list of strings (OpenAI accepts both); empty strings are dropped. */
   stop: z
     .union([z.string(), z.array(z.string({ error: 'must contain only strings' }))], {

@@ -2,6 +2,8 @@
  * Token sampler: llama.cpp's default chain
  *   penalties → top_k → typical_p → top_p → min_p → temperature → draw
  * with temperature ≤ 0 meaning greedy argmax of the penalised logits (ties: lowest id).
+ * An optional LogitConstraint (structured output) first masks a copy of the logits, so every stage sees
+ * only allowed tokens (what llama.cpp gets when it resamples with the grammar applied first).
  *
  * Everything is allocated in the constructor (O(n_vocab)); `sample` allocates nothing.
  * With top_k > 0 (Ollama's default is 40) one O(n_vocab) selection pass dominates; with top_k
@@ -14,6 +16,7 @@
  */
 import { ValidationError } from '../errors.ts';
 import { Candidates } from './candidates.ts';
+import type { LogitConstraint } from './constraint.ts';
 import { argmax, drawFromCandidates, minP, topP, typicalP } from './filters.ts';
 import type { ResolvedOptions } from './options.ts';
 import { PenaltyWindow } from './penalties.ts';
@@ -27,8 +30,13 @@ export class Sampler {
   private readonly penalties: PenaltyWindow | null;
   private readonly rng: Xoshiro128;
   private currentSeed: number;
+  /** Structured output: masks a copy of the logits before the chain; null without one. */
+  private readonly constraint: LogitConstraint | null;
+  /** [n_vocab] the masked copy of the logits (allocated only with a constraint). */
+  private readonly masked: Float32Array | null;
 
-  constructor(nVocab: number, opts: ResolvedOptions) {
+  /** @param constraint optional: forbids tokens (−Infinity) before penalties and filters run. */
+  constructor(nVocab: number, opts: ResolvedOptions, constraint?: LogitConstraint) {
     if (!Number.isInteger(nVocab) || nVocab <= 0) throw new ValidationError(`n_vocab must be a positive integer (got ${nVocab})`);
     this.nVocab = nVocab;
     this.options = opts;
@@ -38,6 +46,8 @@ export class Sampler {
     this.penalties = window > 0 && !neutral ? new PenaltyWindow(nVocab, window) : null;
     this.currentSeed = opts.seed === -1 ? randomSeed() : opts.seed;
     this.rng = new Xoshiro128(this.currentSeed);
+    this.constraint = constraint ?? null;
+    this.masked = constraint ? new Float32Array(nVocab) : null;
   }
 
   /** The seed in use (a random one when the options said −1). */
@@ -63,6 +73,12 @@ export class Sampler {
   sample(logits: Float32Array, coin?: number): number {
     if (logits.length < this.nVocab) {
       throw new ValidationError(`logits has ${logits.length} entries, expected n_vocab = ${this.nVocab}`);
+    }
+    if (this.constraint !== null) {
+      const masked = this.masked!;
+      masked.set(logits.subarray(0, this.nVocab));
+      this.constraint.apply(masked);
+      logits = masked;
     }
     const o = this.options;
     const pen = this.penalties;

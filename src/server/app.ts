@@ -10,6 +10,8 @@
  * const app = createApp({ modelsDir: './models' });
  * const res = await app.request('/api/tags');
  */
+import type { Storage } from '../storage/types.ts';
+import { openGuardedStorage } from '../storage/index.ts';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
@@ -45,10 +47,11 @@ export function createApp(opts: AppOptions = {}): TesseraApp {
   const { logger, ...overrides } = opts;
   const config: ServerConfig = { ...loadServerConfig(), ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) } as ServerConfig;
   const store = new ModelStore(config.modelsDir, config.ollamaModelsDir);
+  let kvStorage: Promise<Storage | null> | undefined;
   const state: ServerState = {
     config,
     store,
-    loader: new ModelLoader(store, config),
+    loader: new ModelLoader(store, { ...config, kvStorage: () => (kvStorage ??= openKvStorage(config)) }),
     metrics: new Metrics(),
     admission: new Admission(config.numParallel, config.maxQueue),
   };
@@ -107,6 +110,8 @@ export function createApp(opts: AppOptions = {}): TesseraApp {
 
   app.get('/', (c) => c.text('Tessera is running')); // HEAD / too (Hono routes HEAD to GET)
   app.get('/api/version', (c) => c.json({ version: VERSION }));
+  // Tessera's own: the KV cache of each loaded model (pages and bytes per tier, budgets, hit/miss/promote/demote).
+  app.get('/api/kv', (c) => c.json({ models: state.loader.list().map((l) => ({ name: l.name, kv: l.engine.kvStats() })) }));
   app.get('/metrics', (c) => c.body(state.metrics.render(), 200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' }));
 
   generateRoutes(app, state);
@@ -115,7 +120,13 @@ export function createApp(opts: AppOptions = {}): TesseraApp {
   chatCompletionRoutes(app, state);
   openaiModelRoutes(app, state);
 
-  return Object.assign(app, { state, close: () => state.loader.close() });
+  return Object.assign(app, {
+    state,
+    close: async () => {
+      await state.loader.close();
+      await (await kvStorage)?.close();
+    },
+  });
 }
 
 function timingSafeEqual(a: string, b: string): boolean {
@@ -132,7 +143,33 @@ function registerGauges(state: ServerState): void {
   m.gauge('tessera_model_memory_bytes', 'Backend memory of each loaded model (weights, activations, KV cache).', () =>
     state.loader.list().map((l) => ({ labels: { model: l.name }, value: l.engine.info.memoryBytes })),
   );
-  m.gauge('tessera_kv_bytes', 'KV cache bytes by tier (wasm memory; host and storage tiers come with the paged KV cache).', () => [
-    { labels: { tier: 'wasm' }, value: state.loader.list().reduce((s, l) => s + l.engine.info.kvBytes, 0) },
+  const kv = () => state.loader.list().map((l) => l.engine.kvStats()).filter((k) => k !== null);
+  m.gauge('tessera_kv_bytes', 'KV cache bytes in use by tier (hot: WASM memory, host: ArrayBuffers), over loaded models.', () => [
+    { labels: { tier: 'hot' }, value: kv().reduce((s, k) => s + k.hot.bytes, 0) },
+    { labels: { tier: 'host' }, value: kv().reduce((s, k) => s + k.host.bytes, 0) },
   ]);
+  m.gauge('tessera_kv_pages', 'KV cache pages in use by tier, over loaded models.', () => [
+    { labels: { tier: 'hot' }, value: kv().reduce((s, k) => s + k.hot.pages, 0) },
+    { labels: { tier: 'host' }, value: kv().reduce((s, k) => s + k.host.pages, 0) },
+  ]);
+  m.gauge('tessera_kv_events', 'KV prefix cache counters since load, over loaded models (hits, misses, promotes, demotes, drops, storage reads/writes).', () =>
+    (['hits', 'misses', 'promotes', 'demotes', 'drops', 'tailHits', 'reusedTokens'] as const).map((e): { labels: Record<string, string>; value: number } => ({ labels: { event: e }, value: kv().reduce((s, k) => s + k[e], 0) }))
+      .concat((['writes', 'readHits', 'corrupt', 'writeErrors', 'readErrors'] as const).map((e) => ({ labels: { event: `storage_${e}` }, value: kv().reduce((s, k) => s + k.storage[e], 0) }))),
+  );
+}
+
+/**
+ * The KV prefix cache's storage from TESSERA_STORAGE / TESSERA_STORAGE_URL, guarded: an outage or a corrupt entry
+ * only costs a recomputation (src/storage/guarded.ts), logged once. A storage that cannot be opened at all is
+ * logged and the server runs without one.
+ */
+async function openKvStorage(config: ServerConfig): Promise<Storage | null> {
+  if (config.storage === 'off') return null;
+  const spec = config.storage === 'memory' ? 'memory:' : config.storage === 'fs' && !/[?&]budget=/.test(config.storageUrl ?? '') ? `file:${config.storageUrl}?budget=4GiB` : (config.storageUrl ?? 'memory:');
+  try {
+    return await openGuardedStorage(spec, { log: (level, msg) => console.error(JSON.stringify({ level, msg: `storage: ${msg}` })) });
+  } catch (e) {
+    console.error(JSON.stringify({ level: 'error', msg: `storage ${spec} could not be opened, running without a persistent KV cache: ${(e as Error).message}` }));
+    return null;
+  }
 }

@@ -61,8 +61,8 @@ export const CONFIG_VARS: readonly ConfigVar[] = [
   { name: 'TESSERA_MEMORY_BUDGET', default: '0 (unlimited)', help: 'bytes of model memory (weights + KV cache) allowed in total; suffixes K/M/G accepted' },
   { name: 'TESSERA_NUM_PARALLEL', default: '1', help: 'requests served at once' },
   { name: 'TESSERA_MAX_QUEUE', default: '512', help: 'requests allowed to wait; past it the server answers 503' },
-  { name: 'TESSERA_STORAGE', default: 'memory', help: 'storage driver for KV pages and image tensors: memory | fs | redis (validated here; used once the paged KV cache lands)' },
-  { name: 'TESSERA_STORAGE_URL', default: '$TESSERA_HOME/cache (fs)', help: 'storage location, e.g. redis://localhost:6379 or a directory' },
+  { name: 'TESSERA_STORAGE', default: 'fs', help: 'storage for the KV prefix cache (full pages written behind, found again after a restart or by other replicas) and image tensors: fs | redis | memory | off' },
+  { name: 'TESSERA_STORAGE_URL', default: '$TESSERA_HOME/cache (fs)', help: 'storage location: a directory (fs) or redis://host:port/db; ?budget=8GiB sets the byte budget (fs default 4GiB)' },
   { name: 'TESSERA_API_KEY', default: '(none)', help: 'require "Authorization: Bearer <key>" on every route except GET/HEAD /' },
   { name: 'TESSERA_ORIGINS', default: '(loopback origins)', help: 'comma-separated CORS origins allowed, or *' },
   { name: 'TESSERA_MAX_BODY', default: '100M', help: 'largest request body (413 past it); blob uploads stream to disk and are not limited' },
@@ -120,8 +120,9 @@ export function loadServerConfig(env: Record<string, string | undefined> = proce
   if (keepAlive === null) throw new ConfigError(`TESSERA_KEEP_ALIVE: expected a duration like 5m or seconds, got '${env.TESSERA_KEEP_ALIVE}'`);
   const log = (env.TESSERA_LOG ?? 'json') as ServerConfig['log'];
   if (!['json', 'text', 'off'].includes(log)) throw new ConfigError(`TESSERA_LOG: expected json, text or off, got '${log}'`);
-  const storage = env.TESSERA_STORAGE ?? 'memory';
-  if (!['memory', 'fs', 'redis'].includes(storage)) throw new ConfigError(`TESSERA_STORAGE: expected memory, fs or redis, got '${storage}'`);
+  const storage = env.TESSERA_STORAGE || 'fs';
+  if (!['memory', 'fs', 'redis', 'off'].includes(storage)) throw new ConfigError(`TESSERA_STORAGE: expected fs, redis, memory or off, got '${storage}'`);
+  if (storage === 'redis' && !env.TESSERA_STORAGE_URL) throw new ConfigError('TESSERA_STORAGE=redis needs TESSERA_STORAGE_URL (redis://host:port/db)');
   return {
     host,
     port,

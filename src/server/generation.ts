@@ -4,18 +4,12 @@
  * context), then the engine's token stream with its statistics.
  */
 import type { ChatMessage, Engine, GenerateChunk, Generation } from '../engine.ts';
+import type { OutputFormat, ToolCall, ToolChoice, ToolDefinition } from '../grammar/index.ts';
 import { resolveOptions } from '../sampling/options.ts';
 import { HttpError, notImplemented } from './errors.ts';
 import type { Lease } from './loader.ts';
 import type { ServerState } from './state.ts';
 import { renderMessages } from './template.ts';
-
-/**
- * Structured output (`format`, `response_format`, `tools`) is the grammar issue's: when its engine option
- * lands, set this to true and the routes pass `format`/`tools` to engine.generate. Until then such
- * requests get 501 rather than unconstrained output.
- */
-export const STRUCTURED_OUTPUT_AVAILABLE = false;
 
 export interface GenerationInput {
   model: string;
@@ -36,6 +30,8 @@ export interface GenerationInput {
   /** JSON Schema object or 'json' (Ollama's format; OpenAI's response_format is mapped to it). */
   format?: unknown;
   tools?: unknown[];
+  /** "auto" (default), "required" or "none"; OpenAI's `{type: 'function', function: {name}}` is mapped to "required" over that tool. */
+  toolChoice?: ToolChoice;
   signal: AbortSignal;
 }
 
@@ -52,14 +48,13 @@ export interface RunningGeneration {
   next(): Promise<IteratorResult<GenerateChunk>>;
   /** Stops early (client gone) and frees the model. Idempotent. */
   cancel(): Promise<void>;
-}
-
-function noStructuredOutput(input: GenerationInput): void {
-  if (STRUCTURED_OUTPUT_AVAILABLE) return;
-  if (input.format !== undefined && input.format !== null && input.format !== '') {
-    throw notImplemented('structured output (format / response_format) is not available in this build yet');
-  }
-  if (input.tools?.length) throw notImplemented('tools / function calling is not available in this build yet');
+  /**
+   * With tools: once the generation is over, the call the model made (null: it answered with text). While a call is
+   * being generated its text is not streamed (chunks carry '' instead); `heldText()` gives it back when it did not
+   * parse as a call (e.g. cut by num_predict), so nothing is lost.
+   */
+  toolCalls(): ToolCall[] | null;
+  heldText(): string;
 }
 
 /** The prompt's token ids. */
@@ -70,7 +65,7 @@ function buildPrompt(engine: Engine, input: GenerationInput, template: string | 
   if (input.messages) {
     const messages = input.messages.slice();
     if (system && !messages.some((m) => m.role === 'system')) messages.unshift({ role: 'system', content: system });
-    text = template ? renderMessages(template, messages, specials) : engine.renderTemplate(messages);
+    text = template ? renderMessages(template, messages, specials) : engine.renderTemplate(messages, input.tools as ToolDefinition[] | undefined);
   } else {
     const prompt = input.prompt ?? '';
     if (input.raw) text = prompt;
@@ -89,7 +84,6 @@ function buildPrompt(engine: Engine, input: GenerationInput, template: string | 
  * unknown model, load, template, context too long) throws here, so the route can answer with a status.
  */
 export async function startGeneration(state: ServerState, input: GenerationInput): Promise<RunningGeneration> {
-  noStructuredOutput(input);
   if (input.images?.length) throw notImplemented('images are not supported by this server yet (vision models are a separate issue)');
   const leave = state.admission.enter();
   let lease: Lease | null = null;
@@ -109,12 +103,17 @@ export async function startGeneration(state: ServerState, input: GenerationInput
     if (promptTokens.length >= engine.info.nCtx) {
       throw new HttpError(400, 'context_too_long', `the prompt is ${promptTokens.length} tokens, the context (num_ctx) is ${engine.info.nCtx}: shorten it or raise num_ctx`);
     }
-    // `format`/`tools` reach the engine only once it constrains output (see STRUCTURED_OUTPUT_AVAILABLE).
-    const structured = STRUCTURED_OUTPUT_AVAILABLE ? ({ format: input.format, tools: input.tools } as Record<string, unknown>) : {};
-    const gen = engine.generate({ prompt: promptTokens, raw: true, options, signal: input.signal, logprobs: input.logprobs, ...structured });
+    const gen = engine.generate({
+      prompt: promptTokens, raw: true, options, signal: input.signal, logprobs: input.logprobs,
+      format: input.format as OutputFormat | undefined, tools: input.tools as ToolDefinition[] | undefined, toolChoice: input.toolChoice,
+    });
     const iter = gen[Symbol.asyncIterator]();
     const tokens: number[] = [];
     let done = false;
+    // Tools in "auto"/"required": an answer starting with '{' is a call (src/grammar/tools.ts); hold its text back.
+    const withTools = (input.tools?.length ?? 0) > 0 && input.toolChoice !== 'none';
+    let callMode: boolean | undefined;
+    let held = '';
     const pull = async (): Promise<IteratorResult<GenerateChunk>> => {
       try {
         const r = await iter.next();
@@ -122,7 +121,16 @@ export async function startGeneration(state: ServerState, input: GenerationInput
           if (!done) account(state, gen);
           done = true;
           finish();
-        } else if (r.value.token >= 0) tokens.push(r.value.token);
+        } else {
+          if (r.value.token >= 0) tokens.push(r.value.token);
+          if (withTools && r.value.text) {
+            callMode ??= r.value.text.startsWith('{');
+            if (callMode) {
+              held += r.value.text;
+              return { done: false, value: { ...r.value, text: '' } };
+            }
+          }
+        }
         return r;
       } catch (e) {
         done = true;
@@ -146,6 +154,8 @@ export async function startGeneration(state: ServerState, input: GenerationInput
         }
         return done ? Promise.resolve({ done: true, value: undefined }) : pull();
       },
+      toolCalls: () => (done && callMode ? gen.toolCalls : null),
+      heldText: () => (done && callMode && !gen.toolCalls ? held : ''),
       cancel: async () => {
         if (!done) {
           done = true;

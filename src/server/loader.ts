@@ -4,6 +4,7 @@
  * (The scheduler issue replaces this with slots and continuous batching; the interface stays
  * `acquire(name, …) → lease`, `release(lease)`.)
  */
+import type { Storage } from '../storage/types.ts';
 import { stat } from 'node:fs/promises';
 import { createEngine, type Engine } from '../engine.ts';
 import { TesseraError } from '../errors.ts';
@@ -22,6 +23,8 @@ export interface LoaderOptions {
   maxLoadedModels: number;
   /** Bytes; 0 = unlimited. */
   memoryBudget: number;
+  /** The KV prefix cache's storage (opened once, shared by every model), or null for none. */
+  kvStorage?: () => Promise<Storage | null>;
 }
 
 export interface LoadedModel {
@@ -170,7 +173,8 @@ export class ModelLoader {
   private async load(name: string, path: string, numCtx: number): Promise<LoadedModel> {
     await this.makeRoom(path, numCtx);
     const t0 = performance.now();
-    const engine = await createEngine({ model: path, threads: this.opts.threads, numCtx });
+    const kvStorage = (await this.opts.kvStorage?.()) ?? undefined;
+    const engine = await createEngine({ model: path, threads: this.opts.threads, numCtx, kvStorage });
     const m: LoadedModel = {
       name,
       path,

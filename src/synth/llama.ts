@@ -21,7 +21,7 @@ import { GgmlType, type GgufValue, gv } from '../gguf/types.ts';
 import { type GgufTensorSpec, writeGguf } from '../gguf/writer.ts';
 import { Xoshiro128, fnv1a } from './prng.ts';
 
-export type SynthWeightType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0' | 'Q4_1' | 'Q5_0' | 'Q5_1' | 'IQ4_NL' | 'Q4_K' | 'Q5_K' | 'Q6_K';
+export type SynthWeightType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0' | 'Q4_1' | 'Q5_0' | 'Q5_1' | 'IQ4_NL' | 'Q4_K' | 'Q5_K' | 'Q6_K' | 'Q3_K' | 'Q2_K' | 'IQ4_XS';
 
 /**
  * Architectures the synthetic writer knows: llama, and the llama-like Qwen2 (q/k/v biases), Qwen3 (q/k RMSNorm)
@@ -81,10 +81,10 @@ export interface SynthLlamaSpec {
 const GGML_TYPE: Record<SynthWeightType, GgmlType> = {
   F32: GgmlType.F32, F16: GgmlType.F16, BF16: GgmlType.BF16, Q8_0: GgmlType.Q8_0, Q4_0: GgmlType.Q4_0,
   Q4_1: GgmlType.Q4_1, Q5_0: GgmlType.Q5_0, Q5_1: GgmlType.Q5_1, IQ4_NL: GgmlType.IQ4_NL,
-  Q4_K: GgmlType.Q4_K, Q5_K: GgmlType.Q5_K, Q6_K: GgmlType.Q6_K,
+  Q4_K: GgmlType.Q4_K, Q5_K: GgmlType.Q5_K, Q6_K: GgmlType.Q6_K, Q3_K: GgmlType.Q3_K, Q2_K: GgmlType.Q2_K, IQ4_XS: GgmlType.IQ4_XS,
 };
 /** llama_ftype values written as general.file_type (K types: the _S variants, Q6_K). */
-const FILE_TYPE: Record<SynthWeightType, number> = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 7, BF16: 32, Q4_1: 3, Q5_0: 8, Q5_1: 9, IQ4_NL: 25, Q4_K: 14, Q5_K: 16, Q6_K: 18 };
+const FILE_TYPE: Record<SynthWeightType, number> = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 7, BF16: 32, Q4_1: 3, Q5_0: 8, Q5_1: 9, IQ4_NL: 25, Q4_K: 14, Q5_K: 16, Q6_K: 18, Q3_K: 11, Q2_K: 10, IQ4_XS: 30 };
 
 /** Values generated and quantized per step (4 Mi floats = 16 MiB scratch). */
 const CHUNK = 1 << 22;

@@ -2,7 +2,7 @@
  * Golden end-to-end check (test/helpers/golden.ts): our logits and greedy tokens against llama.cpp
  * (node-llama-cpp 3.21.1) on the same synthetic llama GGUF files, with the real Llama 2 vocabulary,
  * for GQA and MHA models × F32, F16, BF16, Q8_0, Q4_0, and on GQA (n_ff a multiple of 256) the
- * K-quants: Q4_K_M's mix (Q4_K, output and ffn_down in Q6_K), Q5_K, Q6_K. Max |Δ log-prob| over
+ * K-quants: Q4_K_M's mix (Q4_K, output and ffn_down in Q6_K), Q5_K, Q6_K, Q3_K, Q3_K_M's mix, Q2_K, IQ4_XS. Max |Δ log-prob| over
  * llama.cpp's top 10 ≤ 2e-3 (F32/F16), ≤ 4e-2 (8-bit activations: Q8_0, Q4_0, and the K-quants'
  * Q8_K blocks of 256), BF16 as explained below.
  *
@@ -39,11 +39,22 @@ const TYPES: { name?: string; type: SynthWeightType; tol: number; spreadBound?: 
   { name: 'Q4_K_M', type: 'Q4_K', tol: 4e-2, typeOverrides: { 'output.weight': 'Q6_K', 'ffn_down.weight': 'Q6_K' } },
   { type: 'Q5_K', tol: 4e-2 },
   { type: 'Q6_K', tol: 4e-2 },
+  // Q3_K (all 2-D weights, as Q3_K_S but for the output), Q3_K_M's mix for 2 layers (llama-quant.cpp: attn_v of
+  // layers 0-1 in Q5_K, ffn_down and attn_output in Q4_K, output in Q6_K), Q2_K, IQ4_XS.
+  { type: 'Q3_K', tol: 4e-2 },
+  {
+    name: 'Q3_K_M', type: 'Q3_K', tol: 4e-2,
+    typeOverrides: { 'attn_v.weight': 'Q5_K', 'ffn_down.weight': 'Q4_K', 'attn_output.weight': 'Q4_K', 'output.weight': 'Q6_K' },
+  },
+  { type: 'Q2_K', tol: 4e-2 },
+  { type: 'IQ4_XS', tol: 4e-2 },
 ];
+/** Weight types of 256-value super-blocks: rows must be multiples of 256 (the gqa shape only). */
+const BLOCK_256 = new Set<SynthWeightType>(['Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'IQ4_XS']);
 
 const tokenizer = llama2VocabMetadata();
 const models: GoldenModel[] = SHAPES.flatMap(({ name, ...shape }) =>
-  TYPES.filter((t) => !t.type.endsWith('_K') || shape.nFf % 256 === 0).map((t) => ({
+  TYPES.filter((t) => !BLOCK_256.has(t.type) || shape.nFf % 256 === 0).map((t) => ({
     label: `${name}-${t.name ?? t.type}`,
     spec: { ...shape, type: t.type, typeOverrides: t.typeOverrides, seed: 42, tokenizer },
     tol: t.tol,

@@ -110,6 +110,61 @@ describe('K-quant dequantizers vs hand-built blocks', () => {
   });
 });
 
+describe('Q3_K, Q2_K, IQ4_XS dequantizers vs hand-built blocks', () => {
+  it('Q3_K: 2 low bits, high bit from hmask, 6-bit scales biased by 32', () => {
+    const blk = new Uint8Array(110);
+    blk.set(h16(0.25), 108);
+    const sc = [0, 1, 31, 32, 33, 63, 10, 50, 5, 60, 17, 47, 2, 40, 25, 39]; // stored (biased) 6-bit scales
+    // Packing written from ggml-common.h / quantize_row_q3_K_ref: bytes 96..103 hold the low nibbles of
+    // sc[0..7] (low) and sc[8..15] (high); byte 104 + j%4 holds the 2 high bits of sc[j] at bit 2·(j/4).
+    for (let j = 0; j < 16; j++) {
+      if (j < 8) blk[96 + j] |= sc[j] & 15;
+      else blk[96 + j - 8] |= (sc[j] & 15) << 4;
+      blk[104 + (j % 4)] |= (sc[j] >> 4) << (2 * Math.floor(j / 4));
+    }
+    const q = (e: number) => (e * 5 + 3) % 8; // level 0..7 of element e
+    for (let e = 0; e < 256; e++) {
+      const half = Math.floor(e / 128);
+      const g = Math.floor((e % 128) / 32);
+      blk[32 + 32 * half + (e % 32)] |= (q(e) & 3) << (2 * g);
+      if (q(e) >= 4) blk[e % 32] |= 1 << Math.floor(e / 32);
+    }
+    const got = dequantize(GgmlType.Q3_K, blk, 256);
+    for (let e = 0; e < 256; e++) expect(got[e], `element ${e}`).toBe(0.25 * (sc[e >> 4] - 32) * (q(e) - 4));
+  });
+
+  it('Q2_K: 2-bit levels in Q3_K\'s order, 4-bit scale (low nibble) and min (high nibble) per 16', () => {
+    const blk = new Uint8Array(84);
+    blk.set(h16(0.5), 80); // d
+    blk.set(h16(0.125), 82); // dmin
+    const sc = [0, 1, 15, 7, 3, 9, 12, 5, 14, 2, 11, 6, 8, 13, 4, 10];
+    const mn = [15, 0, 3, 8, 1, 14, 6, 9, 2, 12, 7, 5, 13, 4, 11, 10];
+    for (let j = 0; j < 16; j++) blk[j] = sc[j] | (mn[j] << 4);
+    const q = (e: number) => (e * 3 + 1) % 4;
+    for (let e = 0; e < 256; e++) blk[16 + 32 * Math.floor(e / 128) + (e % 32)] |= q(e) << (2 * Math.floor((e % 128) / 32));
+    const got = dequantize(GgmlType.Q2_K, blk, 256);
+    for (let e = 0; e < 256; e++) expect(got[e], `element ${e}`).toBe(0.5 * sc[e >> 4] * q(e) - 0.125 * mn[e >> 4]);
+  });
+
+  it('IQ4_XS: 6-bit scales split in scales_l nibbles and scales_h pairs, kvalues_iq4nl levels', () => {
+    const blk = new Uint8Array(136);
+    blk.set(h16(0.0625), 0);
+    const ls = [0, 63, 32, 31, 1, 40, 17, 50]; // stored (biased) scales
+    let sh = 0;
+    for (let ib = 0; ib < 8; ib++) {
+      blk[4 + (ib >> 1)] |= (ls[ib] & 15) << (4 * (ib % 2));
+      sh |= (ls[ib] >> 4) << (2 * ib);
+    }
+    blk[2] = sh & 0xff;
+    blk[3] = sh >> 8;
+    const kv = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]; // ggml-common.h kvalues_iq4nl
+    const q = (e: number) => (e * 7 + 2) % 16;
+    for (let ib = 0; ib < 8; ib++) for (let j = 0; j < 16; j++) blk[8 + 16 * ib + j] = q(32 * ib + j) | (q(32 * ib + 16 + j) << 4);
+    const got = dequantize(GgmlType.IQ4_XS, blk, 256);
+    for (let e = 0; e < 256; e++) expect(got[e], `element ${e}`).toBe(0.0625 * (ls[e >> 5] - 32) * kv[q(e)]);
+  });
+});
+
 describe('K-quant reference quantizers', () => {
   it("meet llama.cpp's test-quantize-fns bound (0.002) on its cosine data", () => {
     const n = 4096;
@@ -122,6 +177,13 @@ describe('K-quant reference quantizers', () => {
       let s = 0;
       for (let i = 0; i < n; i++) s += (x[i] - y[i]) ** 2;
       expect(Math.sqrt(s) / n, name).toBeLessThan(0.002);
+    }
+    // test-quantize-fns' MAX_QUANTIZATION_TOTAL_ERROR_2BITS (0.0075) for Q2_K, _3BITS (0.0040) for Q3_K, 0.002 for IQ4_XS.
+    for (const [name, type, bound] of [['Q3_K', GgmlType.Q3_K, 0.004], ['Q2_K', GgmlType.Q2_K, 0.0075], ['IQ4_XS', GgmlType.IQ4_XS, 0.002]] as const) {
+      const y = dequantize(type, quantize(type, x, n), n);
+      let s = 0;
+      for (let i = 0; i < n; i++) s += (x[i] - y[i]) ** 2;
+      expect(Math.sqrt(s) / n, name).toBeLessThan(bound);
     }
   });
 
@@ -145,10 +207,20 @@ describe('K-quant reference quantizers', () => {
     expect(got.get(GgmlType.Q4_K)!).toBeLessThan(q40);
     expect(got.get(GgmlType.Q5_K)!).toBeLessThan(got.get(GgmlType.Q4_K)!);
     expect(got.get(GgmlType.Q6_K)!).toBeLessThan(got.get(GgmlType.Q5_K)!);
+    // Fewer bits, more error (no stated window: their bytes are checked against ggml's C in kquant-llamacpp).
+    const q3 = rmse(x, dequantize(GgmlType.Q3_K, quantize(GgmlType.Q3_K, x, 256), n));
+    expect(q3).toBeGreaterThan(got.get(GgmlType.Q4_K)!);
+    expect(q3).toBeLessThan(0.25); // 3 bits: about 2^-3 of the range per level
+    const q2 = rmse(x, dequantize(GgmlType.Q2_K, quantize(GgmlType.Q2_K, x, 256), n));
+    expect(q2).toBeGreaterThan(q3);
+    expect(q2).toBeLessThan(0.5);
+    const iq4xs = rmse(x, dequantize(GgmlType.IQ4_XS, quantize(GgmlType.IQ4_XS, x, 256), n));
+    expect(iq4xs).toBeGreaterThan(got.get(GgmlType.Q5_K)!);
+    expect(iq4xs).toBeLessThan(q40); // non-linear levels and 6-bit sub-scales beat Q4_0
   });
 
   it('zero rows give zero blocks; rows must be multiples of 256', () => {
-    for (const [, type] of K_TYPES) {
+    for (const type of [...K_TYPES.map((k) => k[1]), GgmlType.Q3_K, GgmlType.Q2_K, GgmlType.IQ4_XS]) {
       const q = quantize(type, new Float32Array(512), 512);
       expect(Array.from(dequantize(type, q, 512)).every((v) => v === 0)).toBe(true);
       expect(() => quantize(type, new Float32Array(128), 128)).toThrow(RangeError);

@@ -34,6 +34,12 @@ describe('quantizeGguf', () => {
     { target: 'Q8_0', ftype: 7, types: { 'blk.0.attn_q.weight': 'Q8_0', 'blk.1.ffn_down.weight': 'Q8_0', 'output.weight': 'Q8_0' } },
     { target: 'Q4_K_M', ftype: 15, types: { 'blk.0.attn_q.weight': 'Q4_K', 'blk.0.attn_v.weight': 'Q4_K', 'blk.1.attn_v.weight': 'Q6_K', 'blk.0.ffn_down.weight': 'Q4_K', 'blk.1.ffn_down.weight': 'Q6_K', 'output.weight': 'Q6_K', 'token_embd.weight': 'Q4_K' } },
     { target: 'Q5_0', ftype: 8, types: { 'blk.0.attn_q.weight': 'Q5_0', 'output.weight': 'Q6_K' } },
+    // n_gqa 4 here. Q3_K_M: attn_v of the first 2 layers in Q5_K, ffn_down (layer ≥ n/16, not falcon) and attn_output in Q4_K.
+    { target: 'Q3_K_M', ftype: 12, types: { 'blk.0.attn_q.weight': 'Q3_K', 'blk.1.ffn_up.weight': 'Q3_K', 'blk.1.attn_v.weight': 'Q5_K', 'blk.0.ffn_down.weight': 'Q4_K', 'blk.1.attn_output.weight': 'Q4_K', 'output.weight': 'Q6_K', 'token_embd.weight': 'Q3_K' } },
+    // Q2_K: attn_v in Q4_K (n_gqa ≥ 4), ffn_down and attn_output in Q3_K.
+    { target: 'Q2_K', ftype: 10, types: { 'blk.0.attn_q.weight': 'Q2_K', 'blk.0.attn_v.weight': 'Q4_K', 'blk.1.ffn_down.weight': 'Q3_K', 'blk.0.attn_output.weight': 'Q3_K', 'output.weight': 'Q6_K', 'token_embd.weight': 'Q2_K' } },
+    // IQ4_XS: attn_v in Q5_K (n_gqa ≥ 4); ffn_down stays (layer < n/8 = 0 is none).
+    { target: 'IQ4_XS', ftype: 30, types: { 'blk.0.attn_q.weight': 'IQ4_XS', 'blk.0.attn_v.weight': 'Q5_K', 'blk.0.ffn_down.weight': 'IQ4_XS', 'output.weight': 'Q6_K' } },
   ] as const;
 
   it.each(CASES)('$target: types and metadata as llama-quantize writes them; llama.cpp and Tessera agree on the logits', async ({ target, ftype, types }) => {

@@ -68,6 +68,33 @@ describe('quantization plan (llama.cpp llama_tensor_get_type)', () => {
     expect(m5.get('blk.7.ffn_down.weight')).toBe(GgmlType.Q5_K);
   });
 
+  it('Q3_K_S, Q3_K_L, Q2_K without GQA and IQ4_XS (llama-quant.cpp, dense llama, no imatrix)', () => {
+    const s3 = plan('Q3_K_S');
+    for (const t of ['attn_q', 'attn_v', 'attn_output', 'ffn_down', 'ffn_up']) expect(s3.get(`blk.7.${t}.weight`), t).toBe(GgmlType.Q3_K);
+    expect(s3.get('output.weight')).toBe(GgmlType.Q6_K);
+    const l3 = plan('Q3_K_L');
+    expect(l3.get('blk.7.attn_v.weight')).toBe(GgmlType.Q5_K);
+    expect(l3.get('blk.7.ffn_down.weight')).toBe(GgmlType.Q5_K);
+    expect(l3.get('blk.7.attn_output.weight')).toBe(GgmlType.Q5_K);
+    expect(l3.get('blk.7.ffn_gate.weight')).toBe(GgmlType.Q3_K);
+    const q2 = plan('Q2_K'); // n_gqa 1: attn_v in Q3_K
+    expect(q2.get('blk.0.attn_v.weight')).toBe(GgmlType.Q3_K);
+    expect(q2.get('blk.0.attn_output.weight')).toBe(GgmlType.Q3_K);
+    expect(q2.get('token_embd.weight')).toBe(GgmlType.Q2_K);
+    const xs = plan('IQ4_XS', llamaTensors(32), 4);
+    expect([3, 4].map((i) => xs.get(`blk.${i}.ffn_down.weight`))).toEqual([GgmlType.Q5_K, GgmlType.IQ4_XS]); // first n/8 layers
+    expect(xs.get('blk.9.attn_v.weight')).toBe(GgmlType.Q5_K); // n_gqa >= 4
+    expect(plan('IQ4_XS').get('blk.9.attn_v.weight')).toBe(GgmlType.IQ4_XS);
+    expect(xs.get('output.weight')).toBe(GgmlType.Q6_K);
+  });
+
+  it('Q2_K/Q3_K rows no 256-block divides fall back to Q4_0, IQ4_XS to IQ4_NL (tensor_type_fallback)', () => {
+    const t = llamaTensors(8, 4096 + 32, 11008 + 32);
+    expect(plan('Q3_K_S', t).get('blk.2.attn_q.weight')).toBe(GgmlType.Q4_0);
+    expect(plan('Q2_K', t).get('blk.2.ffn_up.weight')).toBe(GgmlType.Q4_0);
+    expect(plan('IQ4_XS', t).get('blk.2.attn_q.weight')).toBe(GgmlType.IQ4_NL);
+  });
+
   it('legacy types: output in Q6_K (Q8_0 stays Q8_0), everything else the base type', () => {
     for (const [target, base] of [['Q4_0', GgmlType.Q4_0], ['Q5_1', GgmlType.Q5_1], ['Q8_0', GgmlType.Q8_0]] as const) {
       const p = plan(target);

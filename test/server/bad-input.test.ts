@@ -84,12 +84,16 @@ describe('bad input, case by case', () => {
     expect((await v.json()).error.type).toBe('invalid_request_error');
   });
 
-  it('a JSON Schema format answers 501 until structured output lands (not unconstrained text)', async () => {
-    const r = await post(app, '/api/generate', { model: 'tiny', prompt: 'x', format: { type: 'object' } });
-    expect(r.status).toBe(501);
-    expect(await errorMessage(r)).toContain('structured output');
+  it('an invalid or unsupported JSON Schema is a 400 naming the keyword; a bad format value a 400', async () => {
+    const r = await post(app, '/api/generate', { model: 'tiny', prompt: 'x', format: { type: 'string', pattern: '^a+$' } });
+    expect(r.status).toBe(400);
+    expect(await errorMessage(r)).toContain('pattern');
+    const t = await post(app, '/api/generate', { model: 'tiny', prompt: 'x', format: { type: 'banana' } });
+    expect(t.status).toBe(400);
     const bad = await post(app, '/api/generate', { model: 'tiny', prompt: 'x', format: 'yaml' });
     expect(bad.status).toBe(400);
+    const ok = await post(app, '/api/generate', { model: 'tiny', prompt: 'x', stream: false, options: { num_predict: 2 } });
+    expect(ok.status).toBe(200); // still serving
   });
 
   it('a client that disconnects mid-stream frees its slot; the next request is served', async () => {

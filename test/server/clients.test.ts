@@ -66,7 +66,7 @@ for (const rt of RUNTIMES) {
       dir = await makeModelsDir(`clients-${rt.name}`);
       const port = await freePort();
       base = `http://127.0.0.1:${port}`;
-      proc = spawn(rt.cmd, rt.args, { cwd: ROOT, env: { ...process.env, TESSERA_HOST: `127.0.0.1:${port}`, TESSERA_MODELS: dir, TESSERA_THREADS: '1', TESSERA_LOG: 'json' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      proc = spawn(rt.cmd, rt.args, { cwd: ROOT, env: { ...process.env, TESSERA_HOST: `127.0.0.1:${port}`, TESSERA_MODELS: dir, TESSERA_HOME: join(dir, 'home'), TESSERA_THREADS: '1', TESSERA_LOG: 'json' }, stdio: ['ignore', 'pipe', 'pipe'] });
       proc.stdout!.on('data', (d) => (out += d));
       proc.stderr!.on('data', (d) => (out += d));
       await waitUp(base, proc, () => out);
@@ -168,6 +168,23 @@ for (const rt of RUNTIMES) {
       expect(models.data.map((m) => m.id)).toContain('tiny:latest');
       expect((await openai.models.retrieve('tiny:latest')).id).toBe('tiny:latest');
       await expect(openai.chat.completions.create({ ...req, model: 'nope' })).rejects.toMatchObject({ status: 404 });
+    });
+
+    it('structured output and tools through both clients', async () => {
+      const schema = { type: 'object', properties: { ok: { type: 'boolean' }, n: { type: 'integer', minimum: 0, maximum: 9 } }, required: ['ok', 'n'], additionalProperties: false };
+      const opts = { temperature: 1, seed: 2, num_predict: 40 };
+      const o = await ollama.chat({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }], format: schema, options: opts });
+      const v = JSON.parse(o.message.content);
+      expect(typeof v.ok).toBe('boolean');
+      expect(Number.isInteger(v.n)).toBe(true);
+      const tools = [{ type: 'function' as const, function: { name: 'pick', description: 'pick a number', parameters: { type: 'object', properties: { n: { type: 'integer', minimum: 1, maximum: 3 } }, required: ['n'] } } }];
+      const r = await openai.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }], temperature: 1, seed: 5, max_tokens: 40, tools, tool_choice: 'required' });
+      expect(r.choices[0].finish_reason).toBe('tool_calls');
+      const call = r.choices[0].message.tool_calls![0] as { function: { name: string; arguments: string } };
+      expect(call.function.name).toBe('pick');
+      expect([1, 2, 3]).toContain(JSON.parse(call.function.arguments).n);
+      const js = await openai.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }], temperature: 1, seed: 6, max_tokens: 40, response_format: { type: 'json_schema', json_schema: { name: 's', schema } } });
+      expect(Object.keys(JSON.parse(js.choices[0].message.content!)).sort()).toEqual(['n', 'ok']);
     });
 
     it('a client that disconnects mid-stream frees its slot (in-flight gauge back to 0)', async () => {

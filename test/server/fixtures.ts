@@ -42,7 +42,7 @@ export async function makeModelsDir(name: string): Promise<string> {
 
 /** An app over `dir` with logs off and one thread. */
 export function testApp(dir: string, opts: AppOptions = {}) {
-  return createApp({ modelsDir: dir, threads: 1, log: 'off', keepAliveMs: 5 * 60e3, ...opts });
+  return createApp({ modelsDir: dir, threads: 1, log: 'off', keepAliveMs: 5 * 60e3, storage: 'memory', ...opts });
 }
 
 export type TestApp = ReturnType<typeof testApp>;

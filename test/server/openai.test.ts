@@ -1,4 +1,5 @@
 /** OpenAI's API through app.request(): chat completions (JSON and SSE), usage, logprobs, completions, embeddings, models. */
+import { Ajv } from 'ajv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeModelsDir, post, sseData, testApp, type TestApp } from './fixtures.ts';
 
@@ -79,15 +80,83 @@ describe('/v1/chat/completions', () => {
     expect(models.find((m: { name: string }) => m.name === 'tiny:latest').context_length).toBe(512);
   });
 
-  it('n other than 1, images, response_format and tools answer clear errors', async () => {
+  it('n other than 1 answers a clear error', async () => {
     const n = await post(app, '/v1/chat/completions', { ...chat, n: 2 });
     expect(n.status).toBe(400);
     expect((await n.json()).error).toMatchObject({ message: 'n: only n=1 is supported', type: 'invalid_request_error' });
-    const rf = await post(app, '/v1/chat/completions', { ...chat, response_format: { type: 'json_object' } });
-    expect(rf.status).toBe(501);
-    expect((await rf.json()).error.message).toContain('structured output');
-    const tools = await post(app, '/v1/chat/completions', { ...chat, tools: [{ type: 'function', function: { name: 'f' } }] });
-    expect(tools.status).toBe(501);
+  });
+
+  // Random weights at temperature 1: only the grammar (src/grammar) keeps the output valid.
+  const schema = {
+    type: 'object',
+    properties: { name: { type: 'string', maxLength: 8 }, n: { type: 'integer', minimum: 0, maximum: 9 }, tags: { type: 'array', items: { enum: ['a', 'b'] }, maxItems: 3 } },
+    required: ['name', 'n', 'tags'],
+    additionalProperties: false,
+  };
+  const validate = new Ajv().compile(schema);
+
+  it('response_format json_schema: every answer parses and validates (JSON and SSE)', async () => {
+    for (const seed of [1, 2, 3]) {
+      const body = { ...chat, temperature: 1, seed, max_tokens: 60, response_format: { type: 'json_schema', json_schema: { name: 'x', schema } } };
+      const b = await (await post(app, '/v1/chat/completions', body)).json();
+      const value = JSON.parse(b.choices[0].message.content);
+      expect(validate(value), JSON.stringify(validate.errors)).toBe(true);
+      const events = await sseData(await post(app, '/v1/chat/completions', { ...body, stream: true }));
+      const text = events.slice(0, -1).map((e) => e.choices[0]?.delta?.content ?? '').join('');
+      expect(text).toBe(b.choices[0].message.content); // same seed, same tokens
+    }
+    const jo = await (await post(app, '/v1/chat/completions', { ...chat, temperature: 1, seed: 4, max_tokens: 40, response_format: { type: 'json_object' } })).json();
+    expect(typeof JSON.parse(jo.choices[0].message.content)).toBe('object');
+  });
+
+  it('tools: tool_choice required / by name gives tool_calls with JSON-string arguments that match the schema', async () => {
+    const params = { type: 'object', properties: { city: { enum: ['Paris', 'Oslo'] }, days: { type: 'integer', minimum: 1, maximum: 7 } }, required: ['city', 'days'] };
+    const tools = [
+      { type: 'function', function: { name: 'weather', parameters: params } },
+      { type: 'function', function: { name: 'time', parameters: { type: 'object', properties: { tz: { enum: ['UTC', 'CET'] } }, required: ['tz'] } } },
+    ];
+    const check = new Ajv().compile(params);
+    const body = { ...chat, temperature: 1, seed: 7, max_tokens: 60, tools, tool_choice: { type: 'function', function: { name: 'weather' } } };
+    const b = await (await post(app, '/v1/chat/completions', body)).json();
+    expect(b.choices[0].finish_reason).toBe('tool_calls');
+    expect(b.choices[0].message.content).toBeNull();
+    const call = b.choices[0].message.tool_calls[0];
+    expect(call).toMatchObject({ type: 'function', function: { name: 'weather' } });
+    expect(call.id).toMatch(/^call-/);
+    expect(check(JSON.parse(call.function.arguments))).toBe(true);
+    // Streamed: the call's text is not sent as content; one tool_calls delta, then finish_reason tool_calls.
+    const events = await sseData(await post(app, '/v1/chat/completions', { ...body, stream: true }));
+    const chunks = events.slice(0, -1);
+    expect(chunks.map((e) => e.choices[0].delta.content ?? '').join('')).toBe('');
+    const delta = chunks.find((e) => e.choices[0].delta.tool_calls)!.choices[0].delta.tool_calls[0];
+    expect(delta.function).toEqual(call.function);
+    expect(chunks.at(-1).choices[0].finish_reason).toBe('tool_calls');
+    const required = await (await post(app, '/v1/chat/completions', { ...body, seed: 8, tool_choice: 'required' })).json();
+    expect(['weather', 'time']).toContain(required.choices[0].message.tool_calls[0].function.name);
+    const unknown = await post(app, '/v1/chat/completions', { ...body, tool_choice: { type: 'function', function: { name: 'nope' } } });
+    expect(unknown.status).toBe(400);
+  });
+});
+
+describe('/api/chat structured output and tools (Ollama shapes)', () => {
+  it('format schema and tools answer Ollama shapes', async () => {
+    const schema = { type: 'object', properties: { ok: { type: 'boolean' }, n: { type: 'integer', minimum: 0, maximum: 99 } }, required: ['ok', 'n'] };
+    const validate = new Ajv().compile(schema);
+    const base = { model: 'tiny', messages: [{ role: 'user', content: 'hello' }], stream: false, options: { temperature: 1, seed: 3, num_predict: 50 } };
+    const r = await (await post(app, '/api/chat', { ...base, format: schema })).json();
+    expect(validate(JSON.parse(r.message.content))).toBe(true);
+    const tools = [{ type: 'function', function: { name: 'add', parameters: { type: 'object', properties: { a: { type: 'integer', minimum: 0, maximum: 9 } }, required: ['a'] } } }];
+    // Ollama has no tool_choice: "auto" lets the model answer text or a call; over seeds both kinds must be well-formed.
+    let calls = 0;
+    for (const seed of [1, 2, 3, 4, 5, 6]) {
+      const t = await (await post(app, '/api/chat', { ...base, tools, options: { ...base.options, seed } })).json();
+      if (t.message.tool_calls) {
+        calls++;
+        expect(t.message.tool_calls[0].function.name).toBe('add');
+        expect(Number.isInteger(t.message.tool_calls[0].function.arguments.a)).toBe(true);
+        expect(t.message.content).toBe('');
+      } else expect(t.message.content.startsWith('{')).toBe(false);
+    }
   });
 });
 

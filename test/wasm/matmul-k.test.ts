@@ -1,5 +1,5 @@
 /**
- * MATMUL (op 1) and GET_ROWS (op 2) for the K-quant weight types Q4_K, Q5_K, Q6_K on every variant this
+ * MATMUL (op 1) and GET_ROWS (op 2) for the K-quant weight types Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS on every variant this
  * runtime runs: SIMD tiles and scalar twin against a float64 reference computed here (test/wasm/quant-k-ref.ts)
  * from the weight bytes and the activations quantized like ggml's Q8_K, the SIMD tiles bit-identical to the
  * twin (no fused multiply-add in either build, integer dots exact), 2 threads == 1; the converted activations in

@@ -7,6 +7,9 @@
  *   Q4_K (144 B): d f16 | dmin f16 | scales[12] | qs[128]
  *   Q5_K (176 B): d f16 | dmin f16 | scales[12] | qh[32] | qs[128]
  *   Q6_K (210 B): ql[128] | qh[64] | scales i8[16] | d f16
+ *   Q3_K (110 B): hmask[32] | qs[64] | scales[12] (16 six-bit, biased by 32) | d f16
+ *   Q2_K (84 B): scales[16] (4-bit scale | 4-bit min << 4) | qs[64] | d f16 | dmin f16
+ *   IQ4_XS (136 B): d f16 | scales_h u16 | scales_l[4] | qs[128] (kvalues_iq4nl indices)
  */
 import { f16Value, rng, roundHalfEven } from './quant-ref.ts';
 
@@ -14,8 +17,15 @@ export const K_TYPES: [string, number, number][] = [
   ['Q4_K', 12, 144],
   ['Q5_K', 13, 176],
   ['Q6_K', 14, 210],
+  ['Q3_K', 11, 110],
+  ['Q2_K', 10, 84],
+  ['IQ4_XS', 23, 136],
 ];
-const BYTES: Record<number, number> = { 12: 144, 13: 176, 14: 210 };
+const BYTES: Record<number, number> = { 10: 84, 11: 110, 12: 144, 13: 176, 14: 210, 23: 136 };
+/** Byte offsets of the f16 d (and dmin) where they are not Q4_K's 0 (and 2). */
+const D_AT: Record<number, number[]> = { 10: [80, 82], 11: [108], 14: [208], 23: [0] };
+/** ggml-common.h kvalues_iq4nl. */
+const KVALUES_IQ4NL = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
 
 export const kRowBytes = (t: number, n: number): number => (n / 256) * BYTES[t];
 
@@ -40,7 +50,36 @@ export function kDequantRows(t: number, bytes: Uint8Array, at: number, rows: num
       const blk = at + r * kRowBytes(t, n) + b * bs;
       for (let e = 0; e < 256; e++) {
         const o = r * n + b * 256 + e;
-        if (t === 14) {
+        if (t === 10) {
+          // Level at 2g of qs[32·half + l] (byte 16 on); sub-block j = e/16: scale = low nibble of scales[j], min = high.
+          const q = (bytes[blk + 16 + 32 * (e >> 7) + (e & 31)] >> (2 * ((e >> 5) & 3))) & 3;
+          const sm = bytes[blk + (e >> 4)];
+          const a = f16Value(u16(blk + 80)) * (sm & 15) * q;
+          const c = f16Value(u16(blk + 82)) * (sm >> 4);
+          val[o] = a - c;
+          mag[o] = Math.abs(a) + Math.abs(c);
+        } else if (t === 23) {
+          // Sub-block s = e/32: 6-bit scale = nibble s%2 of scales_l[s/2] | bits 2s..2s+1 of scales_h << 4; level =
+          // kvalues_iq4nl[nibble] of qs[16s + j%16] (low nibble for j < 16).
+          const s = e >> 5;
+          const j = e & 31;
+          const ls = ((bytes[blk + 4 + (s >> 1)] >> (4 * (s % 2))) & 15) + 16 * ((u16(blk + 2) >> (2 * s)) & 3);
+          const byte = bytes[blk + 8 + 16 * s + (j % 16)];
+          val[o] = f16Value(u16(blk)) * (ls - 32) * KVALUES_IQ4NL[j < 16 ? byte & 15 : byte >> 4];
+          mag[o] = Math.abs(val[o]);
+        } else if (t === 11) {
+          // Low 2 bits at 2g of qs[32·half + l], high bit at bit e/32 of hmask[l]; scale j = e/16: low nibble of
+          // scales[j % 8] (high nibble for j ≥ 8), 2 high bits at 2·(j/4) of scales[8 + j % 4].
+          const half = e >> 7;
+          const g = (e >> 5) & 3;
+          const l = e & 31;
+          const j = e >> 4;
+          const q = ((bytes[blk + 32 + 32 * half + l] >> (2 * g)) & 3) + 4 * ((bytes[blk + l] >> (e >> 5)) & 1);
+          const sLo = j < 8 ? bytes[blk + 96 + j] & 15 : bytes[blk + 96 + j - 8] >> 4;
+          const sHi = (bytes[blk + 104 + (j % 4)] >> (2 * (j >> 2))) & 3;
+          val[o] = f16Value(u16(blk + 108)) * (sLo + 16 * sHi - 32) * (q - 4);
+          mag[o] = Math.abs(val[o]);
+        } else if (t === 14) {
           const half = e >> 7;
           const g = (e >> 5) & 3;
           const l = e & 31;
@@ -121,7 +160,7 @@ export function kRandomWeights(t: number, rows: number, n: number, seed: number)
   const scale = (k: number) => (k % 16 === 5 ? next() % 0x400 : 0x1400 + (next() % 0x1c00));
   const bs = BYTES[t];
   for (let b = 0, k = 0; b < bytes.length; b += bs, k++) {
-    if (t === 14) set16(b + 208, scale(k));
+    if (t in D_AT) D_AT[t].forEach((at, i) => set16(b + at, scale(k + i)));
     else {
       set16(b, scale(k));
       set16(b + 2, scale(k + 1));

@@ -33,7 +33,7 @@ export const Op = {
 export type OpCode = (typeof Op)[keyof typeof Op];
 
 /** ggml type ids the core understands (same numbers as `GgmlType` in src/gguf/types.ts). */
-export const CoreType = { F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q5_0: 6, Q5_1: 7, Q8_0: 8, Q4_K: 12, Q5_K: 13, Q6_K: 14, IQ4_NL: 20, BF16: 30 } as const;
+export const CoreType = { F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q5_0: 6, Q5_1: 7, Q8_0: 8, Q2_K: 10, Q3_K: 11, Q4_K: 12, Q5_K: 13, Q6_K: 14, IQ4_NL: 20, IQ4_XS: 23, BF16: 30 } as const;
 export type CoreTypeId = (typeof CoreType)[keyof typeof CoreType];
 
 /** `tsr_features()` bits. */

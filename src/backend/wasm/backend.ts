@@ -11,7 +11,7 @@ import { ThreadPool } from './pool.ts';
 const WEIGHT_TYPES = new Set<GgmlType>([
   GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0,
   GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.IQ4_NL,
-  GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K,
+  GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.Q3_K, GgmlType.Q2_K, GgmlType.IQ4_XS,
 ]);
 
 const BLOCK: Partial<Record<GgmlType, [number, number]>> = {
@@ -28,6 +28,9 @@ const BLOCK: Partial<Record<GgmlType, [number, number]>> = {
   [GgmlType.Q4_K]: [256, 144],
   [GgmlType.Q5_K]: [256, 176],
   [GgmlType.Q6_K]: [256, 210],
+  [GgmlType.Q3_K]: [256, 110],
+  [GgmlType.Q2_K]: [256, 84],
+  [GgmlType.IQ4_XS]: [256, 136],
 };
 
 function byteSizeOf(type: GgmlType, dims: readonly number[]): number {
@@ -48,10 +51,11 @@ export class WasmTensor implements Tensor {
 
 const bits = CommandList.f32bits;
 
-/** ATTENTION word 10 (ABI.md): page_size | kv_type << 20 | flags << 28. */
-function attnLayout(pageSize: number, kvType: number, flags: number): number {
-  if (pageSize <= 0 || pageSize >= 1 << 20 || kvType > 0xff || flags > 0xf) throw new RangeError(`attention: page size ${pageSize}, kv type ${kvType} or flags ${flags} out of range`);
-  return (pageSize | (kvType << 20) | (flags << 28)) >>> 0;
+/** ATTENTION word 10 (ABI.md): page_size | (v_type + 1) << 12 | kv_type << 20 | flags << 28 (v field 0: V has kv_type). */
+function attnLayout(pageSize: number, kvType: number, flags: number, vType = kvType): number {
+  if (pageSize <= 0 || pageSize >= 1 << 12 || kvType > 0xff || vType >= 0xff || flags > 0xf) throw new RangeError(`attention: page size ${pageSize}, kv types ${kvType}/${vType} or flags ${flags} out of range`);
+  const v = vType === kvType ? 0 : vType + 1;
+  return (pageSize | (v << 12) | (kvType << 20) | (flags << 28)) >>> 0;
 }
 const ptr = (t: Tensor) => (t as WasmTensor).ptr;
 
@@ -145,6 +149,10 @@ export class WasmBackend implements Backend {
     return pages;
   }
 
+  pageView(page: number, bytes: number): Uint8Array {
+    return this.core.u8(page, bytes);
+  }
+
   // ---- ops ----
   matmul(out: Tensor, w: Tensor, x: Tensor, nTok: number): void {
     this.cmds.push(Op.MATMUL, w.type, ptr(w), ptr(x), ptr(out), w.dims[0], w.dims[1], nTok, this.scratch);
@@ -196,7 +204,7 @@ export class WasmBackend implements Backend {
   attention(out: Tensor, q: Tensor, qPos: Tensor, nTok: number, nKv: number, kv: KvLayerView, p: AttentionParams): void {
     this.cmds.push(
       Op.ATTENTION, ptr(q), ptr(out), nTok, ptr(qPos), nKv, p.nHead, p.nHeadKv, p.headDim,
-      ptr(kv.kPages), ptr(kv.vPages), attnLayout(kv.pageSize, kv.kvType, 1), p.window ?? 0, bits(p.scale), this.attnScratch, bits(p.softcap ?? 0),
+      ptr(kv.kPages), ptr(kv.vPages), attnLayout(kv.pageSize, kv.kvType, 1, kv.vType), p.window ?? 0, bits(p.scale), this.attnScratch, bits(p.softcap ?? 0),
     );
   }
 
@@ -204,6 +212,22 @@ export class WasmBackend implements Backend {
     if (this.profiler) this.computeProfiled(this.profiler);
     else if (this.pool) this.pool.run(this.cmds);
     else this.core.run(this.cmds);
+    this.cmds.reset();
+  }
+
+  /** Commands recorded since the last compute/discard (ShardedBackend cuts its runs at these indices). */
+  get recorded(): number {
+    return this.cmds.count;
+  }
+
+  /** Executes recorded commands `[from, to)` and keeps the list (ShardedBackend runs one list in parts). */
+  computeRange(from: number, to: number): void {
+    if (this.pool) this.pool.run(this.cmds, from, to - from);
+    else this.core.run(this.cmds, from, to - from);
+  }
+
+  /** Forgets the recorded commands without running them. */
+  discard(): void {
     this.cmds.reset();
   }
 

@@ -19,7 +19,7 @@ const f32 = Math.fround;
 const GROUP_MAX_EPS = f32(1e-15);
 
 /** best_index_int8(16, values, x): index of the level nearest to x (ties to the upper one; f32 differences). */
-function bestIndex(x: number): number {
+export function bestIndex(x: number): number {
   const v = IQ4NL_VALUES;
   if (x <= v[0]) return 0;
   if (x >= v[15]) return 15;
@@ -33,8 +33,8 @@ function bestIndex(x: number): number {
   return f32(x - v[mu - 1]) < f32(v[mu] - x) ? mu - 1 : mu;
 }
 
-/** Σ w·q·x and Σ w·q² over a block for the codes nearest to id·x (accumulated in f32, in order). */
-function sums(x: Float32Array, at: number, w: Float32Array, id: number, codes: Uint8Array | null): [number, number] {
+/** Σ w·q·x and Σ w·q² over a block of 32 for the codes nearest to id·x (accumulated in f32, in order). */
+export function sums(x: Float32Array, at: number, w: Float32Array, id: number, codes: Uint8Array | null): [number, number] {
   let sumqx = 0;
   let sumq2 = 0;
   for (let j = 0; j < QK; j++) {

@@ -154,6 +154,13 @@ export function generateRoutes(app: Hono, state: ServerState): void {
       signal: c.req.raw.signal,
     };
     const run = await startGeneration(state, input);
-    return respond(c, run, b.stream ?? true, (text) => ({ message: { role: 'assistant', content: text } }), t0, input.logprobs !== undefined);
+    // A tool call (src/grammar/tools.ts) goes in the final message as Ollama's `tool_calls`.
+    const calls = (): Record<string, unknown> => {
+      const tc = run.toolCalls();
+      if (tc) return { message: { role: 'assistant', content: '', tool_calls: tc.map((t) => ({ function: { name: t.name, arguments: t.arguments } })) } };
+      const held = run.heldText();
+      return held ? { message: { role: 'assistant', content: held } } : {};
+    };
+    return respond(c, run, b.stream ?? true, (text) => ({ message: { role: 'assistant', content: text } }), t0, input.logprobs !== undefined, calls);
   });
 }

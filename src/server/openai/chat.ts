@@ -5,6 +5,7 @@
  */
 import type { Context, Hono } from 'hono';
 import { stream } from 'hono/streaming';
+import type { ToolChoice } from '../../grammar/index.ts';
 import type { ChatMessage, TokenLogprob } from '../../engine.ts';
 import { badRequest, notImplemented } from '../errors.ts';
 import { type GenerationInput, type RunningGeneration, startGeneration, tokenPiece } from '../generation.ts';
@@ -122,11 +123,14 @@ export function chatCompletionRoutes(app: Hono, state: ServerState): void {
       keepAliveMs: keepAliveMs(b.keep_alive),
       logprobs: topLp,
       format,
-      tools: b.tools ?? undefined,
+      ...toolSelection(b.tools ?? undefined, b.tool_choice),
       signal: c.req.raw.signal,
     };
     const run = await startGeneration(state, input);
     const id = newId('chatcmpl');
+    /** OpenAI's tool_calls (arguments as a JSON string), or null when the model answered with text. */
+    const openaiCalls = () =>
+      run.toolCalls()?.map((t, i) => ({ index: i, id: newId('call'), type: 'function', function: { name: t.name, arguments: JSON.stringify(t.arguments) } })) ?? null;
     const created = Math.floor(Date.now() / 1000);
     const head = { id, created, model: run.name, system_fingerprint: 'tessera' };
     if (!b.stream) {
@@ -136,10 +140,14 @@ export function chatCompletionRoutes(app: Hono, state: ServerState): void {
         text += r.value.text;
         if (r.value.logprobs) lps.push(...r.value.logprobs);
       }
+      const calls = openaiCalls();
+      const message = calls
+        ? { role: 'assistant', content: null, tool_calls: calls.map(({ index: _i, ...call }) => call) }
+        : { role: 'assistant', content: text + run.heldText() };
       return c.json({
         ...head,
         object: 'chat.completion',
-        choices: [{ index: 0, message: { role: 'assistant', content: text }, logprobs: topLp === undefined ? null : chatLogprobs(run, lps), finish_reason: finishReason(run) }],
+        choices: [{ index: 0, message, logprobs: topLp === undefined ? null : chatLogprobs(run, lps), finish_reason: calls ? 'tool_calls' : finishReason(run) }],
         usage: usage(run),
       });
     }
@@ -156,7 +164,10 @@ export function chatCompletionRoutes(app: Hono, state: ServerState): void {
         if (r.value.text || r.value.logprobs) await s.write(chunk({ content: r.value.text }, r.value.logprobs, null));
         if (s.aborted()) return;
       }
-      await s.write(chunk({}, undefined, finishReason(run)));
+      const calls = openaiCalls();
+      if (calls) await s.write(chunk({ tool_calls: calls }, undefined, null));
+      else if (run.heldText()) await s.write(chunk({ content: run.heldText() }, undefined, null));
+      await s.write(chunk({}, undefined, calls ? 'tool_calls' : finishReason(run)));
       if (includeUsage) await s.write({ ...head, object: 'chat.completion.chunk', choices: [], usage: usage(run) });
     });
   });
@@ -208,6 +219,17 @@ export function chatCompletionRoutes(app: Hono, state: ServerState): void {
       if (includeUsage) await s.write({ ...head, object: 'text_completion', choices: [], usage: usage(run) });
     });
   });
+}
+
+/** OpenAI's `tool_choice` → the engine's tools and choice: "auto" | "none" | "required" | {type: "function", function: {name}}. */
+function toolSelection(tools: unknown[] | undefined, choice: unknown): { tools?: unknown[]; toolChoice?: ToolChoice } {
+  if (choice === undefined || choice === null || choice === 'auto') return { tools };
+  if (choice === 'none' || choice === 'required') return { tools, toolChoice: choice };
+  const name = (choice as { function?: { name?: unknown } })?.function?.name;
+  if (typeof name !== 'string') throw badRequest('tool_choice: expected "auto", "none", "required" or {"type": "function", "function": {"name": ...}}');
+  const picked = (tools ?? []).filter((t) => (t as { function?: { name?: unknown } })?.function?.name === name);
+  if (picked.length === 0) throw badRequest(`tool_choice: no tool named '${name}' in tools`);
+  return { tools: picked, toolChoice: 'required' };
 }
 
 function badRequestThrow(message: string): never {

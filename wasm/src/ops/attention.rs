@@ -1,7 +1,8 @@
 //! ATTENTION (op 13): causal, grouped-query attention reading K and V straight from the pages.
 //!
 //! `q, out: f32 [n_tok][n_head][head_dim]`, `q_pos: i32 [n_tok]`; K and V caches as in
-//! [`super::kv`] (rows `[n_head_kv][head_dim]`, F16 or F32). Query `t`, head `h` attends the
+//! [`super::kv`] (rows `[n_head_kv][head_dim]`, F16, F32, Q8_0 or Q4_0, K and V each its own
+//! type; quantized blocks are read in place, converted 8 values at a time). Query `t`, head `h` attends the
 //! the positions `j0 ≤ j < j1` of kv head `h / (n_head/n_head_kv)`, `j1 = min(q_pos[t] + 1, n_kv)`,
 //! `j0 = max(0, q_pos[t] + 1 − window)` with a sliding window (else 0):
 //! `out = Σ_j softmax_j(s_j)·v_j` (zeros when none is visible), `s_j = scale·q·k_j`, or with a
@@ -27,7 +28,7 @@
 //! between threads by cost (keys seen), see [`unit_range`]. Each head's arithmetic is the same
 //! whatever chunk or thread it lands in, so results do not depend on the thread count.
 
-use super::kv::{kv_elem_size, kv_row, KV_F16};
+use super::kv::{kv_load, kv_row, kv_row_bytes, KV_F16, KV_F32, KV_Q4_0, KV_Q8_0};
 use crate::f16::{f16_to_f32, f32_to_f16};
 use crate::graph::{f32_arg, ptr_f32, ptr_i32, ptr_u32, Args, Ctx};
 use crate::simd::math::{exp4, expf, tanhf};
@@ -51,7 +52,9 @@ pub struct Attn {
     pub n_head_kv: usize,
     pub head_dim: usize,
     pub page_size: usize,
+    /// K's type, and V's.
     pub kv_type: u32,
+    pub v_type: u32,
     pub scale: f32,
     pub flags: u32,
     /// Sliding window in positions (0: none).
@@ -82,17 +85,21 @@ pub struct AttnPtrs {
 }
 
 /// Op 13. Args: `q, out, n_tok, q_pos, n_kv, n_head, n_head_kv, head_dim, k_pages, v_pages,
-/// page_size | kv_type << 20 | flags << 28, window, scale, scratch, softcap`.
+/// page_size | (v_type + 1) << 12 | kv_type << 20 | flags << 28, window, scale, scratch, softcap`
+/// (page_size < 4096; the v_type field 0 means V has kv_type).
 #[inline(never)]
 pub unsafe fn run(a: &Args, cx: &Ctx) {
+    let kv_type = (a[10] >> 20) & 0xff;
+    let v_field = (a[10] >> 12) & 0xff;
     let p = Attn {
         n_tok: a[2] as usize,
         n_kv: a[4] as usize,
         n_head: a[5] as usize,
         n_head_kv: a[6] as usize,
         head_dim: a[7] as usize,
-        page_size: (a[10] & 0xf_ffff) as usize,
-        kv_type: (a[10] >> 20) & 0xff,
+        page_size: (a[10] & 0xfff) as usize,
+        kv_type,
+        v_type: if v_field == 0 { kv_type } else { v_field - 1 },
         flags: a[10] >> 28,
         window: a[11] as usize,
         scale: f32_arg(a[12]),
@@ -120,7 +127,7 @@ pub unsafe fn attention(p: &Attn, ptrs: &AttnPtrs, ith: usize, nth: usize, scala
     }
     let gq = p.n_head / p.n_head_kv;
     let two_pass = scalar || p.head_dim > MAX_D || p.head_dim % 8 != 0;
-    let ggml = p.flags & FLAG_GGML_F16 != 0 && p.kv_type == KV_F16;
+    let ggml = p.flags & FLAG_GGML_F16 != 0 && p.kv_type == KV_F16 && p.v_type == KV_F16;
     // Chunk size: G_MAX, smaller when that leaves threads idle (decode with few kv heads).
     let mut g = gq.min(G_MAX);
     while g > 1 && p.n_tok * p.n_head_kv * gq.div_ceil(g) < nth {
@@ -147,15 +154,24 @@ pub unsafe fn attention(p: &Attn, ptrs: &AttnPtrs, ith: usize, nth: usize, scala
         } else if ggml {
             ggml_unit(p, ptrs, hk, q, out, h1 - h0, j0, n_vis, scratch);
         } else {
-            match (h1 - h0, p.kv_type == KV_F16) {
-                (1, true) => flash::<1, true>(p, ptrs, hk, q, out, j0, n_vis),
-                (2, true) => flash::<2, true>(p, ptrs, hk, q, out, j0, n_vis),
-                (3, true) => flash::<3, true>(p, ptrs, hk, q, out, j0, n_vis),
-                (_, true) => flash::<4, true>(p, ptrs, hk, q, out, j0, n_vis),
-                (1, false) => flash::<1, false>(p, ptrs, hk, q, out, j0, n_vis),
-                (2, false) => flash::<2, false>(p, ptrs, hk, q, out, j0, n_vis),
-                (3, false) => flash::<3, false>(p, ptrs, hk, q, out, j0, n_vis),
-                (_, false) => flash::<4, false>(p, ptrs, hk, q, out, j0, n_vis),
+            // K and V of one type: that type's loads inlined; mixed types: loads by a match.
+            let t = if p.kv_type == p.v_type { p.kv_type } else { DYN };
+            macro_rules! by_g {
+                ($t:expr) => {
+                    match h1 - h0 {
+                        1 => flash::<1, { $t }>(p, ptrs, hk, q, out, j0, n_vis),
+                        2 => flash::<2, { $t }>(p, ptrs, hk, q, out, j0, n_vis),
+                        3 => flash::<3, { $t }>(p, ptrs, hk, q, out, j0, n_vis),
+                        _ => flash::<4, { $t }>(p, ptrs, hk, q, out, j0, n_vis),
+                    }
+                };
+            }
+            match t {
+                KV_F16 => by_g!(KV_F16),
+                KV_F32 => by_g!(KV_F32),
+                KV_Q8_0 => by_g!(KV_Q8_0),
+                KV_Q4_0 => by_g!(KV_Q4_0),
+                _ => by_g!(DYN),
             }
         }
     }
@@ -228,18 +244,9 @@ unsafe fn unit_range(p: &Attn, q_pos: *const i32, chunks: usize, ith: usize, nth
 /// One head: scores into `scratch[..n_vis]`, exact softmax, weighted V sum.
 unsafe fn head_two_pass(p: &Attn, ptrs: &AttnPtrs, hk: usize, q: *const f32, out: *mut f32, j0: usize, n_vis: usize, scratch: *mut f32) {
     let d = p.head_dim;
-    let f16 = p.kv_type == KV_F16;
-    let ggml = f16 && p.flags & FLAG_GGML_F16 != 0;
-    let es = kv_elem_size(p.kv_type);
-    let row_bytes = p.n_head_kv * d * es;
-    let head_off = hk * d * es;
-    let load = |row: *const u8, i: usize| -> f32 {
-        if f16 {
-            f16_to_f32(*(row as *const u16).add(i))
-        } else {
-            *(row as *const f32).add(i)
-        }
-    };
+    let ggml = p.kv_type == KV_F16 && p.v_type == KV_F16 && p.flags & FLAG_GGML_F16 != 0;
+    let (k_row_bytes, k_off) = (kv_row_bytes(p.kv_type, p.n_head_kv * d), kv_row_bytes(p.kv_type, hk * d));
+    let (v_row_bytes, v_off) = (kv_row_bytes(p.v_type, p.n_head_kv * d), kv_row_bytes(p.v_type, hk * d));
     let qv = |i: usize| -> f32 {
         let x = *q.add(i);
         if ggml {
@@ -257,10 +264,10 @@ unsafe fn head_two_pass(p: &Attn, ptrs: &AttnPtrs, hk: usize, q: *const f32, out
     // 1. s_j = scale·(q·k_j); ggml computes the f32 product q·k, then multiplies by scale.
     let mut max = f32::NEG_INFINITY;
     for j in 0..n_vis {
-        let k = kv_row(ptrs.mem, ptrs.k_pages, p.page_size, row_bytes, j0 + j).add(head_off);
+        let k = kv_row(ptrs.mem, ptrs.k_pages, p.page_size, k_row_bytes, j0 + j).add(k_off);
         let mut dot = 0.0f64;
         for i in 0..d {
-            dot += qv(i) as f64 * load(k, i) as f64;
+            dot += qv(i) as f64 * kv_load(p.kv_type, k, i) as f64;
         }
         let s = score(p, dot as f32);
         *scratch.add(j) = s;
@@ -286,10 +293,10 @@ unsafe fn head_two_pass(p: &Attn, ptrs: &AttnPtrs, hk: usize, q: *const f32, out
         let n = (d - i0).min(4);
         acc[..n].fill(0.0);
         for j in 0..n_vis {
-            let v = kv_row(ptrs.mem, ptrs.v_pages, p.page_size, row_bytes, j0 + j).add(head_off);
+            let v = kv_row(ptrs.mem, ptrs.v_pages, p.page_size, v_row_bytes, j0 + j).add(v_off);
             let w = *scratch.add(j) as f64;
             for (k, a) in acc[..n].iter_mut().enumerate() {
-                *a += w * load(v, i0 + k) as f64;
+                *a += w * kv_load(p.v_type, v, i0 + k) as f64;
             }
         }
         for (k, a) in acc[..n].iter().enumerate() {
@@ -573,11 +580,12 @@ fn round_f16x4(x: F32x4) -> F32x4 {
 /// `G` query heads `q[g·head_dim..]` (consecutive heads of kv head `hk`) against `n_vis` keys.
 /// Needs `head_dim % 8 == 0`, `head_dim ≤ MAX_D`.
 #[inline(never)]
-unsafe fn flash<const G: usize, const F16: bool>(p: &Attn, ptrs: &AttnPtrs, hk: usize, q: *const f32, out: *mut f32, j0: usize, n_vis: usize) {
+/// `T`: the type of K and V, or [`DYN`] (each its own type, read from `p`).
+unsafe fn flash<const G: usize, const T: u32>(p: &Attn, ptrs: &AttnPtrs, hk: usize, q: *const f32, out: *mut f32, j0: usize, n_vis: usize) {
     let d = p.head_dim;
-    let es = if F16 { 2 } else { 4 };
-    let row_bytes = p.n_head_kv * d * es;
-    let head_off = hk * d * es;
+    let (kt, vt) = if T == DYN { (p.kv_type, p.v_type) } else { (T, T) };
+    let (k_row_bytes, k_off) = (kv_row_bytes(kt, p.n_head_kv * d), kv_row_bytes(kt, hk * d));
+    let (v_row_bytes, v_off) = (kv_row_bytes(vt, p.n_head_kv * d), kv_row_bytes(vt, hk * d));
     let mut acc = [[0.0f32; MAX_D]; G]; // Σ_j e^(s_j − m)·v_j per head
     let mut m = [f32::NEG_INFINITY; G];
     let mut l = [0.0f32; G];
@@ -589,8 +597,8 @@ unsafe fn flash<const G: usize, const F16: bool>(p: &Attn, ptrs: &AttnPtrs, hk: 
     while b0 < n_vis {
         let nb = (n_vis - b0).min(BLK);
         for j in 0..nb {
-            krow[j] = kv_row(ptrs.mem, ptrs.k_pages, p.page_size, row_bytes, j0 + b0 + j).add(head_off);
-            vrow[j] = kv_row(ptrs.mem, ptrs.v_pages, p.page_size, row_bytes, j0 + b0 + j).add(head_off);
+            krow[j] = kv_row(ptrs.mem, ptrs.k_pages, p.page_size, k_row_bytes, j0 + b0 + j).add(k_off);
+            vrow[j] = kv_row(ptrs.mem, ptrs.v_pages, p.page_size, v_row_bytes, j0 + b0 + j).add(v_off);
         }
         // Scores: each K row converted once and dotted with the G query rows; two rows per
         // step so each q vector load serves both (same per-row operation order as one row).
@@ -602,8 +610,8 @@ unsafe fn flash<const G: usize, const F16: bool>(p: &Attn, ptrs: &AttnPtrs, hk: 
             let mut db = [F32x4::zero(); G];
             let mut i = 0;
             while i < d {
-                let (a0, a1) = load8::<F16>(krow[j], i);
-                let (b0, b1) = load8::<F16>(krow[j + 1], i);
+                let (a0, a1) = load8::<T>(krow[j], i, kt);
+                let (b0, b1) = load8::<T>(krow[j + 1], i, kt);
                 for g in 0..G {
                     let qg = q.add(g * d + i);
                     let (q0, q1) = (F32x4::load(qg), F32x4::load(qg.add(4)));
@@ -622,7 +630,7 @@ unsafe fn flash<const G: usize, const F16: bool>(p: &Attn, ptrs: &AttnPtrs, hk: 
             let mut dot = [F32x4::zero(); G];
             let mut i = 0;
             while i < d {
-                let (k0, k1) = load8::<F16>(krow[j], i);
+                let (k0, k1) = load8::<T>(krow[j], i, kt);
                 for g in 0..G {
                     let qg = q.add(g * d + i);
                     dot[g] = F32x4::load(qg.add(4)).fma(k1, F32x4::load(qg).fma(k0, dot[g]));
@@ -681,7 +689,7 @@ unsafe fn flash<const G: usize, const F16: bool>(p: &Attn, ptrs: &AttnPtrs, hk: 
                 hi[g] = F32x4::load(acc[g].as_ptr().add(i + 4));
             }
             for j in 0..nb {
-                let (v0, v1) = load8::<F16>(vrow[j], i);
+                let (v0, v1) = load8::<T>(vrow[j], i, vt);
                 for g in 0..G {
                     let w = F32x4::splat(s[g][j]);
                     lo[g] = v0.fma(w, lo[g]);
@@ -707,14 +715,68 @@ unsafe fn flash<const G: usize, const F16: bool>(p: &Attn, ptrs: &AttnPtrs, hk: 
     }
 }
 
-/// Elements `i..i+8` of a cache row as two f32 vectors.
+/// [`flash`]'s type parameter when K and V differ: the loads match on the runtime type.
+pub const DYN: u32 = 0xff;
+
+/// Elements `i..i+8` (i % 8 == 0) of a cache row of type `T` (or `t` when `T` is [`DYN`]) as
+/// two f32 vectors, with the values of [`kv_load`].
 #[inline(always)]
-unsafe fn load8<const F16: bool>(row: *const u8, i: usize) -> (F32x4, F32x4) {
-    if F16 {
-        load_f16x8(row.add(2 * i) as *const u16)
-    } else {
-        let r = row as *const f32;
-        (F32x4::load(r.add(i)), F32x4::load(r.add(i + 4)))
+unsafe fn load8<const T: u32>(row: *const u8, i: usize, t: u32) -> (F32x4, F32x4) {
+    match if T == DYN { t } else { T } {
+        KV_F16 => load_f16x8(row.add(2 * i) as *const u16),
+        KV_F32 => {
+            let r = row as *const f32;
+            (F32x4::load(r.add(i)), F32x4::load(r.add(i + 4)))
+        }
+        KV_Q8_0 => load_q8_0x8(row, i),
+        _ => load_q4_0x8(row, i),
+    }
+}
+
+/// 8 values of a Q8_0 row: `d·q` (exact i8 → f32, one f32 multiply, as kv_load).
+#[inline(always)]
+unsafe fn load_q8_0x8(row: *const u8, i: usize) -> (F32x4, F32x4) {
+    let b = row.add(i / 32 * 34);
+    let d = f16_to_f32((b as *const u16).read_unaligned());
+    let qs = b.add(2 + i % 32);
+    #[cfg(target_arch = "wasm32")]
+    {
+        use core::arch::wasm32::*;
+        let w = i16x8_extend_low_i8x16(v128_load64_zero(qs as *const u64));
+        let dv = f32x4_splat(d);
+        (F32x4(f32x4_mul(f32x4_convert_i32x4(i32x4_extend_low_i16x8(w)), dv)), F32x4(f32x4_mul(f32x4_convert_i32x4(i32x4_extend_high_i16x8(w)), dv)))
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let v = |k: usize| d * (*qs.add(k) as i8) as f32;
+        (F32x4([v(0), v(1), v(2), v(3)]), F32x4([v(4), v(5), v(6), v(7)]))
+    }
+}
+
+/// 8 values of a Q4_0 row: `d·(q − 8)`; elements 0..16 of a block are the low nibbles of its
+/// 16 bytes, 16..32 the high ones.
+#[inline(always)]
+unsafe fn load_q4_0x8(row: *const u8, i: usize) -> (F32x4, F32x4) {
+    let b = row.add(i / 32 * 18);
+    let d = f16_to_f32((b as *const u16).read_unaligned());
+    let r = i % 32;
+    let qs = b.add(2 + r % 16);
+    #[cfg(target_arch = "wasm32")]
+    {
+        use core::arch::wasm32::*;
+        let bytes = v128_load64_zero(qs as *const u64);
+        let nib = if r < 16 { v128_and(bytes, u8x16_splat(15)) } else { u8x16_shr(bytes, 4) };
+        let w = i16x8_sub(u16x8_extend_low_u8x16(nib), i16x8_splat(8));
+        let dv = f32x4_splat(d);
+        (F32x4(f32x4_mul(f32x4_convert_i32x4(i32x4_extend_low_i16x8(w)), dv)), F32x4(f32x4_mul(f32x4_convert_i32x4(i32x4_extend_high_i16x8(w)), dv)))
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let v = |k: usize| {
+            let q = if r < 16 { *qs.add(k) & 15 } else { *qs.add(k) >> 4 };
+            d * (q as i32 - 8) as f32
+        };
+        (F32x4([v(0), v(1), v(2), v(3)]), F32x4([v(4), v(5), v(6), v(7)]))
     }
 }
 
@@ -754,8 +816,61 @@ fn bad_args() -> ! {
 
 #[cfg(test)]
 mod tests {
-    use super::super::kv::{kv_store, KV_F32};
+    use super::super::kv::kv_store;
     use super::*;
+
+    /// Element i of a cache row of any type, in f64, from the format definitions.
+    fn decode(ty: u32, row: &[u8], i: usize) -> f64 {
+        match ty {
+            KV_F16 => half(u16::from_le_bytes([row[2 * i], row[2 * i + 1]])),
+            KV_F32 => f32::from_le_bytes(row[4 * i..4 * i + 4].try_into().unwrap()) as f64,
+            _ => {
+                let (bs, r) = (if ty == KV_Q8_0 { 34 } else { 18 }, i % 32);
+                let b = &row[i / 32 * bs..];
+                let d = half(u16::from_le_bytes([b[0], b[1]]));
+                if ty == KV_Q8_0 {
+                    d * (b[2 + r] as i8) as f64
+                } else {
+                    d * ((if r < 16 { b[2 + r] & 15 } else { b[2 + r - 16] >> 4 }) as f64 - 8.0)
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn quantized_and_mixed_caches_against_f64() {
+        // Q8_0/Q4_0 pages read in place, K and V of different types (the DYN kernel), GQA and
+        // MHA, prefill and decode; reference: f64 over the values decoded from the stored bytes.
+        let types = [(KV_Q8_0, KV_Q8_0), (KV_Q4_0, KV_Q4_0), (KV_Q8_0, KV_F16), (KV_F16, KV_Q4_0), (KV_Q4_0, KV_F32)];
+        for (k, &(kv_type, v_type)) in types.iter().enumerate() {
+            for &(n_tok, n_kv, n_head, n_head_kv, hd, ps) in &[(1usize, 100usize, 8usize, 2usize, 64usize, 16usize), (7, 40, 4, 4, 32, 32), (3, 70, 6, 2, 128, 64)] {
+                let c = Case { n_tok, n_kv, n_head, n_head_kv, hd, ps, kv_type, v_type, amp: 4.0, window: 0, softcap: 0.0 };
+                check(&c, 300 + k as u64, 0);
+            }
+        }
+        // Sliding window and soft cap with a quantized cache.
+        let c = Case { n_tok: 4, n_kv: 50, n_head: 4, n_head_kv: 2, hd: 64, ps: 16, kv_type: KV_Q8_0, v_type: KV_Q4_0, amp: 6.0, window: 9, softcap: 1.0 };
+        check(&c, 9, 0);
+    }
+
+    #[test]
+    fn simd_quant_loads_match_kv_load() {
+        // load8 of every type at every 8-aligned offset equals the scalar kv_load (bit for bit).
+        let mut seed = 11u64;
+        for ty in [KV_Q8_0, KV_Q4_0, KV_F16, KV_F32] {
+            let n = 128;
+            let src: Vec<f32> = (0..n).map(|_| lcg(&mut seed) * 3.0).collect();
+            let mut row = vec![0u8; kv_row_bytes(ty, n)];
+            unsafe { kv_store(src.as_ptr(), n, [0i32].as_ptr(), row.as_mut_ptr(), [0u32].as_ptr(), 1, ty, 0..1) };
+            for i in (0..n).step_by(8) {
+                let (lo, hi) = unsafe { load8::<DYN>(row.as_ptr(), i, ty) };
+                for k in 0..8 {
+                    let got = if k < 4 { lo.0[k] } else { hi.0[k - 4] };
+                    assert_eq!(got.to_bits(), unsafe { kv_load(ty, row.as_ptr(), i + k) }.to_bits(), "type {ty} i {i} k {k}");
+                }
+            }
+        }
+    }
 
     fn lcg(seed: &mut u64) -> f32 {
         *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
@@ -791,6 +906,7 @@ mod tests {
         hd: usize,
         ps: usize,
         kv_type: u32,
+        v_type: u32,
         amp: f32,
         /// Sliding window (0: none) and score soft cap (0: none).
         window: usize,
@@ -802,8 +918,9 @@ mod tests {
     /// Returns the largest error beyond the slack.
     fn check(c: &Case, seed0: u64, flags: u32) -> f64 {
         let mut seed = seed0;
-        let (row_len, es) = (c.n_head_kv * c.hd, kv_elem_size(c.kv_type));
-        let row_bytes = row_len * es;
+        let row_len = c.n_head_kv * c.hd;
+        let (k_rb, v_rb) = (kv_row_bytes(c.kv_type, row_len), kv_row_bytes(c.v_type, row_len));
+        let row_bytes = k_rb.max(v_rb);
         let n_pages = c.n_kv.div_ceil(c.ps);
         // Pages in reverse-interleaved order with gaps, inside one arena.
         let page_bytes = c.ps * row_bytes;
@@ -816,16 +933,25 @@ mod tests {
         let all: Vec<i32> = (0..c.n_kv as i32).collect();
         unsafe {
             kv_store(kx.as_ptr(), row_len, all.as_ptr(), arena.as_mut_ptr(), kp.as_ptr(), c.ps, c.kv_type, 0..c.n_kv);
-            kv_store(vx.as_ptr(), row_len, all.as_ptr(), arena.as_mut_ptr(), vp.as_ptr(), c.ps, c.kv_type, 0..c.n_kv);
+            kv_store(vx.as_ptr(), row_len, all.as_ptr(), arena.as_mut_ptr(), vp.as_ptr(), c.ps, c.v_type, 0..c.n_kv);
         }
-        let stored = |x: f32| if c.kv_type == KV_F16 { half(crate::f16::f32_to_f16(x)) } else { x as f64 };
-        let (k64, v64): (Vec<f64>, Vec<f64>) = (kx.iter().map(|&x| stored(x)).collect(), vx.iter().map(|&x| stored(x)).collect());
+        // The stored values, decoded in f64 from the arena's bytes by the format definition.
+        let stored = |pages: &[u32], ty: u32, rb: usize| -> Vec<f64> {
+            (0..c.n_kv * row_len)
+                .map(|e| {
+                    let (j, i) = (e / row_len, e % row_len);
+                    let off = pages[j / c.ps] as usize + (j % c.ps) * rb;
+                    decode(ty, &arena[off..off + rb], i)
+                })
+                .collect()
+        };
+        let (k64, v64) = (stored(&kp, c.kv_type, k_rb), stored(&vp, c.v_type, v_rb));
         let nq = c.n_tok * c.n_head * c.hd;
         let q: Vec<f32> = (0..nq).map(|_| lcg(&mut seed) * c.amp).collect();
         // Prefill ending at the last cached position; one token past n_kv (clamped) when decoding.
         let q_pos: Vec<i32> = (0..c.n_tok).map(|t| if c.n_tok == 1 { c.n_kv as i32 } else { (c.n_kv - c.n_tok + t) as i32 }).collect();
         let scale = 1.0 / (c.hd as f32).sqrt();
-        let ggml = flags & FLAG_GGML_F16 != 0 && c.kv_type == KV_F16;
+        let ggml = flags & FLAG_GGML_F16 != 0 && c.kv_type == KV_F16 && c.v_type == KV_F16;
 
         // f64 reference.
         let gq = c.n_head / c.n_head_kv;
@@ -883,6 +1009,7 @@ mod tests {
             head_dim: c.hd,
             page_size: c.ps,
             kv_type: c.kv_type,
+            v_type: c.v_type,
             scale,
             flags,
             window: c.window,
@@ -915,7 +1042,7 @@ mod tests {
                     assert!(
                         (g as f64 - w).abs() <= tol + slack[k],
                         "n_kv {} hd {} ps {} type {} scalar {scalar} nth {nth} k {k}: {g} vs {w} (slack {})",
-                        c.n_kv, c.hd, c.ps, c.kv_type, slack[k]
+                        c.n_kv, c.hd, c.ps, c.kv_type * 100 + c.v_type, slack[k]
                     );
                     worst = worst.max((g as f64 - w).abs() - slack[k]);
                 }
@@ -937,7 +1064,7 @@ mod tests {
                     for &kv_type in &[KV_F16, KV_F32] {
                         for &(n_tok, n_kv) in &[(1usize, 1usize), (1, 33), (1, 64), (3, 70), (5, 300), (1, 300)] {
                             for &amp in &[1.0f32, 12.0] {
-                                let c = Case { n_tok, n_kv, n_head, n_head_kv, hd, ps, kv_type, amp, window: 0, softcap: 0.0 };
+                                let c = Case { n_tok, n_kv, n_head, n_head_kv, hd, ps, kv_type, v_type: kv_type, amp, window: 0, softcap: 0.0 };
                                 seed += 1;
                                 check(&c, seed, 0);
                             }
@@ -957,12 +1084,12 @@ mod tests {
             for &(n_tok, n_kv) in &[(1usize, 70usize), (6, 70), (40, 40)] {
                 for &(kv_type, flags) in &[(KV_F16, 0), (KV_F32, 0), (KV_F16, FLAG_GGML_F16)] {
                     seed += 1;
-                    let c = Case { n_tok, n_kv, n_head: 8, n_head_kv: 2, hd: 64, ps: 16, kv_type, amp: 6.0, window, softcap };
+                    let c = Case { n_tok, n_kv, n_head: 8, n_head_kv: 2, hd: 64, ps: 16, kv_type, v_type: kv_type, amp: 6.0, window, softcap };
                     check(&c, seed, flags);
                 }
             }
         }
-        let c = Case { n_tok: 4, n_kv: 50, n_head: 4, n_head_kv: 2, hd: 36, ps: 16, kv_type: KV_F16, amp: 6.0, window: 9, softcap: 1.0 };
+        let c = Case { n_tok: 4, n_kv: 50, n_head: 4, n_head_kv: 2, hd: 36, ps: 16, kv_type: KV_F16, v_type: KV_F16, amp: 6.0, window: 9, softcap: 1.0 };
         check(&c, 399, 0);
     }
 
@@ -970,7 +1097,7 @@ mod tests {
     fn other_head_dims() {
         // 72: flash kernel; 36 (not a multiple of 8) and 320 (> MAX_D): two-pass fallback.
         for (k, &hd) in [36usize, 72, 320].iter().enumerate() {
-            let c = Case { n_tok: 3, n_kv: 70, n_head: 8, n_head_kv: 2, hd, ps: 16, kv_type: KV_F16, amp: 4.0, window: 0, softcap: 0.0 };
+            let c = Case { n_tok: 3, n_kv: 70, n_head: 8, n_head_kv: 2, hd, ps: 16, kv_type: KV_F16, v_type: KV_F16, amp: 4.0, window: 0, softcap: 0.0 };
             check(&c, 40 + k as u64, 0);
         }
     }
@@ -990,7 +1117,7 @@ mod tests {
                     }
                     seed += 1;
                     let amp = if seed % 2 == 0 { 1.0 } else { 8.0 };
-                    let c = Case { n_tok, n_kv, n_head, n_head_kv, hd, ps: 16, kv_type: KV_F16, amp, window: 0, softcap: 0.0 };
+                    let c = Case { n_tok, n_kv, n_head, n_head_kv, hd, ps: 16, kv_type: KV_F16, v_type: KV_F16, amp, window: 0, softcap: 0.0 };
                     worst = worst.max(check(&c, seed, FLAG_GGML_F16));
                 }
             }
@@ -998,12 +1125,12 @@ mod tests {
         // Head groups limited by the score memory (scratch + GGML_STACK): at n_kv 6000 three
         // heads fit, then one; at 17000 one at a time from the scratch.
         for (k, &n_kv) in [6000usize, 17000].iter().enumerate() {
-            let c = Case { n_tok: 1, n_kv, n_head: 8, n_head_kv: 2, hd: 32, ps: 64, kv_type: KV_F16, amp: 4.0, window: 0, softcap: 0.0 };
+            let c = Case { n_tok: 1, n_kv, n_head: 8, n_head_kv: 2, hd: 32, ps: 64, kv_type: KV_F16, v_type: KV_F16, amp: 4.0, window: 0, softcap: 0.0 };
             worst = worst.max(check(&c, 200 + k as u64, FLAG_GGML_F16));
         }
         eprintln!("ggml mode: largest error beyond the tie slack {worst:.2e}");
         // With an F32 cache the flag changes nothing (llama.cpp does not round there).
-        let c = Case { n_tok: 2, n_kv: 50, n_head: 4, n_head_kv: 2, hd: 64, ps: 16, kv_type: KV_F32, amp: 4.0, window: 0, softcap: 0.0 };
+        let c = Case { n_tok: 2, n_kv: 50, n_head: 4, n_head_kv: 2, hd: 64, ps: 16, kv_type: KV_F32, v_type: KV_F32, amp: 4.0, window: 0, softcap: 0.0 };
         check(&c, 5, FLAG_GGML_F16);
     }
 
@@ -1037,7 +1164,7 @@ mod tests {
             unsafe { n_visible(p, q_pos.as_ptr(), t) as u64 + UNIT_COST }
         };
         for &(n_tok, n_kv, n_head_kv, chunks) in &[(128usize, 128usize, 8usize, 1usize), (128, 2048, 8, 1), (512, 512, 2, 2), (1, 2048, 8, 1), (3, 5, 1, 4), (1, 1, 1, 1)] {
-            let p = Attn { n_tok, n_kv, n_head: n_head_kv * 4, n_head_kv, head_dim: 64, page_size: 16, kv_type: KV_F16, scale: 1.0, flags: 0, window: 0, softcap: 0.0 };
+            let p = Attn { n_tok, n_kv, n_head: n_head_kv * 4, n_head_kv, head_dim: 64, page_size: 16, kv_type: KV_F16, v_type: KV_F16, scale: 1.0, flags: 0, window: 0, softcap: 0.0 };
             let q_pos: Vec<i32> = (0..n_tok).map(|t| (n_kv - n_tok + t) as i32).collect();
             let n_units = n_head_kv * n_tok * chunks;
             let total: u64 = (0..n_units).map(|u| unit_cost(&p, &q_pos, chunks, u)).sum();

@@ -1,8 +1,8 @@
 //! GET_ROWS (op 2): `out[i][:] = dequant(table[ids[i]][:])` (embedding lookup).
 //!
 //! Args `type, table, ids, out, n_cols, n_ids`: table `[n_rows][n_cols]` in `type` (F32, F16,
-//! BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q4_K, Q5_K, Q6_K; rows at arbitrary alignment); ids i32
-//! `[n_ids]`; out f32 `[n_ids][n_cols]`.
+//! BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS; rows at
+//! arbitrary alignment); ids i32 `[n_ids]`; out f32 `[n_ids][n_cols]`.
 //! Split: ids. A handful of rows per call, so the scalar dequantizers of `quant` are the only
 //! path (no SIMD twin needed).
 

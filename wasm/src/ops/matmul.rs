@@ -1,13 +1,13 @@
 //! MATMUL (op 1): `out[t][r] = Σ_i W[r][i]·x[t][i]`.
 //!
 //! Args `wtype, w, x, out, n_in, n_out, n_tok, scratch`:
-//! - `W`: `[n_out][n_in]` in `wtype` (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q4_K,
-//!   Q5_K, Q6_K; ggml layout, rows of n_in);
+//! - `W`: `[n_out][n_in]` in `wtype` (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K,
+//!   Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS; ggml layout, rows of n_in);
 //! - `x`: f32 `[n_tok][n_in]`; `out`: f32 `[n_tok][n_out]`;
 //! - `scratch`: `x` converted to the weight type's dot type, as ggml does: 8-bit blocks
 //!   ([`Q8Rows`], `n_tok·n_in/32·40` bytes) for Q8_0/Q4_0/Q5_0/IQ4_NL (ggml's Q8_0), the
 //!   same with `s` instead of `−8·Σq` for Q4_1/Q5_1 (ggml's Q8_1), Q8_K blocks ([`Q8KRows`],
-//!   `n_tok·n_in/256·292` bytes) for Q4_K/Q5_K/Q6_K, f16 `[n_tok][n_in]` for F16,
+//!   `n_tok·n_in/256·292` bytes) for Q2_K/Q3_K/Q4_K/Q5_K/Q6_K/IQ4_XS, f16 `[n_tok][n_in]` for F16,
 //!   bf16 `[n_tok][n_in]` for BF16, unused for F32 (so `n_tok·n_in·2` bytes cover every type).
 //!
 //! Phase 1: the threads convert `x` (split over all its blocks). Barrier. Phase 2: the threads
@@ -40,6 +40,9 @@ mod float;
 mod iq4_nl;
 mod q4_0;
 mod q4_1;
+mod iq4_xs;
+mod q2_k;
+mod q3_k;
 mod q4_k;
 mod q5_0;
 mod q5_1;
@@ -220,7 +223,7 @@ fn act_kind(wtype: u32) -> u32 {
         quant::Q4_0 if !crate::simd::RELAXED && cfg!(target_arch = "wasm32") => 100,
         quant::Q4_0 | quant::Q8_0 | quant32::Q5_0 | quant32::IQ4_NL => quant::Q8_0,
         quant32::Q4_1 | quant32::Q5_1 => quant32::Q4_1,
-        quant::Q4_K | quant::Q5_K | quant::Q6_K => quant::Q4_K,
+        quant::Q2_K | quant::Q3_K | quant::Q4_K | quant::Q5_K | quant::Q6_K | quant::IQ4_XS => quant::Q4_K,
         t => t,
     }
 }
@@ -229,7 +232,7 @@ fn act_kind(wtype: u32) -> u32 {
 fn scratch_bytes(wtype: u32, n_tok: usize, n_in: usize) -> usize {
     match wtype {
         quant::Q4_0 | quant::Q8_0 | quant32::Q4_1 | quant32::Q5_0 | quant32::Q5_1 | quant32::IQ4_NL => Q8Rows::bytes(n_tok, n_in),
-        quant::Q4_K | quant::Q5_K | quant::Q6_K => Q8KRows::bytes(n_tok, n_in),
+        quant::Q2_K | quant::Q3_K | quant::Q4_K | quant::Q5_K | quant::Q6_K | quant::IQ4_XS => Q8KRows::bytes(n_tok, n_in),
         quant::F16 | quant::BF16 => n_tok * n_in * 2,
         _ => 0,
     }
@@ -246,7 +249,7 @@ pub unsafe fn convert(m: &Mm, cx: &Ctx) {
                 quant::quantize_row_q8_0(m.x.add(t * m.n_in), &q8, t, b0, b1, cx.scalar)
             });
         }
-        quant::Q4_K | quant::Q5_K | quant::Q6_K => {
+        quant::Q2_K | quant::Q3_K | quant::Q4_K | quant::Q5_K | quant::Q6_K | quant::IQ4_XS => {
             let nb = m.n_in / QK_K;
             let q8k = m.q8k();
             let share = cx.split(m.n_tok * nb);
@@ -288,6 +291,9 @@ pub unsafe fn compute(m: &Mm, rows: Range<usize>, scalar: bool) {
             quant32::Q5_0 => drive_q(&q5_0::Simd::NEW, m, rows),
             quant32::Q5_1 => drive_q(&q5_1::Simd::NEW, m, rows),
             quant32::IQ4_NL => drive_q(&iq4_nl::Simd::NEW, m, rows),
+            quant::Q2_K => q2_k::Simd::NEW.drive(m, rows),
+            quant::Q3_K => q3_k::Simd::NEW.drive(m, rows),
+            quant::IQ4_XS => iq4_xs::Simd::NEW.drive(m, rows),
             quant::Q4_K => q4_k::Simd::NEW.drive(m, rows),
             quant::Q5_K => q5_k::Simd::NEW.drive(m, rows),
             quant::Q6_K => q6_k::Simd::NEW.drive(m, rows),
@@ -307,6 +313,9 @@ pub unsafe fn compute(m: &Mm, rows: Range<usize>, scalar: bool) {
                 quant32::Q5_0 => q5_0::dot_scalar(m, r, t),
                 quant32::Q5_1 => q5_1::dot_scalar(m, r, t),
                 quant32::IQ4_NL => iq4_nl::dot_scalar(m, r, t),
+                quant::Q2_K => q2_k::dot_scalar(m, r, t),
+                quant::Q3_K => q3_k::dot_scalar(m, r, t),
+                quant::IQ4_XS => iq4_xs::dot_scalar(m, r, t),
                 quant::Q4_K => q4_k::dot_scalar(m, r, t),
                 quant::Q5_K => q5_k::dot_scalar(m, r, t),
                 quant::Q6_K => q6_k::dot_scalar(m, r, t),

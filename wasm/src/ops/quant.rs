@@ -13,7 +13,7 @@
 //! kernels load everything with plain loads and convert nothing.
 
 use super::quant32;
-use super::quant_k::{dequantize_row_k, Q4_K_BYTES, Q5_K_BYTES, Q6_K_BYTES, QK_K};
+use super::quant_k::{dequantize_row_k, IQ4_XS_BYTES, Q2_K_BYTES, Q3_K_BYTES, Q4_K_BYTES, Q5_K_BYTES, Q6_K_BYTES, QK_K};
 use crate::f16::{bf16_to_f32, f16_to_f32, f32_to_f16};
 
 /// ggml type ids (ABI.md).
@@ -22,9 +22,13 @@ pub const F16: u32 = 1;
 pub const Q4_0: u32 = 2;
 pub const Q8_0: u32 = 8;
 /// K-quants (super-blocks of 256; layouts and activation format in `quant_k`).
+pub const Q2_K: u32 = 10;
+pub const Q3_K: u32 = 11;
 pub const Q4_K: u32 = 12;
 pub const Q5_K: u32 = 13;
 pub const Q6_K: u32 = 14;
+/// IQ4_XS: super-blocks of 256 too, so listed with the K-quants (`quant_k`).
+pub const IQ4_XS: u32 = 23;
 pub const BF16: u32 = 30;
 
 /// Elements per block of the Q types.
@@ -40,6 +44,9 @@ pub fn row_bytes(t: u32, n: usize) -> Option<usize> {
         F16 | BF16 => Some(n * 2),
         Q4_0 if n % QK == 0 => Some(n / QK * Q4_0_BYTES),
         Q8_0 if n % QK == 0 => Some(n / QK * Q8_0_BYTES),
+        Q2_K if n % QK_K == 0 => Some(n / QK_K * Q2_K_BYTES),
+        Q3_K if n % QK_K == 0 => Some(n / QK_K * Q3_K_BYTES),
+        IQ4_XS if n % QK_K == 0 => Some(n / QK_K * IQ4_XS_BYTES),
         Q4_K if n % QK_K == 0 => Some(n / QK_K * Q4_K_BYTES),
         Q5_K if n % QK_K == 0 => Some(n / QK_K * Q5_K_BYTES),
         Q6_K if n % QK_K == 0 => Some(n / QK_K * Q6_K_BYTES),
@@ -284,7 +291,7 @@ pub unsafe fn dequantize_row(t: u32, src: *const u8, dst: &mut [f32]) {
                 }
             }
         }
-        Q4_K | Q5_K | Q6_K => dequantize_row_k(t, src, dst),
+        Q2_K | Q3_K | Q4_K | Q5_K | Q6_K | IQ4_XS => dequantize_row_k(t, src, dst),
         _ => quant32::dequantize_row(t, src, dst),
     }
 }
@@ -304,6 +311,12 @@ mod tests {
         assert_eq!(row_bytes(5, 32), None); // Q4_3: removed from ggml
         assert_eq!(row_bytes(quant32::Q5_1, 64), Some(48));
         assert_eq!(row_bytes(quant32::IQ4_NL, 33), None);
+        // ggml-common.h: sizeof(block_q2_K) 84, block_q3_K 110, block_iq4_xs 136, per 256 values.
+        assert_eq!(row_bytes(Q2_K, 512), Some(168));
+        assert_eq!(row_bytes(Q3_K, 512), Some(220));
+        assert_eq!(row_bytes(IQ4_XS, 512), Some(272));
+        assert_eq!(row_bytes(IQ4_XS, 288), None); // not a multiple of 256
+        assert_eq!(row_bytes(Q3_K, 32), None);
     }
 
     #[test]

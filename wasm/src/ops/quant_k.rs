@@ -13,9 +13,17 @@
 //!   element `128h + 32g + l` (g = 0..3) has low bits `ql'[l + 32(g&1)] >> 4(g>>1) & 15` and high
 //!   bits `qh'[l] >> 2g & 3`.
 //!
+//! - `Q3_K` (110 B): `{ u8 hmask[32]; u8 qs[64]; u8 scales[12]; f16 d }`: value
+//!   `d·(sc[e/16] − 32)·(q − 4)`, q in 0..7 ([`q3_level`]); 6-bit scales packed as [`scales_q3`].
+//! - `Q2_K` (84 B): `{ u8 scales[16]; u8 qs[64]; f16 d; f16 dmin }`: value
+//!   `d·(scales[e/16] & 15)·q − dmin·(scales[e/16] >> 4)`, q in 0..3 ([`q2_level`]: Q3_K's low bits).
+//! - `IQ4_XS` (136 B): `{ f16 d; u16 scales_h; u8 scales_l[4]; u8 qs[128] }`: value
+//!   `d·(ls[e/32] − 32)·IQ4NL[nibble]` ([`scales_iq4_xs`], [`iq4_xs_level`]); byte `qs[16s + j]`
+//!   holds element `32s + j` (low nibble) and `32s + 16 + j` (high nibble).
+//!
 //! Activations: [`Q8KRows`], ggml's block_q8_K numerics in our own field order.
 
-use super::quant::{read_u16, Q4_K, Q5_K, Q6_K};
+use super::quant::{read_u16, IQ4_XS, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K};
 use crate::f16::f16_to_f32;
 
 /// Values per super-block.
@@ -23,6 +31,9 @@ pub const QK_K: usize = 256;
 pub const Q4_K_BYTES: usize = 144;
 pub const Q5_K_BYTES: usize = 176;
 pub const Q6_K_BYTES: usize = 210;
+pub const Q3_K_BYTES: usize = 110;
+pub const Q2_K_BYTES: usize = 84;
+pub const IQ4_XS_BYTES: usize = 136;
 
 /// The 8 six-bit scales (bytes 0..8) and mins (bytes 8..16) of a Q4_K/Q5_K super-block from its
 /// 12 packed bytes at `p` (ggml's `get_scale_min_k4`, for all 8 sub-blocks at once):
@@ -44,6 +55,66 @@ pub unsafe fn scales_k4(p: *const u8) -> [u8; 16] {
         out[4 * k..4 * k + 4].copy_from_slice(&w.to_le_bytes());
     }
     out
+}
+
+/// The 16 signed sub-block scales `sc − 32` (−32..31) of a Q3_K super-block from its 12 packed
+/// bytes at `p` (ggml's `dequantize_row_q3_K` unpacking): scale `j` has low 4 bits `p[j] & 15`
+/// (`j < 8`) or `p[j − 8] >> 4`, high 2 bits `p[8 + j%4] >> 2·(j/4) & 3`.
+#[inline(always)]
+pub unsafe fn scales_q3(p: *const u8) -> [i8; 16] {
+    let u = |i: usize| (p.add(4 * i) as *const u32).read_unaligned();
+    let (a0, a1, t) = (u(0), u(1), u(2));
+    const M4: u32 = 0x0F0F_0F0F;
+    const M2: u32 = 0x0303_0303;
+    let w = [
+        (a0 & M4) | ((t & M2) << 4),
+        (a1 & M4) | (((t >> 2) & M2) << 4),
+        ((a0 >> 4) & M4) | (((t >> 4) & M2) << 4),
+        ((a1 >> 4) & M4) | (((t >> 6) & M2) << 4),
+    ];
+    let mut out = [0i8; 16];
+    for (k, v) in w.iter().enumerate() {
+        for (i, b) in v.to_le_bytes().iter().enumerate() {
+            out[4 * k + i] = *b as i8 - 32;
+        }
+    }
+    out
+}
+
+/// Level `q` (0..7) of element `e` (0..256) of the Q3_K super-block at `blk`: low bits
+/// `qs[32·(e/128) + e%32] >> 2·(e%128/32) & 3`, high bit `hmask[e%32] >> e/32 & 1`.
+#[inline(always)]
+pub unsafe fn q3_level(blk: *const u8, e: usize) -> i32 {
+    let lo = (*blk.add(32 + 32 * (e / 128) + e % 32) >> (2 * ((e % 128) / 32))) & 3;
+    let hi = (*blk.add(e % 32) >> (e / 32)) & 1;
+    (lo | hi << 2) as i32
+}
+
+/// Level `q` (0..3) of element `e` of the Q2_K super-block at `blk` (`qs` at byte 16).
+#[inline(always)]
+pub unsafe fn q2_level(blk: *const u8, e: usize) -> i32 {
+    ((*blk.add(16 + 32 * (e / 128) + e % 32) >> (2 * ((e % 128) / 32))) & 3) as i32
+}
+
+/// The 8 signed sub-block scales `ls − 32` (−32..31) of the IQ4_XS super-block at `blk`:
+/// `ls[s] = scales_l[s/2] >> 4·(s%2) & 15 | (scales_h >> 2s & 3) << 4`.
+#[inline(always)]
+pub unsafe fn scales_iq4_xs(blk: *const u8) -> [i8; 8] {
+    let h = read_u16(blk.add(2)) as u32;
+    let mut out = [0i8; 8];
+    for (s, o) in out.iter_mut().enumerate() {
+        let l = (*blk.add(4 + s / 2) >> (4 * (s % 2))) & 15;
+        *o = (l as u32 | ((h >> (2 * s)) & 3) << 4) as i8 - 32;
+    }
+    out
+}
+
+/// Level `IQ4NL[nibble]` (−127..113) of element `e` of the IQ4_XS super-block at `blk`.
+#[inline(always)]
+pub unsafe fn iq4_xs_level(blk: *const u8, e: usize) -> i32 {
+    let (s, j) = (e / 32, e % 32);
+    let byte = *blk.add(8 + 16 * s + j % 16);
+    super::quant32::IQ4NL[((byte >> (4 * (j / 16))) & 15) as usize] as i32
 }
 
 /// Level `q` (0..63) of element `e` (0..256) of the Q6_K super-block at `blk`.
@@ -88,6 +159,30 @@ pub unsafe fn dequantize_row_k(t: u32, src: *const u8, dst: &mut [f32]) {
                 for (e, o) in out.iter_mut().enumerate() {
                     let sc = *blk.add(192 + e / 16) as i8;
                     *o = d * sc as f32 * (q6_level(blk, e) - 32) as f32;
+                }
+            }
+            Q3_K => {
+                let blk = src.add(b * Q3_K_BYTES);
+                let d = f16_to_f32(read_u16(blk.add(108)));
+                let sc = scales_q3(blk.add(96));
+                for (e, o) in out.iter_mut().enumerate() {
+                    *o = (d * sc[e / 16] as f32) * (q3_level(blk, e) - 4) as f32;
+                }
+            }
+            Q2_K => {
+                let blk = src.add(b * Q2_K_BYTES);
+                let (d, dmin) = (f16_to_f32(read_u16(blk.add(80))), f16_to_f32(read_u16(blk.add(82))));
+                for (e, o) in out.iter_mut().enumerate() {
+                    let sm = *blk.add(e / 16);
+                    *o = (d * (sm & 15) as f32) * q2_level(blk, e) as f32 - dmin * (sm >> 4) as f32;
+                }
+            }
+            IQ4_XS => {
+                let blk = src.add(b * IQ4_XS_BYTES);
+                let d = f16_to_f32(read_u16(blk));
+                let sc = scales_iq4_xs(blk);
+                for (e, o) in out.iter_mut().enumerate() {
+                    *o = (d * sc[e / 32] as f32) * iq4_xs_level(blk, e) as f32;
                 }
             }
             _ => return,

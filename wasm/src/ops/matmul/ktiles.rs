@@ -157,6 +157,48 @@ impl K4Head {
     }
 }
 
+/// 16 sub-block scales of 16 values (−128..127), as bytes (`raw`) and as i32 (`sc`, one
+/// `load32_splat` per use): Q3_K's signed scales, Q2_K's 4-bit ones.
+#[derive(Clone, Copy)]
+#[repr(C, align(16))]
+pub struct S16Head {
+    pub raw: [i8; 16],
+    pub sc: [i32; 16],
+}
+
+impl S16Head {
+    /// From the 16 scales as i8x16.
+    #[inline(always)]
+    pub unsafe fn new(v: v128) -> S16Head {
+        let (lo, hi) = (i16x8_extend_low_i8x16(v), i16x8_extend_high_i8x16(v));
+        let mut h = S16Head { raw: [0; 16], sc: [0; 16] };
+        v128_store(h.raw.as_mut_ptr() as *mut v128, v);
+        let sc = h.sc.as_mut_ptr() as *mut v128;
+        v128_store(sc, i32x4_extend_low_i16x8(lo));
+        v128_store(sc.add(1), i32x4_extend_high_i16x8(lo));
+        v128_store(sc.add(2), i32x4_extend_low_i16x8(hi));
+        v128_store(sc.add(3), i32x4_extend_high_i16x8(hi));
+        h
+    }
+    /// Scale `i` in all 4 lanes.
+    #[inline(always)]
+    pub unsafe fn splat(&self, i: usize) -> v128 {
+        splat_at(&self.sc, i)
+    }
+    /// `Σ_s raw[s]·bsums[s]` as 4 lanes (i16 `dot`: |sc·bsum| ≤ 128·2032, exact).
+    #[inline(always)]
+    pub unsafe fn dot_bsums(&self, bsums: *const u8) -> v128 {
+        dot_i8x16_bsums(v128_load(self.raw.as_ptr() as *const v128), bsums)
+    }
+}
+
+/// `Σ_s v[s]·bsums[s]` over 16 signed bytes `v` and the 16 i16 `bsums` at `bsums`, as 4 lanes.
+#[inline(always)]
+pub unsafe fn dot_i8x16_bsums(v: v128, bsums: *const u8) -> v128 {
+    let (b0, b1) = (v128_load(bsums as *const v128), v128_load(bsums.add(16) as *const v128));
+    i32x4_add(i32x4_dot_i16x8(i16x8_extend_low_i8x16(v), b0), i32x4_dot_i16x8(i16x8_extend_high_i8x16(v), b1))
+}
+
 /// `Σ_s m[s]·(bsums[2s] + bsums[2s+1])` as 4 lanes: the mins widened to i16, each repeated for
 /// its two 16-sums, `dot_i16x8` with the sums (|m·bsum| ≤ 63·2032, exact).
 #[inline(always)]
