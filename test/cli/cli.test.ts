@@ -31,7 +31,7 @@ describe.skipIf(!existsSync(CLI))('tessera CLI (skipped when dist/ is not built:
 
   const cli = (args: string[], opts: { env?: Record<string, string>; input?: string } = {}): Promise<Out> =>
     new Promise((resolve) => {
-      const child = execFile(process.execPath, [CLI, ...args], { cwd: work, env: { ...process.env, TESSERA_HOST: host, OLLAMA_MODELS: 'off', TESSERA_MODELS: dir, TESSERA_THREADS: '1', ...opts.env }, timeout: 120_000 }, (err, stdout, stderr) =>
+      const child = execFile(process.execPath, [CLI, ...args], { cwd: work, env: { ...process.env, TESSERA_HOST: host, TESSERA_HOME: work, OLLAMA_MODELS: 'off', TESSERA_MODELS: dir, TESSERA_THREADS: '1', ...opts.env }, timeout: 120_000 }, (err, stdout, stderr) =>
         resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
       );
       if (opts.input !== undefined) child.stdin!.end(opts.input);
@@ -147,7 +147,7 @@ describe.skipIf(!existsSync(CLI))('tessera CLI (skipped when dist/ is not built:
 
   // `script` gives the CLI a pseudo-terminal (stdin, stdout and stderr are TTYs); input typed ahead is buffered.
   const tty = (cmd: string, input: string) => new Promise<Out>((resolve) => {
-    const child = execFile('script', ['-qec', `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} ${cmd}`, '/dev/null'], { cwd: work, env: { ...process.env, TESSERA_HOST: host, OLLAMA_MODELS: 'off', TESSERA_MODELS: dir }, timeout: 120_000 }, (err, stdout, stderr) =>
+    const child = execFile('script', ['-qec', `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} ${cmd}`, '/dev/null'], { cwd: work, env: { ...process.env, TESSERA_HOST: host, TESSERA_HOME: work, OLLAMA_MODELS: 'off', TESSERA_MODELS: dir }, timeout: 120_000 }, (err, stdout, stderr) =>
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
     child.stdin!.end(input);

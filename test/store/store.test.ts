@@ -84,7 +84,7 @@ describe('ModelStore', () => {
   });
 
   it('a model in the Ollama store generates through the server without being copied', async () => {
-    const app = createApp({ modelsDir: join(root, 'empty'), ollamaModelsDir: ollama, threads: 1, log: 'off' });
+    const app = createApp({ modelsDir: join(root, 'empty'), ollamaModelsDir: ollama, threads: 1, log: 'off', storage: 'memory' });
     try {
       const before = snapshot(ollama);
       const r = await app.request('/api/generate', { method: 'POST', body: JSON.stringify({ model: 'llama3.2', prompt: 'hi', stream: false, options: { num_predict: 2 } }) });
