@@ -46,7 +46,7 @@ const LOOPBACK_ORIGIN = /^(https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?|ap
 export function createApp(opts: AppOptions = {}): TesseraApp {
   const { logger, ...overrides } = opts;
   const config: ServerConfig = { ...loadServerConfig(), ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) } as ServerConfig;
-  const store = new ModelStore(config.modelsDir);
+  const store = new ModelStore(config.modelsDir, config.ollamaModelsDir);
   let kvStorage: Promise<Storage | null> | undefined;
   const state: ServerState = {
     config,

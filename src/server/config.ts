@@ -14,8 +14,10 @@ export interface ServerConfig {
   port: number;
   /** Store and default cache directory. */
   home: string;
-  /** Directory of `<name>.gguf` models (+ `<name>.json` settings, `blobs/`). */
+  /** Tessera's model store: `manifests/`, `blobs/` (and loose `<name>.gguf` files); see src/server/store.ts. */
   modelsDir: string;
+  /** The user's Ollama store, read only (undefined: not read). */
+  ollamaModelsDir?: string;
   /** Worker threads per loaded model (undefined: the number of cores). */
   threads?: number;
   /** Default keep_alive in ms; Infinity keeps models loaded, 0 unloads after each request. */
@@ -51,7 +53,8 @@ export interface ConfigVar {
 export const CONFIG_VARS: readonly ConfigVar[] = [
   { name: 'TESSERA_HOST', default: '127.0.0.1:11434', help: 'address to listen on, host:port (or host, or :port)' },
   { name: 'TESSERA_HOME', default: '~/.tessera', help: 'store and default cache directory' },
-  { name: 'TESSERA_MODELS', default: '$TESSERA_HOME/models', help: 'models directory (<name>.gguf, <name>.json, blobs/)' },
+  { name: 'TESSERA_MODELS', default: '$TESSERA_HOME/models', help: 'model store (manifests/, blobs/ as Ollama lays them out; loose <name>.gguf files are listed too)' },
+  { name: 'OLLAMA_MODELS', default: '~/.ollama/models', help: "Ollama's model store, read in place (never written); 'off' to ignore it" },
   { name: 'TESSERA_THREADS', default: 'number of cores', help: 'worker threads per loaded model' },
   { name: 'TESSERA_KEEP_ALIVE', default: '5m', help: 'how long a model stays loaded after its last request (duration or seconds; negative: forever; 0: unload at once)' },
   { name: 'TESSERA_MAX_LOADED_MODELS', default: '3', help: 'most models loaded at once (least recently used idle one unloaded first)' },
@@ -125,6 +128,7 @@ export function loadServerConfig(env: Record<string, string | undefined> = proce
     port,
     home,
     modelsDir: env.TESSERA_MODELS || join(home, 'models'),
+    ollamaModelsDir: env.OLLAMA_MODELS === 'off' ? undefined : env.OLLAMA_MODELS || join(homedir(), '.ollama', 'models'),
     threads: env.TESSERA_THREADS ? int(env, 'TESSERA_THREADS', 1, 1) : undefined,
     keepAliveMs: keepAlive,
     maxLoadedModels: int(env, 'TESSERA_MAX_LOADED_MODELS', 3, 1),

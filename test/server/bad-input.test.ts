@@ -65,7 +65,7 @@ describe('bad input, case by case', () => {
   });
 
   it('model names that try to leave the store are 400s and touch nothing', async () => {
-    for (const model of ['../tiny', '../../etc/passwd', '/etc/passwd', 'a/b', '..', 'x:../../y', 'tiny\u0000', `/${dir}/tiny.gguf`]) {
+    for (const model of ['../tiny', '../../etc/passwd', '/etc/passwd', 'a/../b', 'h/n/m/x', '..', 'x:../../y', 'tiny\u0000', `/${dir}/tiny.gguf`]) {
       for (const [path, body] of [['/api/generate', { model, prompt: 'x' }], ['/api/show', { model }], ['/api/create', { model, from: 'tiny' }], ['/api/copy', { source: 'tiny', destination: model }]] as const) {
         const r = await post(app, path, body);
         expect(r.status, `${path} ${model}`).toBe(400);
@@ -144,7 +144,7 @@ const ROUTES: { method: string; path: string; base: Record<string, unknown>; req
   { method: 'POST', path: '/api/chat', base: { model: 'tiny', messages: [{ role: 'user', content: 'hi' }] }, required: ['model'], fields: { model: [...WRONG.str, ''], messages: ['x', 1, {}, [1], [{ content: 'x' }], [{ role: 5, content: 'x' }], [{ role: 'user', content: 5 }]], tools: ['x', 1, {}], options: [...WRONG.obj, { seed: 'x' }, { repeat_penalty: 0 }], stream: WRONG.bool, format: [5, 'xml'] } },
   { method: 'POST', path: '/api/embed', base: { model: 'embed', input: 'hi' }, fields: { model: [...WRONG.str, ''], input: [5, [1], null, {}, true], dimensions: [0, -3, 'x', 1.5] } },
   { method: 'POST', path: '/api/embeddings', base: { model: 'embed', prompt: 'hi' }, fields: { model: WRONG.str, prompt: [5, null, [], {}] } },
-  { method: 'POST', path: '/api/show', base: { model: 'tiny' }, fields: { model: [1, true, [], {}, '', '../x', 'a/b'] } },
+  { method: 'POST', path: '/api/show', base: { model: 'tiny' }, fields: { model: [1, true, [], {}, '', '../x', 'a/b/c/d'] } },
   { method: 'DELETE', path: '/api/delete', base: { model: 'nothing-here' }, fields: { model: [1, [], {}, '', '../x'] } },
   { method: 'POST', path: '/api/copy', base: { source: 'tiny', destination: 'never' }, fields: { source: [...WRONG.str, '', '../x'], destination: [...WRONG.str, '', '/abs'] } },
   { method: 'POST', path: '/api/create', base: { model: 'never', from: 'tiny' }, fields: { model: [1, [], {}, '', 'a/../b'], from: [1, [], {}, 'relative/path.gguf', '/no/such/file.gguf', 'missing-model'], parameters: ['x', 1, [], { top_p: 5 }], files: ['x', 1, { 'a.gguf': 'sha256:zz' }], quantize: [1, 'Q77'] } },
@@ -174,7 +174,7 @@ function fuzzCases(n: number, seed: number): Case[] {
       body = JSON.stringify(rest);
     } else if (kind === 4) {
       // a name that escapes or is malformed; or one that does not exist (except for create, which makes it)
-      const names = ['../escape', '..', 'a/b/c', 'x'.repeat(300), 'bad name', 'a:b:c', ...(r.path === '/api/create' ? [] : [`unknown-${i}`])];
+      const names = ['../escape', '..', 'a/b/c/d', 'x'.repeat(300), 'bad name', 'a:b:c', ...(r.path === '/api/create' ? [] : [`unknown-${i}`])];
       body = JSON.stringify({ ...r.base, model: pick(names), ...(r.path === '/api/copy' ? { source: `unknown-${i}` } : {}) });
     } else {
       const f = pick(Object.keys(r.fields));

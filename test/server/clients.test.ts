@@ -4,8 +4,8 @@
  *   Bun   `bun adapters/bun.ts`
  *   Deno  `deno run -A adapters/deno.ts`
  * The official `ollama` and `openai` npm clients run chat (streamed and not), generate, embed, list, show,
- * copy/delete; curl checks one NDJSON stream and one SSE stream. Structured output, tools and pull are other
- * issues' and are not exercised here.
+ * copy/delete, and pull from a registry on loopback; curl checks one NDJSON stream and one SSE stream.
+ * Structured output and tools are other issues' and are not exercised here.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { Ollama } from 'ollama';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addModel, type Registry, startRegistry } from '../helpers/registry.ts';
 import { makeModelsDir } from './fixtures.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -96,6 +97,24 @@ for (const rt of RUNTIMES) {
       const r = await ollama.create({ model: 'uploaded', files: { 'model.gguf': digest }, system: 'short answers' } as Parameters<Ollama['create']>[0]);
       expect(r.status).toBe('success');
       expect((await ollama.show({ model: 'uploaded' })).system).toBe('short answers');
+    });
+
+    it('ollama: pull (streamed and not) from a loopback registry, then run and delete the pulled model', async () => {
+      const reg: Registry = await startRegistry();
+      try {
+        addModel(reg, 'library/remote:q8', [['application/vnd.ollama.image.model', readFileSync(join(dir, 'tiny.gguf'))]]);
+        const model = `${reg.host}/library/remote:q8`;
+        const statuses: string[] = [];
+        for await (const p of await ollama.pull({ model, insecure: true, stream: true })) statuses.push(p.status);
+        expect(statuses[0]).toBe('pulling manifest');
+        expect(statuses.at(-1)).toBe('success');
+        expect((await ollama.pull({ model, insecure: true })).status).toBe('success');
+        expect((await ollama.generate({ model, prompt: 'hi', raw: true, options: { num_predict: 2 } })).done).toBe(true);
+        await ollama.delete({ model });
+        expect((await ollama.list()).models.map((m) => m.name)).not.toContain(model);
+      } finally {
+        await reg.close();
+      }
     });
 
     it('ollama: list, show, generate, chat (streamed and not), embed, copy + delete', async () => {

@@ -55,7 +55,7 @@ describe('create, show, copy, delete', () => {
   it('create with quantize: an F16 file becomes Q4_0', async () => {
     const res = await post(app, '/api/create', { model: 'small:q4', from: f16, quantize: 'q4_0', stream: false });
     expect(res.status).toBe(200);
-    const file = await openGguf(join(dir, 'small:q4.gguf'));
+    const file = await openGguf((await app.state.store.get('small:q4')).path);
     expect(file.tensors.find((t) => t.name === 'blk.0.attn_q.weight')!.type).toBe(GgmlType.Q4_0);
     const show = await (await post(app, '/api/show', { model: 'small:q4' })).json();
     expect(show.details.quantization_level).toBe('Q4_0');
@@ -64,7 +64,7 @@ describe('create, show, copy, delete', () => {
   });
 
   it('blobs: HEAD 404, POST with a wrong digest 400, POST 201, HEAD 200; create from the blob', async () => {
-    const bytes = readFileSync(join(dir, 'tiny.gguf'));
+    const bytes = readFileSync(join(dir, 'embed.gguf')); // not stored as a blob by the tests before
     const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
     expect((await app.request(`/api/blobs/${digest}`, { method: 'HEAD' })).status).toBe(404);
     const wrong = await app.request(`/api/blobs/sha256:${'0'.repeat(64)}`, { method: 'POST', body: bytes });

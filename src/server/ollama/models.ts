@@ -3,7 +3,7 @@
  * HEAD/POST /api/blobs/:digest, POST /api/create (from a model, a GGUF path, an uploaded blob or a
  * Modelfile; with template/system/parameters and `quantize`), and POST /api/pull (the model-store issue's).
  */
-import { rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import type { Context, Hono } from 'hono';
 import { openGguf } from '../../gguf/reader.ts';
@@ -11,7 +11,8 @@ import { QUANT_TARGETS, quantTarget, quantizeGguf } from '../../quantize/index.t
 import { resolveOptions } from '../../sampling/options.ts';
 import { badRequest, HttpError, notImplemented } from '../errors.ts';
 import type { ServerState } from '../state.ts';
-import { type ModelEntry, type ModelSettings, parseDigest } from '../store.ts';
+import { pullRoute } from '../pull-route.ts';
+import { type ModelEntry, type ModelSettings, parseDigest, parseModelName } from '../store.ts';
 import { parseBody } from '../validate.ts';
 import { formatModelfile, formatParameters, parseModelfile } from './modelfile.ts';
 import { copyBody, createBody, deleteBody, showBody } from './schemas.ts';
@@ -164,7 +165,7 @@ export function modelRoutes(app: Hono, state: ServerState): void {
   app.post('/api/create', async (c) => {
     const b = await parseBody(c, createBody);
     const name = (b.model ?? b.name)!;
-    const target = store.pathOf(name); // validates the name before anything else
+    const full = parseModelName(name).full; // validates the name before anything else
     const mf = b.modelfile ? parseModelfile(b.modelfile) : {};
     let settings: ModelSettings = {};
     let source: string | undefined;
@@ -203,11 +204,12 @@ export function modelRoutes(app: Hono, state: ServerState): void {
     if (b.quantize) {
       const q = b.quantize.toUpperCase();
       if (!quantTarget(q)) throw badRequest(`quantize: unknown type '${b.quantize}' (one of ${[...QUANT_TARGETS.keys()].join(', ')})`);
+      await mkdir(store.dir, { recursive: true });
       const tmp = join(store.dir, `.quantize-${process.pid}-${Date.now()}.gguf`);
       try {
         await quantizeGguf(source, tmp, q);
         steps.push(`quantizing to ${q}`);
-        await loader.unload(`${name.includes(':') ? name : `${name}:latest`}`);
+        await loader.unload(full);
         await store.install(name, tmp, settings);
       } catch (e) {
         if (e instanceof HttpError) throw e;
@@ -216,16 +218,14 @@ export function modelRoutes(app: Hono, state: ServerState): void {
         await rm(tmp, { force: true });
       }
     } else {
-      await loader.unload(`${name.includes(':') ? name : `${name}:latest`}`);
+      await loader.unload(full);
       await store.install(name, source, settings);
     }
-    steps.push(`writing ${target}`);
+    steps.push('writing manifest');
     return statusResponse(c, b.stream ?? true, steps);
   });
 
-  app.post('/api/pull', () => {
-    throw notImplemented('pull is not available yet (the model store issue adds it): copy a GGUF into the models directory, or use /api/create');
-  });
+  pullRoute(app, state);
   app.post('/api/push', () => {
     throw notImplemented('push is not supported');
   });
