@@ -55,7 +55,7 @@ describe('API key, CORS, metrics, logs', async () => {
     expect(text).toMatch(/^tessera_prompt_cached_tokens_total \d+$/m);
     expect(text).toMatch(/^tessera_queue_depth 0$/m);
     expect(text).toMatch(/^tessera_loaded_models 1$/m);
-    expect(text).toMatch(/^tessera_kv_bytes\{tier="wasm"\} [1-9]\d*$/m);
+    expect(text).toMatch(/^tessera_kv_bytes\{tier="hot"\} [1-9]\d*$/m);
     // every sample line is `name{labels} number`
     for (const line of text.trim().split('\n').filter((l) => !l.startsWith('#'))) expect(line).toMatch(/^[a-z_]+(\{[^}]*\})? -?[\d.e+-]+$/);
     await app.close();
