@@ -16,8 +16,8 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { convertIndexedToRgb, decode as decodePng, type DecodedPng } from 'fast-png';
 import jpeg from 'jpeg-js';
-import { GifReader } from 'omggif';
 import { ImageError } from './errors.ts';
+import { decodeGifFirstFrame } from './gif.ts';
 import { readImageHeader, type ImageFormat } from './sniff.ts';
 
 export { ImageError, type ImageErrorReason } from './errors.ts';
@@ -112,11 +112,7 @@ function jpg(bytes: Uint8Array, maxPixels: number): Uint8Array {
 }
 
 function gif(bytes: Uint8Array, w: number, h: number): Uint8Array {
-  const r = new GifReader(bytes);
-  if (r.numFrames() < 1) throw new Error('no frame');
-  const rgba = new Uint8Array(w * h * 4);
-  r.decodeAndBlitFrameRGBA(0, rgba);
-  return toRgb(rgba, w * h, 4);
+  return decodeGifFirstFrame(bytes, w, h);
 }
 
 // libwebp's decoder (emscripten), initialised once from its .wasm file next to the package.

@@ -86,7 +86,7 @@ export function buildJpeg(w: number, h: number, rgb: Uint8Array, quality = 95): 
 export function buildGif(w: number, h: number, palette: number[], frames: Uint8Array[]): Uint8Array {
   const buf = new Uint8Array(1024 + frames.length * w * h * 2);
   const gw = new GifWriter(buf, w, h, { palette, loop: 0 });
-  for (const f of frames) gw.addFrame(0, 0, w, h, f, { delay: 10 });
+  for (const f of frames) gw.addFrame(0, 0, w, h, [...f], { delay: 10 });
   return buf.slice(0, gw.end());
 }
 
