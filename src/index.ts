@@ -12,3 +12,4 @@ export { VERSION } from './version.ts';
 export { createStorage, openGuardedStorage, GuardedStorage, StorageError, type Storage, type StoredValue, type StoredTensor, type StorageConfig } from './storage/index.ts';
 export { createApp, type AppOptions, type TesseraApp } from './server/app.ts';
 export { CONFIG_VARS, loadServerConfig, type ServerConfig } from './server/config.ts';
+export { decodeImage, ImageError, CoreImage, planTiles, tileTensors, type DecodedImage, type DecodeLimits, type ResampleSpec, type Tile, type TileGrid } from './vision/index.ts';
