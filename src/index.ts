@@ -17,3 +17,4 @@ export { createApp, type AppOptions, type TesseraApp } from './server/app.ts';
 export { CONFIG_VARS, loadServerConfig, type ServerConfig } from './server/config.ts';
 export { InvalidSchemaError, parseToolCalls, structuredOutput } from './grammar/index.ts';
 export type { JsonSchema, OutputFormat, ToolCall, ToolChoice, ToolDefinition } from './grammar/index.ts';
+export { decodeImage, ImageError, CoreImage, planTiles, tileTensors, type DecodedImage, type DecodeLimits, type ResampleSpec, type Tile, type TileGrid } from './vision/index.ts';

@@ -30,6 +30,7 @@ const KERNELS: Record<keyof typeof Op, RegExp> = {
   ATTENTION: /::ops::attention::/,
   SOFTCAP: /::ops::act::run_softcap$/,
   NORM: /::ops::norm::run_layernorm$/,
+  IMAGE_RESAMPLE: /::ops::image::/,
 };
 /** Ops whose work is moving bytes, not arithmetic: no v128 required. */
 const DATA_MOVEMENT = new Set<keyof typeof Op>(['GET_ROWS', 'KV_STORE']);

@@ -9,6 +9,7 @@ pub mod act;
 pub mod attention;
 pub mod elementwise;
 pub mod get_rows;
+pub mod image;
 pub mod kv;
 pub mod matmul;
 pub mod norm;

@@ -1,0 +1,6 @@
+/** Vision input: decode (PNG, JPEG, WebP, GIF) → RGB, resample + normalise in the WASM core, tiles with coordinates. */
+export { decodeImage, DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, type DecodedImage, type DecodeLimits } from './decode.ts';
+export { ImageError, type ImageErrorReason } from './errors.ts';
+export { readImageHeader, sniffImageFormat, type ImageFormat, type ImageHeader } from './sniff.ts';
+export { CoreImage, resampleScratchBytes, type PixelBox, type ResampleFilter, type ResampleSpec } from './preprocess.ts';
+export { planTiles, tileTensors, type Tile, type TileGrid, type TileNorm, type TileOptions } from './tiles.ts';
