@@ -10,13 +10,13 @@
  * previous block's codes (ntry −1: C leaves its code buffer as it was; zeros for the first block here).
  */
 import { fp16BitsToFp32, fp32ToFp16Bits } from '../fp16.ts';
+import { GROUP_MAX_EPS, signedAbsMax } from './k-common.ts';
 
 const QK = 32;
 export const IQ4_NL_BYTES = 18;
 /** kvalues_iq4nl. */
 export const IQ4NL_VALUES: readonly number[] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
 const f32 = Math.fround;
-const GROUP_MAX_EPS = f32(1e-15);
 
 /** best_index_int8(16, values, x): index of the level nearest to x (ties to the upper one; f32 differences). */
 export function bestIndex(x: number): number {
@@ -58,18 +58,10 @@ export function quantizeRowIQ4_NL(src: Float32Array, dst: Uint8Array, ntry = 7):
   const v0 = IQ4NL_VALUES[0];
   for (let i = 0; i < src.length / QK; i++) {
     const x = i * QK;
-    let amax = 0;
-    let max = 0;
-    for (let j = 0; j < QK; j++) {
-      w[j] = f32(src[x + j] * src[x + j]);
-      const ax = Math.abs(src[x + j]);
-      if (ax > amax) {
-        amax = ax;
-        max = src[x + j];
-      }
-    }
+    for (let j = 0; j < QK; j++) w[j] = f32(src[x + j] * src[x + j]);
+    const max = signedAbsMax(src, x, QK);
     let scale = 0;
-    if (!(amax < GROUP_MAX_EPS)) {
+    if (!(Math.abs(max) < GROUP_MAX_EPS)) {
       let d = ntry > 0 ? f32(-max / v0) : f32(max / v0);
       let [sumqx, sumq2] = sums(src, x, w, f32(1 / d), L);
       d = sumq2 > 0 ? f32(sumqx / sumq2) : 0;

@@ -12,7 +12,7 @@
  */
 import { fp16BitsToFp32, fp32ToFp16Bits } from '../fp16.ts';
 import { IQ4NL_VALUES, bestIndex, sums } from './iq4_nl.ts';
-import { GROUP_MAX_EPS, QK_K, nearestInt } from './k-common.ts';
+import { GROUP_MAX_EPS, QK_K, nearestInt, signedAbsMax } from './k-common.ts';
 
 export const IQ4_XS_BYTES = 136;
 
@@ -32,17 +32,9 @@ export function quantizeRowIQ4_XS(src: Float32Array, dst: Uint8Array): void {
     let amaxScale = 0;
     for (let ib = 0; ib < 8; ib++) {
       const x = x0 + 32 * ib;
-      let amax = 0;
-      let max = 0;
-      for (let j = 0; j < 32; j++) {
-        w[j] = f(src[x + j] * src[x + j]);
-        const ax = Math.abs(src[x + j]);
-        if (ax > amax) {
-          amax = ax;
-          max = src[x + j];
-        }
-      }
-      if (amax < GROUP_MAX_EPS) {
+      for (let j = 0; j < 32; j++) w[j] = f(src[x + j] * src[x + j]);
+      const max = signedAbsMax(src, x, 32);
+      if (Math.abs(max) < GROUP_MAX_EPS) {
         scales[ib] = 0;
         continue;
       }

@@ -21,6 +21,23 @@ export function nearestInt(x: number): number {
 export const GROUP_MAX_EPS = f(1e-15);
 
 /**
+ * The value of largest magnitude among `x[at .. at+n)` (the first one on ties, 0 when all are 0), as ggml's
+ * reference quantizers find their `max`; its |.| is their `amax`.
+ */
+export function signedAbsMax(x: ArrayLike<number>, at: number, n: number): number {
+  let amax = 0;
+  let max = 0;
+  for (let i = 0; i < n; i++) {
+    const ax = Math.abs(x[at + i]);
+    if (ax > amax) {
+      amax = ax;
+      max = x[at + i];
+    }
+  }
+  return max;
+}
+
+/**
  * make_qkx2_quants: levels `L[at..at+n)` in 0..nmax and a scale/min pair minimising the weighted error of
  * `x[at + i] ≈ scale·L[i] − theMin`. Returns [scale, theMin] (theMin ≥ 0). `laux`: scratch of n.
  */
@@ -100,16 +117,8 @@ export function makeQkx2Quants(
  * `L[lAt + i]` − nmax in −nmax..nmax−1 (stored biased by +nmax) and the scale.
  */
 export function makeQxQuants(n: number, nmax: number, x: Float32Array, xAt: number, L: Uint8Array, lAt: number): number {
-  let max = 0;
-  let amax = 0;
-  for (let i = 0; i < n; i++) {
-    const ax = Math.abs(x[xAt + i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[xAt + i];
-    }
-  }
-  if (amax < GROUP_MAX_EPS) {
+  const max = signedAbsMax(x, xAt, n);
+  if (Math.abs(max) < GROUP_MAX_EPS) {
     L.fill(0, lAt, lAt + n);
     return 0;
   }

@@ -7,7 +7,7 @@
  * value = d·(sc[s] − 32)·(q − 4).
  */
 import { fp16BitsToFp32, fp32ToFp16Bits } from '../fp16.ts';
-import { GROUP_MAX_EPS, QK_K, nearestInt } from './k-common.ts';
+import { GROUP_MAX_EPS, QK_K, nearestInt, signedAbsMax } from './k-common.ts';
 
 export const Q3_K_BYTES = 110;
 
@@ -18,16 +18,8 @@ const f = Math.fround;
  * the scale; weights x², the least-squares scale then up to 5 passes of per-element level changes.
  */
 function makeQ3Quants(n: number, nmax: number, x: Float32Array, xAt: number, L: Int8Array, lAt: number): number {
-  let max = 0;
-  let amax = 0;
-  for (let i = 0; i < n; i++) {
-    const ax = Math.abs(x[xAt + i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[xAt + i];
-    }
-  }
-  if (amax < GROUP_MAX_EPS) {
+  const max = signedAbsMax(x, xAt, n);
+  if (Math.abs(max) < GROUP_MAX_EPS) {
     L.fill(0, lAt, lAt + n);
     return 0;
   }
@@ -97,16 +89,8 @@ export function quantizeRowQ3_K(src: Float32Array, dst: Uint8Array): void {
   for (let i = 0; i < src.length / QK_K; i++) {
     const x = i * QK_K;
     const y = i * Q3_K_BYTES;
-    let maxScale = 0;
-    let amax = 0;
-    for (let j = 0; j < 16; j++) {
-      scales[j] = makeQ3Quants(16, 4, src, x + 16 * j, L, 16 * j);
-      const a = Math.abs(scales[j]);
-      if (a > amax) {
-        amax = a;
-        maxScale = scales[j];
-      }
-    }
+    for (let j = 0; j < 16; j++) scales[j] = makeQ3Quants(16, 4, src, x + 16 * j, L, 16 * j);
+    const maxScale = signedAbsMax(scales, 0, 16);
     dst.fill(0, y, y + Q3_K_BYTES);
     const sc = y + 96;
     let dBits = 0;

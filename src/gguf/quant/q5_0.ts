@@ -4,6 +4,7 @@
  * value = (code − 16)·d. The quantizer is bit-exact with ggml-quants.c quantize_row_q5_0_ref.
  */
 import { fp16BitsToFp32, fp32ToFp16Bits } from '../fp16.ts';
+import { signedAbsMax } from './k-common.ts';
 
 const QK = 32;
 export const Q5_0_BYTES = 22;
@@ -13,16 +14,7 @@ const f32 = Math.fround;
 export function quantizeRowQ5_0(src: Float32Array, dst: Uint8Array): void {
   for (let i = 0; i < src.length / QK; i++) {
     const x = i * QK;
-    let amax = 0;
-    let max = 0;
-    for (let j = 0; j < QK; j++) {
-      const v = src[x + j];
-      if (amax < Math.abs(v)) {
-        amax = Math.abs(v);
-        max = v;
-      }
-    }
-    const d = f32(max / -16);
+    const d = f32(signedAbsMax(src, x, QK) / -16);
     const id = d ? f32(1 / d) : 0;
     const y = i * Q5_0_BYTES;
     const h = fp32ToFp16Bits(d);
