@@ -44,10 +44,16 @@ describe('create, show, copy, delete', () => {
   });
 
   it('create from a Modelfile (FROM an existing model) inherits and overrides settings', async () => {
-    const res = await post(app, '/api/create', { model: 'mine2', modelfile: 'FROM mine\nPARAMETER num_predict 2\nSYSTEM """two\nlines"""', stream: false });
+    const res = await post(app, '/api/create', { model: 'mine2', modelfile: 'FROM mine\nPARAMETER num_predict 2\nSYSTEM """two\nlines"""\nLICENSE """MIT\ntext"""', stream: false });
     expect(await res.json()).toEqual({ status: 'success' });
     const show = await (await post(app, '/api/show', { name: 'mine2' })).json();
     expect(show.system).toBe('two\nlines');
+    expect(show.license).toBe('MIT\ntext');
+    expect(show.modelfile).toContain('LICENSE """MIT\ntext"""');
+    // The license is inherited by a model made FROM this one, and replaced by the `license` field (a list is joined).
+    await post(app, '/api/create', { model: 'mine3', from: 'mine2', license: ['A', 'B'], stream: false });
+    expect((await (await post(app, '/api/show', { model: 'mine3' })).json()).license).toBe('A\n\nB');
+    expect((await (await post(app, '/api/show', { model: 'mine' })).json()).license).toBeUndefined();
     expect(show.template).toBe('{{ .System }}|{{ .Prompt }}|');
     expect(show.parameters).toMatch(/^num_predict\s+2$/m);
   });

@@ -3,7 +3,8 @@
  *   FROM <model name or GGUF path>
  *   TEMPLATE """…"""      SYSTEM """…"""      (or a single-line value)
  *   PARAMETER <name> <value>   (repeatable; `stop` accumulates)
- * Other instructions (ADAPTER, LICENSE, MESSAGE) are rejected with a clear error.
+ *   LICENSE """…"""     (repeatable; the texts are joined by a blank line)
+ * Other instructions (ADAPTER, MESSAGE) are rejected with a clear error.
  */
 import { badRequest } from '../errors.ts';
 import type { ModelSettings } from '../store.ts';
@@ -43,12 +44,13 @@ export function parseModelfile(text: string): Modelfile {
     if (instr === 'FROM') out.from = value.trim();
     else if (instr === 'TEMPLATE') out.template = value;
     else if (instr === 'SYSTEM') out.system = value;
+    else if (instr === 'LICENSE') out.license = out.license === undefined ? value : `${out.license}\n\n${value}`;
     else if (instr === 'PARAMETER') {
       const p = /^(\w+)\s+([\s\S]+)$/.exec(value.trim());
       if (!p) throw badRequest(`modelfile line ${i + 1}: PARAMETER needs a name and a value`);
       if (p[1] === 'stop') params.stop = [...((params.stop as string[]) ?? []), String(paramValue(p[2]))];
       else params[p[1]] = paramValue(p[2]);
-    } else throw badRequest(`modelfile line ${i + 1}: ${instr} is not supported (FROM, TEMPLATE, SYSTEM, PARAMETER are)`);
+    } else throw badRequest(`modelfile line ${i + 1}: ${instr} is not supported (FROM, TEMPLATE, SYSTEM, PARAMETER, LICENSE are)`);
   }
   if (Object.keys(params).length) out.parameters = params;
   return out;
@@ -61,6 +63,7 @@ export function formatModelfile(from: string, s: ModelSettings): string {
   const lines = [`FROM ${from}`];
   if (s.template) lines.push(`TEMPLATE ${quote(s.template)}`);
   if (s.system) lines.push(`SYSTEM ${quote(s.system)}`);
+  if (s.license) lines.push(`LICENSE ${quote(s.license)}`);
   for (const [k, v] of Object.entries(s.parameters ?? {})) {
     for (const x of Array.isArray(v) ? v : [v]) lines.push(`PARAMETER ${k} ${typeof x === 'string' ? JSON.stringify(x) : String(x)}`);
   }

@@ -123,6 +123,7 @@ export function modelRoutes(app: Hono, state: ServerState): void {
       parameters: formatParameters(s.parameters),
       template,
       system: s.system ?? '',
+      ...(s.license ? { license: s.license } : {}),
       details: details(g),
       model_info: g.info,
       capabilities: g.embedding ? ['embedding'] : ['completion'],
@@ -196,9 +197,11 @@ export function modelRoutes(app: Hono, state: ServerState): void {
     settings = {
       template: b.template ?? mf.template ?? settings.template,
       system: b.system ?? mf.system ?? settings.system,
+      license: (Array.isArray(b.license) ? b.license.join('\n\n') : b.license) ?? mf.license ?? settings.license,
       parameters: { ...(settings.parameters ?? {}), ...(mf.parameters ?? {}), ...(b.parameters ?? {}) },
     };
     if (!Object.keys(settings.parameters!).length) delete settings.parameters;
+    if (settings.license === undefined) delete settings.license;
     resolveOptions(settings.parameters); // invalid parameters → 400 naming the option
 
     if (b.quantize) {

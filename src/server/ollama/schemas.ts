@@ -86,6 +86,8 @@ export const createBody = withModel({
   files: z.record(z.string(), z.string()).nullish(),
   template: z.string().nullish(),
   system: z.string().nullish(),
+  /** License text(s), stored as the manifest's license layer (Ollama accepts a string or a list). */
+  license: z.union([z.string(), z.array(z.string())]).nullish(),
   parameters: z.record(z.string(), z.unknown()).nullish(),
   quantize: z.string().nullish(),
   /** Legacy: a Modelfile text (FROM, TEMPLATE, SYSTEM, PARAMETER). */
