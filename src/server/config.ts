@@ -67,6 +67,7 @@ export const CONFIG_VARS: readonly ConfigVar[] = [
   { name: 'TESSERA_ORIGINS', default: '(loopback origins)', help: 'comma-separated CORS origins allowed, or *' },
   { name: 'TESSERA_MAX_BODY', default: '100M', help: 'largest request body (413 past it); blob uploads stream to disk and are not limited' },
   { name: 'TESSERA_LOG', default: 'json', help: 'request log format: json | text | off' },
+  { name: 'TESSERA_REGISTRY_TOKEN', default: '(anonymous)', help: 'bearer token for pulls from a registry (without one, the registry token challenge is answered anonymously)' },
 ];
 
 export class ConfigError extends Error {

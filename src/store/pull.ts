@@ -3,7 +3,8 @@
  * digest/total/completed, `verifying sha256 digest`, `writing manifest`, `success`):
  *
  *   - from an Ollama-compatible registry: GET <scheme>://<host>/v2/<ns>/<model>/manifests/<tag>, then each
- *     layer from /v2/<ns>/<model>/blobs/<digest> (https, or http with `insecure`);
+ *     layer from /v2/<ns>/<model>/blobs/<digest> (https, or http with `insecure`), answering the registry's
+ *     Bearer token challenge when it sends one (registry-auth.ts);
  *   - from a plain GGUF URL (http/https). Append `#sha256=<hex>` to have it verified; it is stored as
  *     `<file name without .gguf>:latest` unless a name is given.
  *
@@ -16,6 +17,7 @@ import { dirname, join } from 'node:path';
 import { TesseraError } from '../errors.ts';
 import { ModelNotFoundError, type ModelStore } from '../server/store.ts';
 import { downloadResumable } from './download.ts';
+import { registryFetch } from './registry-auth.ts';
 import { LAYER, MANIFEST_MEDIA_TYPE, modelLayer, parseDigest, parseManifest } from './manifest.ts';
 import { InvalidModelNameError, parseModelName } from './name.ts';
 
@@ -37,6 +39,8 @@ export interface PullOptions {
   /** Extra tries per blob after a dropped connection (default 3). */
   retries?: number;
   fetch?: typeof fetch;
+  /** A registry bearer token (default: env TESSERA_REGISTRY_TOKEN); without one, anonymous tokens are fetched when a registry asks. */
+  token?: string;
 }
 
 export class PullError extends TesseraError {
@@ -68,7 +72,7 @@ export async function pullModel(store: ModelStore, model: string, opts: PullOpti
 
 async function pullRegistry(store: ModelStore, name: string, opts: PullOptions): Promise<string> {
   const n = parseModelName(name);
-  const doFetch = opts.fetch ?? fetch;
+  const doFetch = registryFetch(opts.fetch ?? fetch, { token: opts.token ?? process.env.TESSERA_REGISTRY_TOKEN ?? undefined });
   const progress = opts.onProgress ?? (() => {});
   const base = `${opts.insecure ? 'http' : 'https'}://${n.host}/v2/${n.namespace}/${n.model}`;
   progress({ status: 'pulling manifest' });

@@ -3,6 +3,9 @@
  *   GET /v2/<ns>/<model>/manifests/<tag>   the manifest text (404 when unknown)
  *   GET /v2/<ns>/<model>/blobs/sha256:<hex>  the blob; honours `Range: bytes=N-` with 206
  *   GET /files/<name>                      a plain file (for URL pulls), also with Range
+ * Token auth (when `auth` is set): /v2 requests without `Authorization: Bearer <auth.token>` get 401 with a
+ * `WWW-Authenticate: Bearer realm=<url>/token,service,scope` challenge; GET /token?service&scope answers
+ * `{ token }` (or 403 when `auth.refuse`), as Docker/OCI registries do.
  * Fault injection: `cut` (hex or file name → how many responses to break off after half the body),
  * `corrupt` (hex → serve other bytes). Every request is logged with its Range header.
  */
@@ -19,7 +22,8 @@ export interface Registry {
   files: Map<string, Buffer>;
   cut: Map<string, number>;
   corrupt: Set<string>;
-  log: { path: string; range?: string; status: number }[];
+  log: { path: string; range?: string; status: number; query?: string }[];
+  auth?: { token: string; refuse?: boolean };
   close(): Promise<void>;
 }
 
@@ -65,7 +69,19 @@ function sendBytes(req: IncomingMessage, res: ServerResponse, reg: Registry, key
 export function startRegistry(): Promise<Registry> {
   const reg = { manifests: new Map(), blobs: new Map(), files: new Map(), cut: new Map(), corrupt: new Set(), log: [] } as unknown as Registry;
   const server: Server = createServer((req, res) => {
-    const path = (req.url ?? '').split('?')[0];
+    const [path, query] = (req.url ?? '').split('?');
+    if (reg.auth && path === '/token') {
+      reg.log.push({ path, status: reg.auth.refuse ? 403 : 200, query });
+      if (reg.auth.refuse) res.writeHead(403).end('denied');
+      else res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ token: reg.auth.token }));
+      return;
+    }
+    if (reg.auth && path.startsWith('/v2/') && req.headers.authorization !== `Bearer ${reg.auth.token}`) {
+      const repo = /^\/v2\/([^/]+\/[^/]+)\//.exec(path)?.[1] ?? '';
+      reg.log.push({ path, status: 401 });
+      res.writeHead(401, { 'WWW-Authenticate': `Bearer realm="${reg.url}/token",service="test-registry",scope="repository:${repo}:pull"`, 'Content-Type': 'application/json' }).end('{"errors":[{"code":"UNAUTHORIZED"}]}');
+      return;
+    }
     const man = /^\/v2\/([^/]+)\/([^/]+)\/manifests\/([^/]+)$/.exec(path);
     const blob = /^\/v2\/[^/]+\/[^/]+\/blobs\/sha256:([0-9a-f]{64})$/.exec(path);
     const file = /^\/files\/([^/]+)$/.exec(path);

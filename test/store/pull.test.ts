@@ -71,6 +71,30 @@ describe('pull from a registry', () => {
     await app.close();
   });
 
+  it('answers a registry Bearer token challenge: one token request with the scope, then every request authorised', async () => {
+    const store = freshStore();
+    reg.auth = { token: 'tok-123' };
+    try {
+      const n = reg.log.length;
+      const name = await pullModel(store, `${reg.host}/library/tiny`, { insecure: true });
+      const log = reg.log.slice(n);
+      const tokens = log.filter((l) => l.path === '/token');
+      expect(tokens).toHaveLength(1);
+      expect(new URLSearchParams(tokens[0].query).get('scope')).toBe('repository:library/tiny:pull');
+      expect(new URLSearchParams(tokens[0].query).get('service')).toBe('test-registry');
+      expect(log.filter((l) => l.status === 401)).toHaveLength(1); // only the first request, before the token
+      expect(sha256hex(readFileSync(store.blobPath(`sha256:${wHex}`)))).toBe(wHex);
+      expect(name).toBe(`${reg.host}/library/tiny:latest`);
+      // A token endpoint that refuses: a named error, no manifest written.
+      reg.auth = { token: 'tok-456', refuse: true };
+      const s2 = freshStore();
+      await expect(pullModel(s2, `${reg.host}/library/tiny`, { insecure: true })).rejects.toThrow(/registry token: .* answered HTTP 403/);
+      expect(existsSync(join(s2.dir, 'manifests'))).toBe(false);
+    } finally {
+      reg.auth = undefined;
+    }
+  });
+
   it('a connection cut mid-blob resumes with a Range request from the bytes on disk', async () => {
     const store = freshStore();
     reg.cut.set(wHex, 1);
