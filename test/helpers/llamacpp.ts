@@ -15,7 +15,7 @@ export interface OracleResult {
 
 const SCRIPT = fileURLToPath(new URL('../oracle/llamacpp.mjs', import.meta.url));
 
-export function runLlamaCpp(req: { model: string; tokens: number[]; topK?: number; nPredict?: number; threads?: number; flashAttention?: boolean; batchSize?: number }): Promise<OracleResult> {
+export function runLlamaCpp(req: { model: string; tokens: number[]; topK?: number; nPredict?: number; threads?: number; flashAttention?: boolean; batchSize?: number; kvTypeK?: string; kvTypeV?: string }): Promise<OracleResult> {
   return runOracle(req) as Promise<OracleResult>;
 }
 

@@ -2,7 +2,7 @@
 // llama.cpp oracle (node-llama-cpp@3.21.1, prebuilt CPU binaries), run as a child process so that
 // UV_THREADPOOL_SIZE=1 takes effect and a crash in native code can't take the test runner down.
 //
-// stdin: JSON { model, tokens: number[], topK?: 10, nPredict?: 0, threads?: 2, probsAll?: true, flashAttention?, batchSize? }
+// stdin: JSON { model, tokens: number[], topK?: 10, nPredict?: 0, threads?: 2, probsAll?: true, flashAttention?, batchSize?, kvTypeK?, kvTypeV? ('Q8_0', 'F16', …: llama.cpp's KV types) }
 //     or JSON { model, embed: true, texts: string[], threads? } → { embeddings, tokens }
 // stdout: JSON { top: [[id, logprob][]] per prompt position, greedy: number[], vocab: n }
 import { getLlama } from 'node-llama-cpp';
@@ -12,7 +12,7 @@ const input = JSON.parse(await new Promise((resolve) => {
   process.stdin.on('data', (d) => (s += d));
   process.stdin.on('end', () => resolve(s));
 }));
-const { model: modelPath, tokens, topK = 10, nPredict = 0, threads = 2, probsAll = true, flashAttention = false, batchSize } = input;
+const { model: modelPath, tokens, topK = 10, nPredict = 0, threads = 2, probsAll = true, flashAttention = false, batchSize, kvTypeK, kvTypeV } = input;
 
 const llama = await getLlama({ gpu: false, build: 'never', usePrebuiltBinaries: true, skipDownload: true, logLevel: 'error' });
 const model = await llama.loadModel({ modelPath, gpuLayers: 0, useMmap: true });
@@ -32,7 +32,7 @@ if (input.embed) {
   await llama.dispose();
   process.exit(0);
 }
-const context = await model.createContext({ contextSize: Math.max(256, tokens.length + nPredict + 8), batchSize: batchSize ?? Math.max(tokens.length, 64), threads, sequences: 1, flashAttention });
+const context = await model.createContext({ contextSize: Math.max(256, tokens.length + nPredict + 8), batchSize: batchSize ?? Math.max(tokens.length, 64), threads, sequences: 1, flashAttention, ...(kvTypeK ? { experimentalKvCacheKeyType: kvTypeK } : {}), ...(kvTypeV ? { experimentalKvCacheValueType: kvTypeV } : {}) });
 const seq = context.getSequence();
 
 // Raw softmax: temperature 1, every filter disabled.
