@@ -115,8 +115,11 @@ export interface Backend {
 
   /** Allocate KV page memory: `nPages` pages of `bytesPerPage` bytes; returns the page handles. */
   allocPages(nPages: number, bytesPerPage: number): number[];
-  /** Optional: host-visible bytes of a page (valid until the next allocation), for copying pages between tiers. */
-  pageView?(page: number, bytes: number): Uint8Array;
+  /**
+   * Optional: host-visible bytes of a page (valid until the next allocation), for copying pages between tiers.
+   * `layer`: the `group` index the page was allocated under (a backend that places pages by layer needs it).
+   */
+  pageView?(page: number, bytes: number, layer?: number): Uint8Array;
 
   /**
    * Optional placement hint: the weights, KV pages and page tables allocated after this call belong to layer

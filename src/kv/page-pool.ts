@@ -92,8 +92,8 @@ export class PagePool {
     const view = this.view();
     const { nLayer } = this.shape;
     let o = 0;
-    for (let il = 0; il < nLayer; il++, o += this.kPageBytes) dst.set(view(this.kAddr[il * this.nPages + p], this.kPageBytes), o);
-    for (let il = 0; il < nLayer; il++, o += this.vPageBytes) dst.set(view(this.vAddr[il * this.nPages + p], this.vPageBytes), o);
+    for (let il = 0; il < nLayer; il++, o += this.kPageBytes) dst.set(view(this.kAddr[il * this.nPages + p], this.kPageBytes, il), o);
+    for (let il = 0; il < nLayer; il++, o += this.vPageBytes) dst.set(view(this.vAddr[il * this.nPages + p], this.vPageBytes, il), o);
   }
 
   /** Copies `src` (the layout of copyOut) into page `p`. */
@@ -101,8 +101,8 @@ export class PagePool {
     const view = this.view();
     const { nLayer } = this.shape;
     let o = 0;
-    for (let il = 0; il < nLayer; il++, o += this.kPageBytes) view(this.kAddr[il * this.nPages + p], this.kPageBytes).set(src.subarray(o, o + this.kPageBytes));
-    for (let il = 0; il < nLayer; il++, o += this.vPageBytes) view(this.vAddr[il * this.nPages + p], this.vPageBytes).set(src.subarray(o, o + this.vPageBytes));
+    for (let il = 0; il < nLayer; il++, o += this.kPageBytes) view(this.kAddr[il * this.nPages + p], this.kPageBytes, il).set(src.subarray(o, o + this.kPageBytes));
+    for (let il = 0; il < nLayer; il++, o += this.vPageBytes) view(this.vAddr[il * this.nPages + p], this.vPageBytes, il).set(src.subarray(o, o + this.vPageBytes));
   }
 
   /** Copies the first `nTok` positions of page `from` into page `to` (copy on write of a shared partial page). */
@@ -112,14 +112,14 @@ export class PagePool {
     const vRow = this.vPageBytes / this.pageSize;
     for (let il = 0; il < this.shape.nLayer; il++) {
       const i0 = il * this.nPages;
-      view(this.kAddr[i0 + to], nTok * kRow).set(view(this.kAddr[i0 + from], nTok * kRow));
-      view(this.vAddr[i0 + to], nTok * vRow).set(view(this.vAddr[i0 + from], nTok * vRow));
+      view(this.kAddr[i0 + to], nTok * kRow, il).set(view(this.kAddr[i0 + from], nTok * kRow, il));
+      view(this.vAddr[i0 + to], nTok * vRow, il).set(view(this.vAddr[i0 + from], nTok * vRow, il));
     }
   }
 
-  private view(): (addr: number, bytes: number) => Uint8Array {
+  private view(): (addr: number, bytes: number, layer: number) => Uint8Array {
     const be = this.be;
     if (!be.pageView) throw new KvPageCopyUnsupportedError(be.name);
-    return (addr, bytes) => be.pageView!(addr, bytes);
+    return (addr, bytes, layer) => be.pageView!(addr, bytes, layer);
   }
 }

@@ -127,3 +127,34 @@ describe('createEngine shards automatically', () => {
     expect(a.toks.length).toBe(6);
   });
 });
+
+describe('KV tiers and storage on a sharded engine', () => {
+  it('pages of layers in different shards persist to storage and come back: a second sharded engine reuses them, same tokens as cold', async () => {
+    const { MapStorage } = await import('../kv/fake.ts');
+    const storage = new MapStorage();
+    const plan = planMemory(await openGguf(MODEL), { nCtx: 64, maxTokens: 16, kvType: GgmlType.F16, threads: 1, canShard: true });
+    const maxShardBytes = plan.totalBytes - Math.ceil((plan.weightBytes + plan.kvBytes) / 3);
+    const prompt = Array.from({ length: 40 }, (_, i) => 3 + ((i * 37) % 250));
+    const greedy = async (opts: Partial<Parameters<typeof createEngine>[0]>) => {
+      const e = await createEngine({ model: MODEL, threads: 1, numCtx: 64, numBatch: 16, kvPageSize: 16, ...opts });
+      try {
+        const toks: number[] = [];
+        const gen = e.generate({ prompt, options: { temperature: 0, num_predict: 4 } });
+        for await (const c of gen) if (c.token >= 0) toks.push(c.token);
+        await e.kvFlush();
+        return { toks, cached: gen.stats!.cachedTokens, shards: e.info.shards };
+      } finally {
+        await e.close();
+      }
+    };
+    const cold = await greedy({});
+    const a = await greedy({ maxShardBytes, kvStorage: storage });
+    expect(a.shards).toBeGreaterThan(1);
+    expect(a.cached).toBe(0);
+    expect(storage.map.size).toBeGreaterThan(0); // full pages written behind, read from every layer's shard
+    const b = await greedy({ maxShardBytes, kvStorage: storage });
+    expect(b.cached).toBe(32); // 2 full pages of 16 promoted from storage into both shards
+    expect(b.toks).toEqual(cold.toks);
+    expect(a.toks).toEqual(cold.toks);
+  });
+});

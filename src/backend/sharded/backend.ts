@@ -184,6 +184,13 @@ export class ShardedBackend implements Backend {
     return this.shards[this.place].allocPages(nPages, bytesPerPage);
   }
 
+  /** A page of layer `layer` lives in that layer's shard (pages were allocated under `group(layer)`). */
+  pageView(page: number, bytes: number, layer = 0): Uint8Array {
+    const sh = this.shards[this.layerShard[Math.min(layer, this.layerShard.length - 1)] ?? 0];
+    if (!sh.pageView) throw new TesseraError('kv_page_copy_unsupported', `backend ${sh.name} cannot copy KV pages to the host (no pageView)`);
+    return sh.pageView(page, bytes);
+  }
+
   // ---- step table ----
   private closeRun(): void {
     const s = this.open;
