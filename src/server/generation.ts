@@ -3,10 +3,11 @@
  * under the request's, load (with num_ctx), prompt construction (chat template, Ollama template, raw,
  * context), then the engine's token stream with its statistics.
  */
+import { decodeRequestImages, noVision } from './images.ts';
 import type { ChatMessage, Engine, GenerateChunk, Generation } from '../engine.ts';
 import type { OutputFormat, ToolCall, ToolChoice, ToolDefinition } from '../grammar/index.ts';
 import { resolveOptions } from '../sampling/options.ts';
-import { HttpError, notImplemented } from './errors.ts';
+import { HttpError } from './errors.ts';
 import type { Lease } from './loader.ts';
 import type { ServerState } from './state.ts';
 import { renderMessages } from './template.ts';
@@ -84,7 +85,11 @@ function buildPrompt(engine: Engine, input: GenerationInput, template: string | 
  * unknown model, load, template, context too long) throws here, so the route can answer with a status.
  */
 export async function startGeneration(state: ServerState, input: GenerationInput): Promise<RunningGeneration> {
-  if (input.images?.length) throw notImplemented('images are not supported by this server yet (vision models are a separate issue)');
+  if (input.images?.length) {
+    // Bad images are a 400 before anything loads; no model served here has a vision encoder yet.
+    await decodeRequestImages(input.images);
+    throw noVision(input.model);
+  }
   const leave = state.admission.enter();
   let lease: Lease | null = null;
   const finish = () => {

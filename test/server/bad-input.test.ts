@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mulberry32 } from '../helpers/mulberry32.ts';
+import { buildPng } from '../vision/images.ts';
 import { makeModelsDir, post, testApp, type TestApp } from './fixtures.ts';
 
 let dir: string;
@@ -107,6 +108,41 @@ describe('bad input, case by case', () => {
     while (app.state.admission.inflight > 0 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 10));
     expect(app.state.admission.inflight).toBe(0);
     expect(app.state.loader.list().every((m) => m.active === 0)).toBe(true);
+    await alive();
+  });
+
+  it('images: corrupt, empty, unsupported, a decompression bomb, remote URLs: 400 naming the image; a good image to a text-only model: 400', async () => {
+    const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
+    const png = buildPng(4, 3, 2, Array.from({ length: 36 }, (_, i) => (i * 29) % 256));
+    const bomb = Uint8Array.from(png);
+    new DataView(bomb.buffer).setUint32(16, 100_000); // IHDR declares 100000 × 100000 (CRC left stale: the size check comes first)
+    new DataView(bomb.buffer).setUint32(20, 100_000);
+    const cases: [unknown, RegExp][] = [
+      [b64(png.subarray(0, 40)), /images\[0\]: .*(truncated|corrupt|invalid|unexpected)/i],
+      ['', /images\[0\]/],
+      [b64(new TextEncoder().encode('BM this is a bitmap, not supported')), /images\[0\]: .*(format|unsupported|not)/i],
+      [b64(bomb), /images\[0\]: .*pixel/i],
+      ['%%% not base64 %%%', /images\[0\]: not base64/],
+      [b64(png), /model 'tiny' does not support images/],
+    ];
+    for (const [img, re] of cases) {
+      const g = await post(app, '/api/generate', { model: 'tiny', prompt: 'what is this?', images: [img], stream: false });
+      expect(g.status, String(re)).toBe(400);
+      expect(await errorMessage(g)).toMatch(re);
+      const c = await post(app, '/api/chat', { model: 'tiny', messages: [{ role: 'user', content: 'and this?', images: [img] }], stream: false });
+      expect(c.status).toBe(400);
+      expect(await errorMessage(c)).toMatch(re);
+    }
+    const oa = (url: string) => post(app, '/v1/chat/completions', { model: 'tiny', messages: [{ role: 'user', content: [{ type: 'text', text: 'see' }, { type: 'image_url', image_url: { url } }] }] });
+    const remote = await oa('https://example.com/cat.png');
+    expect(remote.status).toBe(400);
+    expect(await errorMessage(remote)).toMatch(/remote image URLs are not fetched/);
+    const good = await oa(`data:image/png;base64,${b64(png)}`);
+    expect(good.status).toBe(400);
+    expect(await errorMessage(good)).toMatch(/does not support images/);
+    const bad = await oa(`data:image/png;base64,${b64(png.subarray(0, 30))}`);
+    expect(bad.status).toBe(400);
+    expect(await errorMessage(bad)).toMatch(/images\[0\]/);
     await alive();
   });
 

@@ -3,11 +3,12 @@
  * (`data: {chunk}\n\n` … `data: [DONE]\n\n`), with logprobs, usage (stream_options.include_usage) and
  * Ollama options through the extra `options` field.
  */
+import { imageUrlBase64 } from '../images.ts';
 import type { Context, Hono } from 'hono';
 import { stream } from 'hono/streaming';
 import type { ToolChoice } from '../../grammar/index.ts';
 import type { ChatMessage, TokenLogprob } from '../../engine.ts';
-import { badRequest, notImplemented } from '../errors.ts';
+import { badRequest } from '../errors.ts';
 import { type GenerationInput, type RunningGeneration, startGeneration, tokenPiece } from '../generation.ts';
 import { keepAliveMs } from '../ollama/generate.ts';
 import type { ServerState } from '../state.ts';
@@ -40,16 +41,20 @@ function toOptions(b: Sampling, maxTokens: number | null | undefined): Record<st
   return o;
 }
 
-/** Message content: a string, or text parts joined (image parts are not supported yet). */
-function contentText(content: string | { type: string; text?: string }[] | null | undefined): string {
+/** Message content: a string, or text parts joined; image parts' bytes (base64) go to `images`. */
+function contentText(content: string | { type: string; text?: string; image_url?: unknown }[] | null | undefined, images: string[], where: string): string {
   if (content == null) return '';
   if (typeof content === 'string') return content;
   let s = '';
-  for (const p of content) {
+  content.forEach((p, j) => {
     if (p.type === 'text') s += p.text ?? '';
-    else if (p.type === 'image_url' || p.type === 'input_image') throw notImplemented('image content parts are not supported by this server yet');
-    else throw badRequest(`content part type '${p.type}' is not supported`);
-  }
+    else if (p.type === 'image_url' || p.type === 'input_image') {
+      const u = p.image_url as { url?: unknown } | string | undefined;
+      const url = typeof u === 'string' ? u : u?.url;
+      if (typeof url !== 'string') throw badRequest(`${where}.content[${j}].image_url.url: expected a string`);
+      images.push(imageUrlBase64(url, `${where}.content[${j}].image_url`));
+    } else throw badRequest(`content part type '${p.type}' is not supported`);
+  });
   return s;
 }
 
@@ -111,7 +116,8 @@ function sse(c: Context, run: RunningGeneration, body: (s: { write(obj: unknown)
 export function chatCompletionRoutes(app: Hono, state: ServerState): void {
   app.post('/v1/chat/completions', async (c) => {
     const b = await parseBody(c, chatCompletionBody);
-    const messages: ChatMessage[] = b.messages.map((m) => ({ role: m.role, content: contentText(m.content as string) }));
+    const images: string[] = [];
+    const messages: ChatMessage[] = b.messages.map((m, i) => ({ role: m.role, content: contentText(m.content as Parameters<typeof contentText>[0], images, `messages[${i}]`) }));
     const rf = b.response_format;
     const format = rf?.type === 'json_object' ? 'json' : rf?.type === 'json_schema' ? (rf.json_schema?.schema ?? badRequestThrow('response_format.json_schema.schema is required')) : undefined;
     const topLp = b.logprobs ? (b.top_logprobs ?? 0) : undefined;
@@ -119,6 +125,7 @@ export function chatCompletionRoutes(app: Hono, state: ServerState): void {
     const input: GenerationInput = {
       model: b.model,
       messages,
+      images,
       options: toOptions(b, b.max_completion_tokens ?? b.max_tokens),
       keepAliveMs: keepAliveMs(b.keep_alive),
       logprobs: topLp,
