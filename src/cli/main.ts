@@ -8,6 +8,7 @@
 import { TesseraError } from '../errors.ts';
 import { CliError, UsageError } from './args.ts';
 import { bench } from './bench.ts';
+import { cache } from './cache.ts';
 import { type Command, wantsHelp } from './command.ts';
 import { cp } from './cp.ts';
 import { create } from './create.ts';
@@ -21,7 +22,7 @@ import { run } from './run.ts';
 import { serve } from './serve.ts';
 import { show } from './show.ts';
 
-const COMMANDS: Command[] = [serve, run, pull, list, ps, show, cp, rm, create, quantize, bench, info];
+const COMMANDS: Command[] = [serve, run, pull, list, ps, show, cp, rm, create, quantize, bench, info, cache];
 
 const usage = () => `usage: tessera <command> [arguments]
 
