@@ -9,7 +9,9 @@
  *   (`maxSeqs`). A step may take fewer tokens than asked (a prompt chunk cut to the rows left); it resolves with
  *   the count taken, and the logits of its last row are in `slot.logits`.
  * - A batch runs on the next macrotask after a step is asked for (setImmediate): every generation whose consumer
- *   pulls through promises alone has asked by then; a slow consumer joins a later batch, never holds others up.
+ *   pulls through promises alone has asked by then. Generations still running that have not asked (a consumer
+ *   that goes through I/O, e.g. an HTTP stream's write) are waited for a little: at most 5% of the last forward's
+ *   time, and 5 ms; a slower consumer joins a later batch and never holds the others up longer.
  * - KV pages are shared by all slots. A step whose pages cannot be had waits for pages to come free (another
  *   generation ends); when every sequence holding pages is waiting so, the newest fails with KvCacheFullError
  *   (a lone sequence that does not fit fails at once).
@@ -75,6 +77,8 @@ export class BatchScheduler {
   private readonly taken: Int32Array;
   private scheduled = false;
   private closed = false;
+  /** Milliseconds of the last forward (how long stragglers may be waited for). */
+  private lastMs = 0;
   private readonly c = { batches: 0, batchSeqs: 0, batchRows: 0 };
 
   constructor(
@@ -184,6 +188,10 @@ export class BatchScheduler {
 
   /** Builds one batch from the steps asked for and runs it. */
   private async run(): Promise<void> {
+    const budget = Math.min(5, this.lastMs * 0.05);
+    for (const t0 = performance.now(); performance.now() - t0 < budget && this.slots.some((s) => s.seq && !s.asked); ) {
+      await new Promise<void>((r) => later(r));
+    }
     let release: () => void;
     try {
       release = await this.lock();
@@ -207,8 +215,10 @@ export class BatchScheduler {
       }
       const m = this.model;
       const b = this.batch;
+      const t0 = performance.now();
       if (this.maxSeqs > 1) await m.forwardBatch!(b);
       else await m.forward(b.rowCount[0], b.nKv[0], 1);
+      this.lastMs = performance.now() - t0;
       const V = this.slots[0]?.logits.length ?? 0;
       let rows = 0;
       for (let j = 0; j < n; j++) {
