@@ -11,6 +11,10 @@
  * and N clients, `--reps` times each (best of each reported, all printed), after a warm-up. The engine has
  * numParallel = N in both cases: only the number of concurrent clients changes. Prints the load average: timings
  * on a busy machine are not comparable.
+ *
+ * First, the bound batching can reach on this machine: the time of one forward of N rows (`Engine.bench`'s
+ * prefill of an N-token prompt: the same matmuls as N sequences' decode steps) against one forward of 1 row (its
+ * decode steps), interleaved `--reps` times; N·t(1)/t(N) is the aggregate speed-up if nothing else cost time.
  */
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -114,6 +118,7 @@ async function main(): Promise<void> {
   log(`model ${path}, ${threads} threads, ${clients} clients × ${predict} tokens, load average ${load0.map((x) => x.toFixed(2)).join(' ')}`);
 
   const rows: string[][] = [];
+  let bound = '';
   const report = (api: string, ones: Result[], many: Result[]) => {
     const best = (rs: Result[]) => rs.reduce((a, b) => (b.tokPerS > a.tokPerS ? b : a));
     const b1 = best(ones);
@@ -126,6 +131,19 @@ async function main(): Promise<void> {
   {
     const e = await createEngine({ model: path, threads, numParallel: clients, numCtx: 512 });
     const V = e.info.nVocab;
+    {
+      const t1: number[] = [];
+      const tn: number[] = [];
+      for (let r = 0; r < reps + 1; r++) {
+        const b = await e.bench({ promptTokens: tokens(clients, 300 + r, V), nPredict: 4 });
+        if (r === 0) continue; // warm-up
+        tn.push(b.prefillMs);
+        t1.push(b.decodeMs / b.nDecode);
+      }
+      const min = (a: number[]) => Math.min(...a);
+      log(`forward of ${clients} rows: ${tn.map((x) => x.toFixed(0)).join(' ')} ms; of 1 row: ${t1.map((x) => x.toFixed(0)).join(' ')} ms`);
+      bound = `forward of ${clients} rows ${min(tn).toFixed(1)} ms, of 1 row ${min(t1).toFixed(1)} ms (best of ${reps}): speed-up bound ${((clients * min(t1)) / min(tn)).toFixed(2)}`;
+    }
     const prompts = Array.from({ length: clients }, (_, k) => tokens(promptLen, k + 1, V));
     await libClient(e, prompts[0], 4); // warm-up
     const ones: Result[] = [];
@@ -172,6 +190,7 @@ async function main(): Promise<void> {
   console.log(`\nContinuous batching: ${path.split('/').pop()}, ${threads} threads, ${predict} tokens per client, prompt ${promptLen} tokens`);
   console.log(`load average before ${load0.map((x) => x.toFixed(2)).join(' ')}, after ${load1.map((x) => x.toFixed(2)).join(' ')}\n`);
   console.log(formatTable(['API', 'clients', 'aggregate decode tok/s (best)', 'each rep', 'ratio N/1'], rows));
+  console.log(`\n${bound}`);
 }
 
 main().catch((e) => {
