@@ -178,6 +178,8 @@ async function main(): Promise<void> {
         many.push(aggregate(await Promise.all(Array.from({ length: clients }, (_, k) => httpClient(base, text(200 + r * clients + k), predict)))));
         log(`http rep ${r + 1}: 1 client ${ones[r].tokPerS.toFixed(2)} tok/s, ${clients} clients ${many[r].tokPerS.toFixed(2)} tok/s`);
       }
+      const st = app.state.loader.list()[0]?.engine.slotStats();
+      if (st) log(`http scheduler: ${st.batches} forwards, ${(st.batchSeqs / st.batches).toFixed(2)} sequences per forward`);
       report('http', ones, many);
     } finally {
       await new Promise<void>((r) => server.close(() => r()));
