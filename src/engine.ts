@@ -445,8 +445,10 @@ export class Engine {
       if (prompt.length >= this.info.nCtx) throw new KvCacheFullError(prompt.length + 1, this.info.nCtx);
       // Structured output: the constraint masks each step; its text is what the tool-call parser reads.
       const constraint = grammar ? GrammarConstraint.create(grammar, this.tokenizer) : null;
-      // The longest cached prefix (the prefix index; at least the last prompt token is left to evaluate).
-      // Under the model's lock: promoting or copying pages writes backend memory.
+      // A generation that began before this one and is evaluating a prompt with the same first page(s): wait for its
+      // pages to be in the cache, then share them. Then the longest cached prefix (the prefix index; at least the last
+      // prompt token is left to evaluate), under the model's lock: promoting or copying pages writes backend memory.
+      await this.sched!.awaitSharedPrefill(slot, prompt, this.kvm!.cache.pageSize, signal);
       const release = await this.acquire();
       try {
         seq = await this.kvm!.begin(prompt, kvTypes, { tableSet: slot.tableSet });
@@ -475,6 +477,7 @@ export class Engine {
       if (signal?.aborted) break;
       start += await sched.step(slot, prompt, start, prompt.length - start);
     }
+    slot.endPrefill();
     const t1 = now();
 
     const sampler = new Sampler(V, o, constraint ?? undefined);

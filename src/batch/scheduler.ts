@@ -18,6 +18,9 @@
  * - The model is used under the engine's lock (`lock`): one batch at a time, and exclusive work (embed, evaluate,
  *   bench, close) runs between batches.
  * - A model without `forwardBatch` (or `maxSeqs` 1) runs one sequence per forward: generations interleave by step.
+ * - Shared prefixes: a generation whose prompt starts with at least one full KV page of the prompt of a generation
+ *   that began before it and is still evaluating its prompt waits (`awaitSharedPrefill`) until that prompt is in
+ *   the cache, then begins on its pages (shared by reference count) instead of computing them a second time.
  */
 import { KvCacheFullError } from '../kv/cache.ts';
 import type { KvManager, KvSequence } from '../kv/manager.ts';
@@ -40,6 +43,23 @@ export class Slot {
   len = 0;
   resolve: (n: number) => void = () => {};
   reject: (e: unknown) => void = () => {};
+  /** While evaluating its prompt: the prompt, the order it began in, and who waits for the end of it. */
+  prompt: ArrayLike<number> | null = null;
+  ticket = 0;
+  private prefillWaiters: (() => void)[] = [];
+  /** Marks the start of the prompt's evaluation (before the KV manager's begin). */
+  startPrefill(prompt: ArrayLike<number>, ticket: number): void {
+    this.prompt = prompt;
+    this.ticket = ticket;
+  }
+  /** The prompt is in the cache (or the generation ended): wakes those waiting to share it. */
+  endPrefill(): void {
+    this.prompt = null;
+    for (const w of this.prefillWaiters.splice(0)) w();
+  }
+  whenPrefilled(): Promise<void> {
+    return this.prompt ? new Promise((r) => this.prefillWaiters.push(r)) : Promise.resolve();
+  }
   constructor(
     readonly index: number,
     /** The KvCache table set of this slot's sequence. */
@@ -79,6 +99,7 @@ export class BatchScheduler {
   private closed = false;
   /** Milliseconds of the last forward (how long stragglers may be waited for). */
   private lastMs = 0;
+  private tickets = 0;
   private readonly c = { batches: 0, batchSeqs: 0, batchRows: 0 };
 
   constructor(
@@ -129,8 +150,25 @@ export class BatchScheduler {
     });
   }
 
+  /**
+   * Marks `slot` as evaluating `prompt`, after waiting while a generation that began earlier evaluates a prompt that
+   * shares at least `pageSize` leading tokens with it (so this one finds those pages in the cache). Call
+   * `slot.endPrefill()` when the prompt is evaluated (releaseSlot does it too).
+   */
+  async awaitSharedPrefill(slot: Slot, prompt: ArrayLike<number>, pageSize: number, signal?: AbortSignal): Promise<void> {
+    const ticket = ++this.tickets;
+    for (;;) {
+      if (signal?.aborted) break;
+      const ahead = this.slots.find((s) => s !== slot && s.prompt && s.ticket < ticket && sharedPrefix(s.prompt, prompt, pageSize) >= pageSize);
+      if (!ahead) break;
+      await ahead.whenPrefilled();
+    }
+    slot.startPrefill(prompt, ticket);
+  }
+
   /** Gives a slot back (its sequence released by the caller first); the next waiter gets it. */
   releaseSlot(slot: Slot): void {
+    slot.endPrefill();
     if (slot.asked) {
       slot.asked = false;
       slot.reject(this.closedError());
@@ -313,4 +351,12 @@ export class BatchScheduler {
     newest.blocked = false;
     newest.reject(newest.full);
   }
+}
+
+/** Length of the common prefix of `a` and `b`, counted up to `atLeast` (enough to decide). */
+function sharedPrefix(a: ArrayLike<number>, b: ArrayLike<number>, atLeast: number): number {
+  const n = Math.min(a.length, b.length, atLeast);
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
 }

@@ -195,6 +195,30 @@ describe('continuous batching', () => {
     expect(genB.stats!.cachedTokens).toBe(4 * PS);
   });
 
+  it('two generations sharing a prefix, started together: the later one waits for the prefix and shares its pages', async () => {
+    const single = await engine({ model: LLAMA, numParallel: 1 });
+    const e = await engine({ model: LLAMA, numParallel: 2 });
+    const V = e.info.nVocab;
+    const prefix = promptOf(3 * PS, 14, V); // 3 full pages
+    const pa = [...prefix, ...promptOf(6, 15, V)];
+    const pb = [...prefix, ...promptOf(9, 16, V)];
+    const genA = e.generate({ prompt: pa, options: { temperature: 0, num_predict: 12 } });
+    const genB = e.generate({ prompt: pb, options: { temperature: 0, num_predict: 12 } });
+    const ia = genA[Symbol.asyncIterator]();
+    const ib = genB[Symbol.asyncIterator]();
+    const [a0, b0] = await Promise.all([ia.next(), ib.next()]);
+    const held = e.kvStats()!.hot.held;
+    const pages = (len: number) => Math.ceil(len / PS);
+    expect(held).toBe(pages(pa.length + 1) + pages(pb.length + 1) - 3);
+    const ta = [a0.value!.token];
+    const tb = [b0.value!.token];
+    for (let r = await ia.next(); !r.done; r = await ia.next()) if (r.value.token >= 0) ta.push(r.value.token);
+    for (let r = await ib.next(); !r.done; r = await ib.next()) if (r.value.token >= 0) tb.push(r.value.token);
+    expect(genB.stats!.cachedTokens).toBe(3 * PS);
+    expect(ta).toEqual((await greedy(single, pa, 12)).tokens);
+    expect(tb).toEqual((await greedy(single, pb, 12)).tokens);
+  });
+
   it('KV pages run out with several generations: they wait for pages, and all finish as alone', async () => {
     const probe = await engine({ model: LLAMA, numParallel: 1 });
     const pageBytes = probe.kvStats()!.hot.allocatedBytes / Math.ceil(256 / PS) / 2;
