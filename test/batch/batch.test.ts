@@ -8,7 +8,8 @@
  * - abort: a generation aborted mid-stream yields at most one more token, and its slot goes to a waiting one;
  * - an abort while waiting for a slot ends that generation at once (doneReason 'abort', no tokens);
  * - shared prefix: two generations whose prompts share full pages hold those pages once while both run
- *   (KV pages held < the sum of both sequences' pages);
+ *   (KV pages held < the sum of both sequences' pages), whether the second starts after the first's prompt is in
+ *   the cache or at the same time (it then waits for the first's prompt and begins on its pages);
  * - KV pages run out with several generations: the others wait instead of failing, all finish as alone;
  * - sharded backend (2 WASM instances): batched == single tokens.
  */
