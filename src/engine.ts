@@ -10,6 +10,7 @@
  * ```
  */
 import type { Backend } from './backend/backend.ts';
+import { BatchScheduler, type SchedulerStats, type Slot } from './batch/scheduler.ts';
 import { ShardedBackend } from './backend/sharded/backend.ts';
 import { defaultThreads, WasmBackend } from './backend/wasm/backend.ts';
 import { TesseraError, ValidationError } from './errors.ts';
@@ -68,6 +69,11 @@ export interface EngineOptions {
   maxShardBytes?: number;
   /** Bytes the model may use in all (default: the system's free memory). A model that needs more is refused before loading. */
   memoryLimitBytes?: number;
+  /**
+   * Generations decoded together (continuous batching, src/batch/scheduler.ts); more wait for a slot.
+   * Default: env TESSERA_NUM_PARALLEL, else 4. KV pages are shared by all of them (kvHotBytes).
+   */
+  numParallel?: number;
 }
 
 export interface ChatMessage {
@@ -178,10 +184,10 @@ const SHARDABLE = new Set(['llama', 'mistral', 'mistral3', 'qwen2', 'qwen3', 'ph
 const now = () => Math.round(performance.now() * 1e6);
 
 export class Engine {
-  /** f32 [n_vocab]: the logits of the last forward's last token (a view, made once). */
-  private readonly lastLogits: Float32Array;
   private busy: Promise<void> = Promise.resolve();
   private closed = false;
+  /** Runs the generations (null for encoder models). */
+  private readonly sched: BatchScheduler | null;
 
   private constructor(
     readonly info: ModelInfo,
@@ -190,8 +196,9 @@ export class Engine {
     private readonly backend: Backend,
     /** The KV cache's manager side (null for encoder models). */
     private readonly kvm: KvManager | null,
+    numParallel: number,
   ) {
-    this.lastLogits = model.logits.subarray(0, info.nVocab);
+    this.sched = kvm ? new BatchScheduler(model, kvm, () => this.acquire(), numParallel, info.nVocab, () => new EngineClosedError()) : null;
   }
 
   static async create(opts: EngineOptions): Promise<Engine> {
@@ -210,6 +217,8 @@ export class Engine {
     const nCtxTrain = Number(file.metadata.get(`${arch}.context_length`) ?? 2048);
     const nCtx = opts.numCtx ?? Math.min(2048, nCtxTrain);
     if (!Number.isInteger(nCtx) || nCtx < 1) throw new ValidationError(`createEngine: numCtx must be a positive integer, got ${nCtx}`);
+    const numParallel = opts.numParallel ?? defaultNumParallel();
+    if (!(Number.isInteger(numParallel) && numParallel >= 1 && numParallel <= 64)) throw new ValidationError(`createEngine: numParallel must be an integer in 1..64, got ${numParallel}`);
     const loadOpts = { nCtx, maxTokens: opts.numBatch ?? 512, logitRows: opts.logitRows, kvType: opts.kvType === 'f32' ? GgmlType.F32 : GgmlType.F16 };
     // Refuse what cannot fit, and choose the instances, before allocating anything.
     const threads = Math.max(1, opts.threads ?? defaultThreads());
@@ -229,11 +238,11 @@ export class Engine {
       for (const [k, v] of [['kvHotBytes', opts.kvHotBytes], ['kvHostBytes', opts.kvHostBytes]] as const) {
         if (v !== undefined && !(Number.isSafeInteger(v) && v >= 0)) throw new ValidationError(`createEngine: ${k} must be a non-negative integer, got ${v}`);
       }
-      const model = await loadModel(file, be, { ...loadOpts, kvType: kvTypeId(kt), vType: kvTypeId(vt), kvPageSize: ps, kvHotBytes: opts.kvHotBytes, kvHotContexts: 2 });
+      const model = await loadModel(file, be, { ...loadOpts, kvType: kvTypeId(kt), vType: kvTypeId(vt), kvPageSize: ps, kvHotBytes: opts.kvHotBytes, kvHotContexts: 2, maxSeqs: numParallel });
       const kvm = model.pooling
         ? null
         : new KvManager(model.kv, { modelDigest: await modelDigest(file.path), hostBytes: opts.kvHostBytes ?? 256 << 20, storage: opts.kvStorage ?? null });
-      return new Engine(describe(file, model, be, nCtx), tokenizer, model, be, kvm);
+      return new Engine(describe(file, model, be, nCtx), tokenizer, model, be, kvm, numParallel);
     } catch (e) {
       await be.close();
       throw e;
@@ -314,6 +323,11 @@ export class Engine {
   /** The KV cache's pages, tiers and counters (null for encoder models). */
   kvStats(): KvStats | null {
     return this.kvm?.stats() ?? null;
+  }
+
+  /** Generation slots: how many, held, waiting, and the batches run (null for encoder models). */
+  slotStats(): SchedulerStats | null {
+    return this.sched?.stats() ?? null;
   }
 
   /** Waits until the KV pages being written to storage are written (before exit, in tests). */
@@ -417,41 +431,53 @@ export class Engine {
   }
 
   private async *stream(prompt: number[], o: ResolvedOptions, kvTypes: KvTypes, gen: Generation, signal: AbortSignal | undefined, logprobs: number | undefined, grammar: GrammarAutomaton | null, tools: ToolDefinition[] | null): AsyncGenerator<GenerateChunk> {
-    const release = await this.acquire();
+    if (this.closed) throw new EngineClosedError();
+    const t0 = now();
+    const slot = await this.sched!.acquireSlot(signal);
+    if (!slot) {
+      // Aborted while waiting for a slot.
+      gen.doneReason = 'abort';
+      gen.stats = { promptTokens: prompt.length, cachedTokens: 0, promptEvalNs: 0, evalCount: 0, evalNs: 0, totalNs: now() - t0 };
+      return;
+    }
     let seq: KvSequence | null = null;
     try {
       if (prompt.length >= this.info.nCtx) throw new KvCacheFullError(prompt.length + 1, this.info.nCtx);
-      const t0 = now();
       // Structured output: the constraint masks each step; its text is what the tool-call parser reads.
       const constraint = grammar ? GrammarConstraint.create(grammar, this.tokenizer) : null;
-      // The longest cached prefix (the prefix index; at least the last prompt token is left to evaluate).
-      seq = await this.kvm!.begin(prompt, kvTypes);
-      yield* this.decode(prompt, o, seq, t0, gen, signal, logprobs, constraint);
+      // A generation that began before this one and is evaluating a prompt with the same first page(s): wait for its
+      // pages to be in the cache, then share them. Then the longest cached prefix (the prefix index; at least the last
+      // prompt token is left to evaluate), under the model's lock: promoting or copying pages writes backend memory.
+      await this.sched!.awaitSharedPrefill(slot, prompt, this.kvm!.cache.pageSize, signal);
+      const release = await this.acquire();
+      try {
+        seq = await this.kvm!.begin(prompt, kvTypes, { tableSet: slot.tableSet });
+      } finally {
+        release();
+      }
+      slot.seq = seq;
+      yield* this.decode(prompt, o, slot, t0, gen, signal, logprobs, constraint);
       if (constraint && tools) gen.toolCalls = parseToolCalls(constraint.text(), tools);
     } finally {
       if (seq) this.kvm!.release(seq);
-      release();
+      this.sched!.releaseSlot(slot);
     }
   }
 
-  private async *decode(prompt: number[], o: ResolvedOptions, seq: KvSequence, t0: number, gen: Generation, signal?: AbortSignal, logprobs?: number, constraint: GrammarConstraint | null = null): AsyncGenerator<GenerateChunk> {
-    const m = this.model;
-    const kvm = this.kvm!;
+  private async *decode(prompt: number[], o: ResolvedOptions, slot: Slot, t0: number, gen: Generation, signal?: AbortSignal, logprobs?: number, constraint: GrammarConstraint | null = null): AsyncGenerator<GenerateChunk> {
+    const sched = this.sched!;
+    const seq = slot.seq!;
+    const logits = slot.logits;
     const V = this.info.nVocab;
     const nCtx = this.info.nCtx;
     const reuse = seq.reused;
 
-    for (let start = reuse; start < prompt.length; start += m.maxTokens) {
+    // The prompt's rest, in chunks the scheduler cuts to the batch rows left beside the other generations.
+    for (let start = reuse; start < prompt.length; ) {
       if (signal?.aborted) break;
-      const len = Math.min(m.maxTokens, prompt.length - start);
-      kvm.prepare(seq, len);
-      for (let i = 0; i < len; i++) {
-        m.inputTokens[i] = prompt[start + i];
-        m.inputPositions[i] = start + i;
-      }
-      await m.forward(len, start + len, 1);
-      kvm.commit(seq, prompt, start, len);
+      start += await sched.step(slot, prompt, start, prompt.length - start);
     }
+    slot.endPrefill();
     const t1 = now();
 
     const sampler = new Sampler(V, o, constraint ?? undefined);
@@ -475,13 +501,13 @@ export class Engine {
         }
         // Budget for the constraint: this token and the ones the length and context limits still allow.
         if (constraint) constraint.remaining = Math.min(limit - n, nCtx - seq.n + 1);
-        const tok = sampler.sample(this.lastLogits);
+        const tok = sampler.sample(logits);
         constraint?.accept(tok);
         sampler.accept(tok);
         n++;
         if (this.tokenizer.isEog(tok)) break;
         if (lpBuf) {
-          topLogprobs(this.lastLogits, tok, logprobs!, lpBuf);
+          topLogprobs(logits, tok, logprobs!, lpBuf);
           const top: TokenLogprob['top'] = [];
           for (let i = 0; i < lpBuf.k; i++) top.push({ token: lpBuf.ids[i], logprob: lpBuf.logprobs[i] });
           (lps ??= []).push({ token: tok, logprob: lpBuf.logprob, top });
@@ -505,11 +531,8 @@ export class Engine {
           reason = 'length';
           break;
         }
-        kvm.prepare(seq, 1);
-        m.inputTokens[0] = tok;
-        m.inputPositions[0] = pos;
-        await m.forward(1, pos + 1, 1);
-        kvm.commitToken(seq, tok);
+        slot.token[0] = tok;
+        await sched.step(slot, slot.token, 0, 1);
       }
       if (!stopped) {
         const r = stops.push(utf8.flush());
@@ -554,11 +577,19 @@ export class Engine {
   async close(): Promise<void> {
     if (this.closed) return;
     await this.exclusive(async () => {
+      this.sched?.close(); // running generations end with EngineClosedError at their next step
       await this.kvm?.flush(); // pages still queued for storage are written before the memory goes
       await this.backend.close();
     });
     this.closed = true;
   }
+}
+
+/** TESSERA_NUM_PARALLEL (Ollama's OLLAMA_NUM_PARALLEL) when set to a positive integer, else 4. */
+function defaultNumParallel(): number {
+  const v = typeof process !== 'undefined' ? process.env?.TESSERA_NUM_PARALLEL : undefined;
+  const n = v ? Number(v) : NaN;
+  return Number.isInteger(n) && n >= 1 ? Math.min(n, 64) : 4;
 }
 
 function argmax(a: Float32Array, n: number): number {

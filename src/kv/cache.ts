@@ -34,6 +34,11 @@ export interface KvCacheSpec {
   hotBytes?: number;
   /** Default 1. */
   hotContexts?: number;
+  /**
+   * Sets of layer page tables (default 1): one per sequence that runs in the same forward (continuous batching,
+   * src/batch/scheduler.ts), so each sequence's tables stay bound while the others run.
+   */
+  tableSets?: number;
 }
 
 /** A layer view whose tables are rebound per sequence (types follow the bound pool). */
@@ -58,9 +63,11 @@ export class KvCache {
   readonly defaultTypes: KvTypes;
   readonly shape: KvShape;
   readonly hotBytes: number;
-  private readonly layers: LayerState[] = [];
-  private readonly kTables: Uint32Array[] = [];
-  private readonly vTables: Uint32Array[] = [];
+  /** Sets of layer tables: [tableSets][nLayer]. */
+  readonly tableSets: number;
+  private readonly sets: LayerState[][] = [];
+  private readonly kTables: Uint32Array[][] = [];
+  private readonly vTables: Uint32Array[][] = [];
   private readonly pools = new Map<string, PagePool>();
   /** The default pool. */
   readonly main: PagePool;
@@ -76,11 +83,19 @@ export class KvCache {
     this.shape = { nLayer: spec.nLayer, nHeadKv: spec.nHeadKv, headDim: spec.headDim };
     this.maxPages = Math.ceil(spec.nCtx / this.pageSize);
     this.capacity = this.maxPages * this.pageSize;
+    this.tableSets = Math.max(1, spec.tableSets ?? 1);
+    for (let t = 0; t < this.tableSets; t++) {
+      this.sets.push([]);
+      this.kTables.push([]);
+      this.vTables.push([]);
+    }
     for (let il = 0; il < spec.nLayer; il++) {
       be.group?.(il); // sharded backends: the tables (and, in PagePool, the pages) of layer il live with its weights
-      const kPages = be.buffer(GgmlType.I32, [this.maxPages]);
-      const vPages = be.buffer(GgmlType.I32, [this.maxPages]);
-      this.layers.push({ kPages, vPages, pageSize: this.pageSize, kvType: this.kvType, vType: kvTypeId(this.defaultTypes.v) });
+      for (let t = 0; t < this.tableSets; t++) {
+        const kPages = be.buffer(GgmlType.I32, [this.maxPages]);
+        const vPages = be.buffer(GgmlType.I32, [this.maxPages]);
+        this.sets[t].push({ kPages, vPages, pageSize: this.pageSize, kvType: this.kvType, vType: kvTypeId(this.defaultTypes.v) });
+      }
     }
     this.hotBytes = spec.hotBytes ?? (spec.hotContexts ?? 1) * this.maxPages * pageBytesOf(this.shape, this.defaultTypes, this.pageSize);
     this.main = this.pool(this.defaultTypes);
@@ -115,13 +130,14 @@ export class KvCache {
     return [...this.pools.values()];
   }
 
-  /** Points the layer tables at `pages[0..n)` of `pool` (a sequence's page table). */
-  bind(pool: PagePool, pages: Int32Array, n: number): void {
+  /** Points the layer tables of table set `set` at `pages[0..n)` of `pool` (a sequence's page table). */
+  bind(pool: PagePool, pages: Int32Array, n: number, set = 0): void {
     if (n > this.maxPages) throw new KvCacheFullError(n * this.pageSize, this.capacity);
-    for (let il = 0; il < this.layers.length; il++) {
-      const L = this.layers[il];
-      const kt = (this.kTables[il] ??= this.be.u32(L.kPages));
-      const vt = (this.vTables[il] ??= this.be.u32(L.vPages));
+    const layers = this.sets[set];
+    for (let il = 0; il < layers.length; il++) {
+      const L = layers[il];
+      const kt = (this.kTables[set][il] ??= this.be.u32(L.kPages));
+      const vt = (this.vTables[set][il] ??= this.be.u32(L.vPages));
       const base = il * pool.nPages;
       for (let i = 0; i < n; i++) {
         kt[i] = pool.kAddr[base + pages[i]];
@@ -132,16 +148,19 @@ export class KvCache {
     }
   }
 
-  /** Writes page slot `i` of every layer table (a page appended to the bound sequence). */
-  bindPage(pool: PagePool, i: number, page: number): void {
-    for (let il = 0; il < this.layers.length; il++) {
-      this.kTables[il][i] = pool.kAddr[il * pool.nPages + page];
-      this.vTables[il][i] = pool.vAddr[il * pool.nPages + page];
+  /** Writes page slot `i` of every layer table of set `set` (a page appended to the sequence bound there). */
+  bindPage(pool: PagePool, i: number, page: number, set = 0): void {
+    const kt = this.kTables[set];
+    const vt = this.vTables[set];
+    for (let il = 0; il < kt.length; il++) {
+      kt[il][i] = pool.kAddr[il * pool.nPages + page];
+      vt[il][i] = pool.vAddr[il * pool.nPages + page];
     }
   }
 
-  layer(il: number): KvLayerView {
-    return this.layers[il];
+  /** Layer `il`'s view of the sequence bound to table set `set`. */
+  layer(il: number, set = 0): KvLayerView {
+    return this.sets[set][il];
   }
 
   /** Throws KvCacheFullError unless `n` positions fit one sequence. */

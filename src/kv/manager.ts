@@ -108,6 +108,8 @@ export class KvSequence {
   /** Prompt positions served from the cache at begin. */
   reused = 0;
   released = false;
+  /** The KvCache table set this sequence binds to (one per sequence that runs in the same forward). */
+  tableSet = 0;
   constructor(
     readonly id: number,
     readonly state: PoolState,
@@ -160,7 +162,8 @@ export class KvManager {
   private readonly tailsPerKey: number;
   private clock = 0;
   private nextId = 1;
-  private bound: KvSequence | null = null;
+  /** Per KvCache table set: the sequence its tables point at. */
+  private readonly bound: (KvSequence | null)[];
   private readonly c = { hits: 0, misses: 0, promotes: 0, demotes: 0, drops: 0, tailHits: 0, reusedTokens: 0 };
 
   constructor(
@@ -172,6 +175,7 @@ export class KvManager {
     this.writeBehind = opts.writeBehind ?? true;
     this.halfLife = opts.halfLife ?? 8;
     this.tailsPerKey = opts.tailsPerKey ?? 4;
+    this.bound = new Array(cache.tableSets).fill(null);
   }
 
   private state(types: KvTypes): PoolState {
@@ -188,10 +192,13 @@ export class KvManager {
    * Starts a sequence for `prompt` and binds it. With `reuse` (default), positions of the longest
    * cached prefix (at most prompt.length − 1) are filled from the cache: `seq.n` = `seq.reused`.
    */
-  async begin(prompt: ArrayLike<number>, types: KvTypes = this.cache.defaultTypes, opts: { reuse?: boolean } = {}): Promise<KvSequence> {
+  async begin(prompt: ArrayLike<number>, types: KvTypes = this.cache.defaultTypes, opts: { reuse?: boolean; tableSet?: number } = {}): Promise<KvSequence> {
     const st = this.state(types);
     const ps = st.pool.pageSize;
     const seq = new KvSequence(this.nextId++, st, this.cache.maxPages);
+    const set = opts.tableSet ?? 0;
+    if (!(Number.isInteger(set) && set >= 0 && set < this.cache.tableSets)) throw new KvRangeError(`begin: table set ${set} is outside [0, ${this.cache.tableSets})`);
+    seq.tableSet = set;
     this.clock++;
     if (opts.reuse !== false && prompt.length > 1) {
       try {
@@ -329,9 +336,9 @@ export class KvManager {
 
   /** Points the model's layer tables at `seq`'s pages (a no-op when it is bound already). */
   bind(seq: KvSequence): void {
-    if (this.bound === seq) return;
-    this.cache.bind(seq.state.pool, seq.pages, seq.nPages);
-    this.bound = seq;
+    if (this.bound[seq.tableSet] === seq) return;
+    this.cache.bind(seq.state.pool, seq.pages, seq.nPages, seq.tableSet);
+    this.bound[seq.tableSet] = seq;
   }
 
   /** Makes room for positions [seq.n, seq.n + nNew) and binds `seq`. Throws KvCacheFullError. */
@@ -345,7 +352,7 @@ export class KvManager {
       const page = this.allocPage(seq.state);
       seq.state.pool.refs[page] = 1;
       seq.pages[seq.nPages] = page;
-      this.cache.bindPage(seq.state.pool, seq.nPages, page);
+      this.cache.bindPage(seq.state.pool, seq.nPages, page, seq.tableSet);
       seq.nPages++;
     }
   }
@@ -438,7 +445,7 @@ export class KvManager {
       }
     }
     seq.n = from;
-    if (this.bound === seq) this.bound = null;
+    if (this.bound[seq.tableSet] === seq) this.bound[seq.tableSet] = null;
   }
 
   /** Ends a sequence: its partial last page is kept for reuse (copy on write), its full pages stay cached. */
@@ -466,7 +473,7 @@ export class KvManager {
     }
     for (let i = 0; i < seq.nPages; i++) this.unref(st, seq.pages[i]);
     seq.nPages = 0;
-    if (this.bound === seq) this.bound = null;
+    if (this.bound[seq.tableSet] === seq) this.bound[seq.tableSet] = null;
   }
 
   private unref(st: PoolState, page: number): void {

@@ -24,7 +24,7 @@ import { GgmlType } from '../gguf/types.ts';
 import { KvCache } from '../kv/cache.ts';
 import { familyFeatures, type FamilyFeatures } from './family.ts';
 import { readHParams, type HParams } from './hparams.ts';
-import type { Model, ModelOptions } from './model.ts';
+import type { Batch, Model, ModelOptions } from './model.ts';
 import { WeightLoader } from './weights.ts';
 
 interface LayerWeights {
@@ -61,7 +61,13 @@ interface RunState {
   up: Tensor; // f32 [max_tok][n_ff]
   xRow: Tensor[]; // views: row i of x
   hRow: Tensor[]; // views: row i of h
-  logits: Tensor; // f32 [logit_rows][n_vocab]
+  // Views for one sequence's rows in a batch (continuous batching): row i of q, k, v, att, pos. [max_tok] each.
+  qRow: Tensor[];
+  kRow: Tensor[];
+  vRow: Tensor[];
+  attRow: Tensor[];
+  posRow: Tensor[];
+  logits: Tensor; // f32 [max(logit_rows, max_seqs)][n_vocab]
 }
 
 export class LlamaModel implements Model {
@@ -72,6 +78,8 @@ export class LlamaModel implements Model {
   private readonly ropeQ: RopeParams[]; // per layer
   private readonly ropeK: RopeParams[];
   private readonly attn: AttentionParams[];
+  /** The one-sequence batch `forward` runs (table set 0). */
+  private readonly one: Batch = { nSeq: 1, rowStart: new Int32Array(1), rowCount: new Int32Array(1), nKv: new Int32Array(1), tableSet: new Int32Array(1) };
 
   private constructor(
     readonly hp: HParams,
@@ -85,6 +93,7 @@ export class LlamaModel implements Model {
     readonly logitRows: number,
     kv: KvCache,
     private readonly fam: FamilyFeatures,
+    readonly maxSeqs: number,
   ) {
     this.kv = kv;
     this.tokensView = be.i32(s.tokens);
@@ -135,28 +144,43 @@ export class LlamaModel implements Model {
     const nCtx = opts.nCtx;
     const maxTok = Math.max(1, Math.min(opts.maxTokens, nCtx));
     const logitRows = Math.max(1, Math.min(opts.logitRows ?? 1, maxTok));
+    const maxSeqs = Math.max(1, Math.min(opts.maxSeqs ?? 1, maxTok));
     const f32 = (...dims: number[]) => be.buffer(GgmlType.F32, dims);
     const x = f32(nEmbd, maxTok);
     const h = f32(nEmbd, maxTok);
+    const q = f32(qDim, maxTok);
+    const k = f32(kvDim, maxTok);
+    const v = f32(kvDim, maxTok);
+    const att = f32(qDim, maxTok);
+    const pos = be.buffer(GgmlType.I32, [maxTok]);
+    const rowsOf = (t: Tensor) => Array.from({ length: maxTok }, (_, i) => be.rows(t, i, 1));
     const s: RunState = {
       tokens: be.buffer(GgmlType.I32, [maxTok]),
-      pos: be.buffer(GgmlType.I32, [maxTok]),
+      pos,
       x,
       h,
-      q: f32(qDim, maxTok),
-      k: f32(kvDim, maxTok),
-      v: f32(kvDim, maxTok),
-      att: f32(qDim, maxTok),
+      q,
+      k,
+      v,
+      att,
       o: f32(nEmbd, maxTok),
       gate: f32(nFf, maxTok),
       up: f32(nFf, maxTok),
-      xRow: Array.from({ length: maxTok }, (_, i) => be.rows(x, i, 1)),
-      hRow: Array.from({ length: maxTok }, (_, i) => be.rows(h, i, 1)),
-      logits: f32(nVocab, logitRows),
+      xRow: rowsOf(x),
+      hRow: rowsOf(h),
+      qRow: rowsOf(q),
+      kRow: rowsOf(k),
+      vRow: rowsOf(v),
+      attRow: rowsOf(att),
+      posRow: rowsOf(pos),
+      logits: f32(nVocab, Math.max(logitRows, maxSeqs)),
     };
     be.reserve({ maxTokens: maxTok, maxRowLen: Math.max(nEmbd, nFf, qDim), maxKv: nCtx });
-    const kv = new KvCache(be, { nLayer: hp.nLayer, nHeadKv, headDim, nCtx, kvType: opts.kvType, vType: opts.vType, pageSize: opts.kvPageSize, hotBytes: opts.kvHotBytes, hotContexts: opts.kvHotContexts });
-    return new LlamaModel(hp, be, tokEmbd, outputNorm, output, layers, s, maxTok, logitRows, kv, familyFeatures(file, hp));
+    const kv = new KvCache(be, {
+      nLayer: hp.nLayer, nHeadKv, headDim, nCtx, kvType: opts.kvType, vType: opts.vType, pageSize: opts.kvPageSize, hotBytes: opts.kvHotBytes, hotContexts: opts.kvHotContexts,
+      tableSets: maxSeqs > 1 ? maxSeqs + 1 : 1,
+    });
+    return new LlamaModel(hp, be, tokEmbd, outputNorm, output, layers, s, maxTok, logitRows, kv, familyFeatures(file, hp), maxSeqs);
   }
 
   /** Input token ids of the next batch, i32 [max_tokens]: write before `forward`. */
@@ -175,11 +199,47 @@ export class LlamaModel implements Model {
   }
 
   /**
-   * Run `nTok` tokens (already in inputTokens/inputPositions) through the model. Cache positions
-   * `[0, nKv)` must be filled after this batch, i.e. nKv = max position + 1.
+   * Run `nTok` tokens (already in inputTokens/inputPositions) of one sequence (KV table set 0) through the model.
+   * Cache positions `[0, nKv)` must be filled after this batch, i.e. nKv = max position + 1.
    * `outRows` = 1 computes the logits of the last token only; `outRows` = nTok, of every token.
    */
   forward(nTok: number, nKv: number, outRows: number): void | Promise<void> {
+    const { be, hp, s, one } = this;
+    const { nEmbd } = hp;
+    one.rowStart[0] = 0;
+    one.rowCount[0] = nTok;
+    one.nKv[0] = nKv;
+    one.tableSet[0] = 0;
+    this.layers_(nTok, one);
+    const first = nTok - outRows;
+    be.rmsNorm(s.hRow[first], s.xRow[first], this.outputNorm, hp.rmsEps, nEmbd, outRows);
+    return this.output_(s.hRow[first], outRows);
+  }
+
+  /**
+   * Several sequences in one forward (see `Batch`): matmuls, norms, rope and the FFN run once over all rows;
+   * KV stores and attention run per sequence over its rows. Logits: row j = sequence j's last row.
+   */
+  forwardBatch(b: Batch): void | Promise<void> {
+    const { be, hp, s } = this;
+    if (b.nSeq < 1 || b.nSeq > this.maxSeqs) throw new RangeError(`forwardBatch: ${b.nSeq} sequences, the model takes 1..${this.maxSeqs}`);
+    const last = b.nSeq - 1;
+    const nTok = b.rowStart[last] + b.rowCount[last];
+    this.layers_(nTok, b);
+    // Gather each sequence's last row into h's first rows, normed (rows are independent: the same numerics as one by one).
+    for (let j = 0; j < b.nSeq; j++) be.rmsNorm(s.hRow[j], s.xRow[b.rowStart[j] + b.rowCount[j] - 1], this.outputNorm, hp.rmsEps, hp.nEmbd, 1);
+    return this.output_(s.h, b.nSeq);
+  }
+
+  private output_(h: Tensor, rows: number): void | Promise<void> {
+    const { be, hp, s, fam } = this;
+    be.matmul(s.logits, this.output, h, rows);
+    if (fam.finalSoftcap > 0) be.softcap(s.logits, s.logits, fam.finalSoftcap, rows * hp.nVocab);
+    return be.compute();
+  }
+
+  /** Records every layer over rows [0, nTok); sequences' rows are contiguous and in order in `b`. */
+  private layers_(nTok: number, b: Batch): void {
     const { be, hp, s } = this;
     const { nEmbd, nHead, nHeadKv, headDim, nFf } = hp;
     const kvDim = nHeadKv * headDim;
@@ -189,7 +249,6 @@ export class LlamaModel implements Model {
     if (fam.embedScale !== 1) be.scale(s.x, s.x, fam.embedScale, nTok * nEmbd);
     for (let il = 0; il < hp.nLayer; il++) {
       const L = this.layers[il];
-      const kv = this.kv.layer(il);
       be.rmsNorm(s.h, s.x, L.attnNorm, hp.rmsEps, nEmbd, nTok);
       be.matmul(s.q, L.wq, s.h, nTok);
       be.matmul(s.k, L.wk, s.h, nTok);
@@ -201,9 +260,14 @@ export class LlamaModel implements Model {
       if (L.kNorm) be.rmsNorm(s.k, s.k, L.kNorm, hp.rmsEps, headDim, nTok * nHeadKv);
       be.rope(s.q, s.pos, nTok, ropeQ[il]);
       be.rope(s.k, s.pos, nTok, ropeK[il]);
-      be.kvStore(s.k, nTok, kvDim, s.pos, kv.kPages, kv.pageSize, kv.kvType);
-      be.kvStore(s.v, nTok, kvDim, s.pos, kv.vPages, kv.pageSize, kv.vType ?? kv.kvType);
-      be.attention(s.att, s.q, s.pos, nTok, nKv, kv, attn[il]);
+      for (let j = 0; j < b.nSeq; j++) {
+        const r = b.rowStart[j];
+        const n = b.rowCount[j];
+        const kv = this.kv.layer(il, b.tableSet[j]);
+        be.kvStore(s.kRow[r], n, kvDim, s.posRow[r], kv.kPages, kv.pageSize, kv.kvType);
+        be.kvStore(s.vRow[r], n, kvDim, s.posRow[r], kv.vPages, kv.pageSize, kv.vType ?? kv.kvType);
+        be.attention(s.attRow[r], s.qRow[r], s.posRow[r], n, b.nKv[j], kv, attn[il]);
+      }
       be.matmul(s.o, L.wo, s.att, nTok);
       if (L.attnPostNorm) be.rmsNorm(s.o, s.o, L.attnPostNorm, hp.rmsEps, nEmbd, nTok);
       be.add(s.x, s.x, s.o, nTok * nEmbd);
@@ -216,10 +280,5 @@ export class LlamaModel implements Model {
       if (L.ffnPostNorm) be.rmsNorm(s.o, s.o, L.ffnPostNorm, hp.rmsEps, nEmbd, nTok);
       be.add(s.x, s.x, s.o, nTok * nEmbd);
     }
-    const first = nTok - outRows;
-    be.rmsNorm(s.hRow[first], s.xRow[first], this.outputNorm, hp.rmsEps, nEmbd, outRows);
-    be.matmul(s.logits, this.output, s.hRow[first], outRows);
-    if (fam.finalSoftcap > 0) be.softcap(s.logits, s.logits, fam.finalSoftcap, outRows * hp.nVocab);
-    return be.compute();
   }
 }

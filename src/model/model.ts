@@ -24,6 +24,22 @@ export interface ModelOptions {
   kvHotBytes?: number;
   /** Default hot budget when kvHotBytes is not given: this many full contexts (default 1). */
   kvHotContexts?: number;
+  /** Sequences one `forwardBatch` may run (continuous batching; default 1). KV table sets: this many + 1 (for exclusive work). */
+  maxSeqs?: number;
+}
+
+/**
+ * Several sequences in one forward (continuous batching). Tokens and positions are in the model's
+ * inputTokens/inputPositions: sequence j owns rows [rowStart[j], rowStart[j] + rowCount[j]), attends over
+ * its cache positions [0, nKv[j]) through KV table set tableSet[j]. The logits of each sequence's last row
+ * land in row j of `logits`. Arrays are i32 [maxSeqs]; the caller owns them (allocated once).
+ */
+export interface Batch {
+  nSeq: number;
+  rowStart: Int32Array;
+  rowCount: Int32Array;
+  nKv: Int32Array;
+  tableSet: Int32Array;
 }
 
 /** How an embedding model turns hidden states into one vector (llama.cpp llama_pooling_type). */
@@ -41,6 +57,9 @@ export interface Model {
   /** f32 [logit_rows][n_vocab]: logits of the last forward's last `outRows` tokens. */
   readonly logits: Float32Array;
   forward(nTok: number, nKv: number, outRows: number): void | Promise<void>;
+  /** Sequences one forwardBatch runs (1 or absent: one sequence at a time through `forward`). */
+  readonly maxSeqs?: number;
+  forwardBatch?(b: Batch): void | Promise<void>;
   /** Encoder models (embeddings): pooling, and the hidden states f32 [max_tokens][n_embd] of the last forward. */
   readonly pooling?: Pooling;
   readonly hidden?: Float32Array;

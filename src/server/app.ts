@@ -140,6 +140,9 @@ function registerGauges(state: ServerState): void {
   m.gauge('tessera_queue_depth', 'Requests waiting for a model (beyond TESSERA_NUM_PARALLEL).', () => [{ value: state.admission.queued }]);
   m.gauge('tessera_requests_in_flight', 'Model requests being served or queued.', () => [{ value: state.admission.inflight }]);
   m.gauge('tessera_loaded_models', 'Models loaded.', () => [{ value: state.loader.list().length }]);
+  m.gauge('tessera_slots_in_use', 'Generation slots held per loaded model (continuous batching; TESSERA_NUM_PARALLEL per model).', () =>
+    state.loader.list().map((l) => ({ labels: { model: l.name }, value: l.engine.slotStats()?.active ?? 0 })),
+  );
   m.gauge('tessera_model_memory_bytes', 'Backend memory of each loaded model (weights, activations, KV cache).', () =>
     state.loader.list().map((l) => ({ labels: { model: l.name }, value: l.engine.info.memoryBytes })),
   );

@@ -19,6 +19,8 @@ const DEFAULT_NUM_CTX = 2048;
 
 export interface LoaderOptions {
   threads?: number;
+  /** Generation slots per loaded model (continuous batching; the engine's numParallel). */
+  numParallel?: number;
   keepAliveMs: number;
   maxLoadedModels: number;
   /** Bytes; 0 = unlimited. */
@@ -174,7 +176,7 @@ export class ModelLoader {
     await this.makeRoom(path, numCtx);
     const t0 = performance.now();
     const kvStorage = (await this.opts.kvStorage?.()) ?? undefined;
-    const engine = await createEngine({ model: path, threads: this.opts.threads, numCtx, kvStorage });
+    const engine = await createEngine({ model: path, threads: this.opts.threads, numCtx, kvStorage, numParallel: this.opts.numParallel });
     const m: LoadedModel = {
       name,
       path,

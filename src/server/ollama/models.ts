@@ -6,6 +6,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import type { Context, Hono } from 'hono';
+import type { Engine } from '../../engine.ts';
 import { openGguf } from '../../gguf/reader.ts';
 import { QUANT_TARGETS, quantTarget, quantizeGguf } from '../../quantize/index.ts';
 import { resolveOptions } from '../../sampling/options.ts';
@@ -101,6 +102,8 @@ export function modelRoutes(app: Hono, state: ServerState): void {
         expires_at: new Date(Number.isFinite(m.expiresAt) ? m.expiresAt : Date.UTC(2318, 0, 1)).toISOString(),
         size_vram: 0,
         context_length: m.numCtx,
+        // Tessera: generation slots (continuous batching): how many, held now, generations waiting for one.
+        slots: slotsOf(m.engine),
       });
     }
     return c.json({ models });
@@ -232,4 +235,9 @@ export function modelRoutes(app: Hono, state: ServerState): void {
   app.post('/api/push', () => {
     throw notImplemented('push is not supported');
   });
+}
+
+function slotsOf(e: Engine): { total: number; in_use: number; queued: number } | undefined {
+  const s = e.slotStats();
+  return s ? { total: s.slots, in_use: s.active, queued: s.queued } : undefined;
 }
