@@ -72,6 +72,10 @@ export class LlamaModel implements Model {
   private readonly ropeQ: RopeParams[]; // per layer
   private readonly ropeK: RopeParams[];
   private readonly attn: AttentionParams[];
+  /** Embedding input (image soft tokens): see `enableEmbeddingInput` (vision/text-input.ts documents the use). */
+  private embIn: { rows: Tensor[]; attnPos: Tensor; view: Float32Array; attnPosView: Int32Array } | null = null;
+  /** Rows `[start, start+n)` of the next forward take `inputEmbeddings` rows instead of token embeddings (unscaled, as llama.cpp); `bidirectional`: they attend to each other (Gemma 3 images). */
+  embeddingRows: { start: number; n: number; bidirectional: boolean } | null = null;
 
   private constructor(
     readonly hp: HParams,
@@ -169,6 +173,17 @@ export class LlamaModel implements Model {
     return this.posView;
   }
 
+  /** Allocates (once) and returns the embedding input rows, f32 [max_tokens][n_embd]; call at load time. */
+  enableEmbeddingInput(): Float32Array {
+    if (!this.embIn) {
+      const e = this.be.buffer(GgmlType.F32, [this.hp.nEmbd, this.maxTokens]);
+      const attnPos = this.be.buffer(GgmlType.I32, [this.maxTokens]); // i32 [max_tok]: attention positions of a bidirectional range
+      const rows = Array.from({ length: this.maxTokens }, (_, i) => this.be.rows(e, i, 1));
+      this.embIn = { rows, attnPos, view: this.be.f32(e), attnPosView: this.be.i32(attnPos) };
+    }
+    return this.embIn.view;
+  }
+
   /** Logits of the last forward, f32 [logit_rows][n_vocab]. */
   get logits(): Float32Array {
     return this.logitsView;
@@ -187,6 +202,7 @@ export class LlamaModel implements Model {
 
     be.getRows(s.x, this.tokEmbd, s.tokens, nTok);
     if (fam.embedScale !== 1) be.scale(s.x, s.x, fam.embedScale, nTok * nEmbd);
+    const qPos = this.embeddingRows && this.embIn ? this.embeddingInput_(nTok) : s.pos;
     for (let il = 0; il < hp.nLayer; il++) {
       const L = this.layers[il];
       const kv = this.kv.layer(il);
@@ -203,7 +219,7 @@ export class LlamaModel implements Model {
       be.rope(s.k, s.pos, nTok, ropeK[il]);
       be.kvStore(s.k, nTok, kvDim, s.pos, kv.kPages, kv.pageSize, kv.kvType);
       be.kvStore(s.v, nTok, kvDim, s.pos, kv.vPages, kv.pageSize, kv.vType ?? kv.kvType);
-      be.attention(s.att, s.q, s.pos, nTok, nKv, kv, attn[il]);
+      be.attention(s.att, s.q, qPos, nTok, nKv, kv, attn[il]);
       be.matmul(s.o, L.wo, s.att, nTok);
       if (L.attnPostNorm) be.rmsNorm(s.o, s.o, L.attnPostNorm, hp.rmsEps, nEmbd, nTok);
       be.add(s.x, s.x, s.o, nTok * nEmbd);
@@ -221,5 +237,17 @@ export class LlamaModel implements Model {
     be.matmul(s.logits, this.output, s.hRow[first], outRows);
     if (fam.finalSoftcap > 0) be.softcap(s.logits, s.logits, fam.finalSoftcap, outRows * hp.nVocab);
     return be.compute();
+  }
+
+  /** Copies the embedding rows over x; returns the attention positions (bidirectional range: its last position). */
+  private embeddingInput_(nTok: number): Tensor {
+    const { start, n, bidirectional } = this.embeddingRows!;
+    const e = this.embIn!;
+    if (start < 0 || n < 1 || start + n > nTok) throw new RangeError(`embeddingRows [${start}, ${start + n}) outside the batch of ${nTok}`);
+    this.be.scale(this.s.xRow[start], e.rows[start], 1, n * this.hp.nEmbd); // a copy of n contiguous rows
+    if (!bidirectional) return this.s.pos;
+    e.attnPosView.set(this.posView.subarray(0, nTok));
+    e.attnPosView.fill(this.posView[start + n - 1], start, start + n);
+    return e.attnPos;
   }
 }
