@@ -62,6 +62,19 @@ const maxDiff = (a: Float32Array, b: Float32Array, r0: number, r1: number, n: nu
   return m;
 };
 
+describe('a vision encoder sharing the text model\'s backend', () => {
+  it('reserve only grows the scratch (the encoder loaded second must not shrink the text model\'s)', async () => {
+    const b = await WasmBackend.create({ threads: 1 });
+    b.reserve({ maxTokens: 64, maxRowLen: 256, maxKv: 4096 });
+    const big = b.bytesAllocated();
+    b.reserve({ maxTokens: 8, maxRowLen: 32, maxKv: 16 });
+    expect(b.bytesAllocated()).toBe(big);
+    b.reserve({ maxTokens: 128, maxRowLen: 256, maxKv: 16 });
+    expect(b.bytesAllocated()).toBe(big + 128 * 256 * 4);
+    await b.close();
+  });
+});
+
 describe('embedding input (LlamaModel.embeddingRows)', () => {
   it('rows = √n_embd · token embeddings reproduce the token path (causal)', async () => {
     const t = ids();
