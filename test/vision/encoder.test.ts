@@ -13,7 +13,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WasmBackend } from '../../src/backend/wasm/backend.ts';
 import { openGguf } from '../../src/gguf/reader.ts';
-import { type SynthMmprojSpec, writeSyntheticMmproj } from '../../src/synth/mmproj.ts';
+import { gv, type GgufValue } from '../../src/gguf/types.ts';
+import { writeGguf } from '../../src/gguf/writer.ts';
+import { generateWeight } from '../../src/synth/llama.ts';
+import { planSynthMmproj, synthMmprojMetadata, type SynthMmprojSpec, writeSyntheticMmproj } from '../../src/synth/mmproj.ts';
 import { decodeImage } from '../../src/vision/decode.ts';
 import { VisionEncoder } from '../../src/vision/encoder/index.ts';
 import { CoreImage } from '../../src/vision/preprocess.ts';
@@ -125,6 +128,18 @@ describe('batching and shapes', () => {
     expect(d1).toBe(d2);
     expect(d1).not.toBe(d3);
     expect(d1).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('refuses what it does not run: another projector, a missing tensor (ModelFormatError naming it)', async () => {
+    const scratch = new Float32Array(1 << 16);
+    const build = async (name: string, meta: Record<string, GgufValue>, drop?: string) => {
+      const tensors = planSynthMmproj(LLAVA).filter((w) => w.name !== drop).map((w) => ({ name: w.name, type: w.type, dims: w.dims, data: () => generateWeight(w, 1, scratch) }));
+      const path = join(DIR, name);
+      await writeGguf(path, { metadata: { ...synthMmprojMetadata(LLAVA), ...meta }, tensors });
+      return openGguf(path);
+    };
+    await expect(VisionEncoder.load(await build('qwen.gguf', { 'clip.projector_type': gv.str('qwen2vl_merger') }), be)).rejects.toThrow(/qwen2vl_merger' is not supported/);
+    await expect(VisionEncoder.load(await build('nok.gguf', {}, 'v.blk.0.attn_k.weight'), be)).rejects.toThrow(/missing tensor 'v\.blk\.0\.attn_k\.weight'/);
   });
 
   it('rejects a tile of the wrong size and too many tiles', async () => {
