@@ -16,8 +16,14 @@
  * rows at once; attention runs tile by tile over an f32 KV cache of one tile's positions (the attention op
  * is causal, so every query is given the last position: each sees the whole tile, as BERT does).
  *
- * Differs from llama.cpp HEAD on purpose: the class token comes first (position-embedding row 0), as in
- * Hugging Face's CLIPVisionModel that llava was trained with (HEAD's ggml_concat appends it).
+ * Differs from llama.cpp HEAD on purpose: the class token comes first (position-embedding row 0) and the
+ * output drops it, as in Hugging Face's CLIPVisionModel that llava was trained with. HEAD appends it
+ * (tools/mtmd/models/llava.cpp: ggml_concat(inp, class_embedding, 1)) and still gathers rows 1..n_patches
+ * (clip.cpp: patches[i] = i + 1), which drops patch 0 and keeps the class token — to be confirmed against a
+ * real mmproj before comparing with mtmd.
+ *
+ * Memory per tile in the batch (f32): ~(7·n_embd + n_ff + 3·p²)·n_pos·4 bytes, e.g. Gemma 3 (896 px, p 14:
+ * n_pos 4096, n_embd 1152, n_ff 4304) ≈ 215 MB, plus an f32 KV cache of one tile (2·n_pos·n_embd·4 ≈ 38 MB).
  */
 import { type AttentionParams, type Backend, type Tensor } from '../../backend/backend.ts';
 import { ValidationError } from '../../errors.ts';
