@@ -39,6 +39,11 @@ export interface ImagePreprocessing {
   overview?: boolean;
   /** Default 'bicubic' (CLIP's processor). */
   filter?: ResampleFilter;
+  /**
+   * Pad the image to a square (centered, this RGB colour) before tiling, as llava 1.5 and llama.cpp's fixed-size
+   * preprocessing do (they pad with the mean colour 122, 116, 104). Default null: no padding (the image is stretched).
+   */
+  padColor?: readonly [number, number, number] | null;
 }
 
 export interface ImageCacheOptions extends ImagePreprocessing {
@@ -73,7 +78,7 @@ export class ImageCache {
   constructor(private readonly opts: ImageCacheOptions) {
     const { hp } = opts.encoder;
     this.settings = {
-      maxTiles: opts.maxTiles ?? 1, overview: opts.overview ?? false, filter: opts.filter ?? 'bicubic',
+      maxTiles: opts.maxTiles ?? 1, overview: opts.overview ?? false, filter: opts.filter ?? 'bicubic', padColor: opts.padColor ?? null,
       tileWidth: hp.imageSize, tileHeight: hp.imageSize, mean: [...hp.imageMean], std: [...hp.imageStd],
     };
     this.settingsHash = sha256(JSON.stringify({ v: 1, ...this.settings })).slice(0, 16);
@@ -106,7 +111,8 @@ export class ImageCache {
   private async compute(bytes: Uint8Array, session: string): Promise<StoredValue> {
     const { encoder, core } = this.opts;
     const s = this.settings;
-    const img = await (this.opts.decode ?? decodeImage)(bytes);
+    const decoded = await (this.opts.decode ?? decodeImage)(bytes);
+    const img = s.padColor ? padToSquare(decoded, s.padColor) : decoded;
     const grid = planTiles(img.width, img.height, { tileWidth: s.tileWidth, tileHeight: s.tileHeight, maxTiles: s.maxTiles, overview: s.overview });
     const nTiles = grid.tiles.length;
     const tileLen = 3 * s.tileWidth * s.tileHeight;
@@ -162,6 +168,18 @@ export class ImageCache {
     }
     return dropped;
   }
+}
+
+/** The image centered on a square of `color` (side max(width, height)). */
+function padToSquare(img: DecodedImage, color: readonly [number, number, number]): Pick<DecodedImage, 'width' | 'height' | 'data'> {
+  const m = Math.max(img.width, img.height);
+  if (m === img.width && m === img.height) return img;
+  const data = new Uint8Array(m * m * 3);
+  for (let i = 0; i < m * m; i++) data.set(color, 3 * i);
+  const x0 = Math.floor((m - img.width) / 2);
+  const y0 = Math.floor((m - img.height) / 2);
+  for (let y = 0; y < img.height; y++) data.set(img.data.subarray(3 * y * img.width, 3 * (y + 1) * img.width), 3 * ((y0 + y) * m + x0));
+  return { width: m, height: m, data };
 }
 
 function checkSession(session: string): void {

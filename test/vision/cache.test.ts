@@ -122,6 +122,27 @@ describe.each([
   });
 });
 
+describe('preprocessing settings', () => {
+  it('padColor: a wide image is centered on a square of the pad colour (top and bottom rows), and keys differ', async () => {
+    const storage = new MemoryStorage();
+    const pad = [122, 116, 104] as const;
+    const padded = new ImageCache({ encoder: enc, storage, core: be.core, padColor: pad, filter: 'bilinear' });
+    const plain = new ImageCache({ encoder: enc, storage, core: be.core, filter: 'bilinear' });
+    const bytes = png(64, 24); // → 64×64 with 20 rows of pad above and below; at 32 px: 10 rows
+    expect(padded.keyOf(bytes)).not.toBe(plain.keyOf(bytes));
+    const a = await padded.encode(bytes, 'p');
+    const b = await plain.encode(bytes, 'p');
+    const px = (img: Float32Array, c: number, y: number, x: number) => img[c * 32 * 32 + y * 32 + x]!;
+    for (const [y, x] of [[0, 0], [3, 17], [31, 31], [28, 5]] as const) {
+      for (let c = 0; c < 3; c++) expect(px(a.pixels, c, y, x)).toBeCloseTo((pad[c]! / 255 - enc.hp.imageMean[c]!) / enc.hp.imageStd[c]!, 5);
+    }
+    // the image itself sits in the middle rows; without padding it fills the tile
+    expect(Math.abs(px(a.pixels, 0, 16, 31) - px(a.pixels, 0, 16, 0))).toBeGreaterThan(1);
+    expect(Math.abs(px(b.pixels, 0, 0, 0) - (pad[0] / 255 - enc.hp.imageMean[0]) / enc.hp.imageStd[0])).toBeGreaterThan(1e-3);
+    await storage.close();
+  });
+});
+
 describe.skipIf(!python && !process.env.CI)('image cache entries read by the independent python safetensors reader', () => {
   it('pixels and embeddings: dtype, shape, values; metadata', async () => {
     const storage = await FsStorage.open(join(dir, 'py'));
