@@ -18,3 +18,4 @@ export { CONFIG_VARS, loadServerConfig, type ServerConfig } from './server/confi
 export { InvalidSchemaError, parseToolCalls, structuredOutput } from './grammar/index.ts';
 export type { JsonSchema, OutputFormat, ToolCall, ToolChoice, ToolDefinition } from './grammar/index.ts';
 export { decodeImage, ImageError, CoreImage, planTiles, tileTensors, type DecodedImage, type DecodeLimits, type ResampleSpec, type Tile, type TileGrid } from './vision/index.ts';
+export { VisionEncoder, ImageCache, type EncodedImage, type ImageCacheOptions, type VisionEncoderOptions } from './vision/index.ts';

@@ -110,7 +110,7 @@ export interface Backend {
   /** Execute everything recorded. May return a promise (GPU backends); the WASM backend is synchronous. */
   compute(): void | Promise<void>;
 
-  /** Reserve scratch for the worst case: `maxTokens` rows per batch, rows up to `maxRowLen` values, attention over up to `maxKv` positions. Call once at load. */
+  /** Reserve scratch for the worst case: `maxTokens` rows per batch, rows up to `maxRowLen` values, attention over up to `maxKv` positions. Call at load; models sharing a backend (a vision encoder next to a text model) each call it, and the scratch only grows. */
   reserve(opts: { maxTokens: number; maxRowLen: number; maxKv: number }): void;
 
   /** Allocate KV page memory: `nPages` pages of `bytesPerPage` bytes; returns the page handles. */

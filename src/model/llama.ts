@@ -80,6 +80,10 @@ export class LlamaModel implements Model {
   private readonly attn: AttentionParams[];
   /** The one-sequence batch `forward` runs (table set 0). */
   private readonly one: Batch = { nSeq: 1, rowStart: new Int32Array(1), rowCount: new Int32Array(1), nKv: new Int32Array(1), tableSet: new Int32Array(1) };
+  /** Embedding input (image soft tokens): see `enableEmbeddingInput` (vision/text-input.ts documents the use). attnPosRow: row views of attnPos. */
+  private embIn: { rows: Tensor[]; attnPos: Tensor; attnPosRow: Tensor[]; view: Float32Array; attnPosView: Int32Array } | null = null;
+  /** Rows `[start, start+n)` of the next forward take `inputEmbeddings` rows instead of token embeddings (unscaled, as llama.cpp); `bidirectional`: they attend to each other (Gemma 3 images). */
+  embeddingRows: { start: number; n: number; bidirectional: boolean } | null = null;
 
   private constructor(
     readonly hp: HParams,
@@ -193,6 +197,18 @@ export class LlamaModel implements Model {
     return this.posView;
   }
 
+  /** Allocates (once) and returns the embedding input rows, f32 [max_tokens][n_embd]; call at load time. */
+  enableEmbeddingInput(): Float32Array {
+    if (!this.embIn) {
+      const e = this.be.buffer(GgmlType.F32, [this.hp.nEmbd, this.maxTokens]);
+      const attnPos = this.be.buffer(GgmlType.I32, [this.maxTokens]); // i32 [max_tok]: attention positions of a bidirectional range
+      const rows = Array.from({ length: this.maxTokens }, (_, i) => this.be.rows(e, i, 1));
+      const attnPosRow = Array.from({ length: this.maxTokens }, (_, i) => this.be.rows(attnPos, i, 1));
+      this.embIn = { rows, attnPos, attnPosRow, view: this.be.f32(e), attnPosView: this.be.i32(attnPos) };
+    }
+    return this.embIn.view;
+  }
+
   /** Logits of the last forward, f32 [logit_rows][n_vocab]. */
   get logits(): Float32Array {
     return this.logitsView;
@@ -223,6 +239,7 @@ export class LlamaModel implements Model {
   forwardBatch(b: Batch): void | Promise<void> {
     const { be, hp, s } = this;
     if (b.nSeq < 1 || b.nSeq > this.maxSeqs) throw new RangeError(`forwardBatch: ${b.nSeq} sequences, the model takes 1..${this.maxSeqs}`);
+    if (this.embeddingRows) throw new RangeError('forwardBatch: embedding input rows (images) go through forward, one sequence');
     const last = b.nSeq - 1;
     const nTok = b.rowStart[last] + b.rowCount[last];
     this.layers_(nTok, b);
@@ -247,6 +264,8 @@ export class LlamaModel implements Model {
 
     be.getRows(s.x, this.tokEmbd, s.tokens, nTok);
     if (fam.embedScale !== 1) be.scale(s.x, s.x, fam.embedScale, nTok * nEmbd);
+    // Attention positions per row: the token positions, or (bidirectional image range) its last position.
+    const qPosRow = this.embeddingRows && this.embIn ? this.embeddingInput_(nTok) : s.posRow;
     for (let il = 0; il < hp.nLayer; il++) {
       const L = this.layers[il];
       be.rmsNorm(s.h, s.x, L.attnNorm, hp.rmsEps, nEmbd, nTok);
@@ -266,7 +285,7 @@ export class LlamaModel implements Model {
         const kv = this.kv.layer(il, b.tableSet[j]);
         be.kvStore(s.kRow[r], n, kvDim, s.posRow[r], kv.kPages, kv.pageSize, kv.kvType);
         be.kvStore(s.vRow[r], n, kvDim, s.posRow[r], kv.vPages, kv.pageSize, kv.vType ?? kv.kvType);
-        be.attention(s.attRow[r], s.qRow[r], s.posRow[r], n, b.nKv[j], kv, attn[il]);
+        be.attention(s.attRow[r], s.qRow[r], qPosRow[r], n, b.nKv[j], kv, attn[il]);
       }
       be.matmul(s.o, L.wo, s.att, nTok);
       if (L.attnPostNorm) be.rmsNorm(s.o, s.o, L.attnPostNorm, hp.rmsEps, nEmbd, nTok);
@@ -280,5 +299,17 @@ export class LlamaModel implements Model {
       if (L.ffnPostNorm) be.rmsNorm(s.o, s.o, L.ffnPostNorm, hp.rmsEps, nEmbd, nTok);
       be.add(s.x, s.x, s.o, nTok * nEmbd);
     }
+  }
+
+  /** Copies the embedding rows over x; returns the attention position rows (bidirectional range: its last position). */
+  private embeddingInput_(nTok: number): Tensor[] {
+    const { start, n, bidirectional } = this.embeddingRows!;
+    const e = this.embIn!;
+    if (start < 0 || n < 1 || start + n > nTok) throw new RangeError(`embeddingRows [${start}, ${start + n}) outside the batch of ${nTok}`);
+    this.be.scale(this.s.xRow[start], e.rows[start], 1, n * this.hp.nEmbd); // a copy of n contiguous rows
+    if (!bidirectional) return this.s.posRow;
+    e.attnPosView.set(this.posView.subarray(0, nTok));
+    e.attnPosView.fill(this.posView[start + n - 1], start, start + n);
+    return e.attnPosRow;
   }
 }

@@ -72,6 +72,8 @@ export class WasmBackend implements Backend {
   readonly name = 'wasm';
   private scratch = 0; // matmul activation conversion, see ABI.md MATMUL
   private attnScratch = 0; // f32 [n_threads][max_kv]
+  private scratchBytes = 0;
+  private attnScratchBytes = 0;
   private allocated = 0;
 
   private constructor(
@@ -136,10 +138,19 @@ export class WasmBackend implements Backend {
   }
 
   reserve(opts: { maxTokens: number; maxRowLen: number; maxKv: number }): void {
+    // Only grows: a second model on this backend (a vision encoder next to a text model) keeps the larger scratch.
     const bytes = opts.maxTokens * opts.maxRowLen * 4; // ≥ Q8 blocks (40/32 B), Q8_K (292/256 B) and F16/BF16 (2 B) per value
-    this.scratch = this.core.alloc(bytes, 64);
-    this.attnScratch = this.core.alloc(this.nThreads * opts.maxKv * 4, 64);
-    this.allocated += bytes + this.nThreads * opts.maxKv * 4;
+    if (bytes > this.scratchBytes) {
+      this.scratch = this.core.alloc(bytes, 64);
+      this.allocated += bytes;
+      this.scratchBytes = bytes;
+    }
+    const attnBytes = this.nThreads * opts.maxKv * 4;
+    if (attnBytes > this.attnScratchBytes) {
+      this.attnScratch = this.core.alloc(attnBytes, 64);
+      this.allocated += attnBytes;
+      this.attnScratchBytes = attnBytes;
+    }
   }
 
   allocPages(nPages: number, bytesPerPage: number): number[] {
