@@ -18,3 +18,7 @@ export { CONFIG_VARS, loadServerConfig, type ServerConfig } from './server/confi
 export { InvalidSchemaError, parseToolCalls, structuredOutput } from './grammar/index.ts';
 export type { JsonSchema, OutputFormat, ToolCall, ToolChoice, ToolDefinition } from './grammar/index.ts';
 export { decodeImage, ImageError, CoreImage, planTiles, tileTensors, type DecodedImage, type DecodeLimits, type ResampleSpec, type Tile, type TileGrid } from './vision/index.ts';
+export { detectHardware, hardwareReport, type HardwareReport } from './hardware/report.ts';
+export { BackendUnavailableError } from './hardware/errors.ts';
+export { BACKEND_KINDS, registerBackend, type BackendEntry, type BackendInfo, type BackendKind, type BackendRequest } from './hardware/select.ts';
+export type { TuningResult, TunedShape } from './hardware/tune.ts';
