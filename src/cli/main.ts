@@ -11,6 +11,7 @@ import { bench } from './bench.ts';
 import { type Command, wantsHelp } from './command.ts';
 import { cp } from './cp.ts';
 import { create } from './create.ts';
+import { hw } from './hw.ts';
 import { info } from './info.ts';
 import { list } from './list.ts';
 import { ps } from './ps.ts';
@@ -21,7 +22,7 @@ import { run } from './run.ts';
 import { serve } from './serve.ts';
 import { show } from './show.ts';
 
-const COMMANDS: Command[] = [serve, run, pull, list, ps, show, cp, rm, create, quantize, bench, info];
+const COMMANDS: Command[] = [serve, run, pull, list, ps, show, cp, rm, create, quantize, bench, info, hw];
 
 const usage = () => `usage: tessera <command> [arguments]
 
