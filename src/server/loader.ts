@@ -180,7 +180,8 @@ export class ModelLoader {
     await this.makeRoom(path, numCtx);
     const t0 = performance.now();
     const kvStorage = (await this.opts.kvStorage?.()) ?? undefined;
-    const backend = this.opts.modelBackends?.[name] ?? this.opts.backend ?? 'auto';
+    const mb = this.opts.modelBackends ?? {};
+    const backend = mb[name] ?? mb[name.replace(/:latest$/, '')] ?? this.opts.backend ?? 'auto'; // 'tiny' names 'tiny:latest'
     const tune = this.opts.tune === false ? false : { storage: kvStorage, budgetMs: this.opts.tuneBudgetMs };
     const engine = await createEngine({ model: path, threads: this.opts.threads, numCtx, kvStorage, backend, tune });
     const m: LoadedModel = {
