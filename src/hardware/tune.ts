@@ -144,6 +144,7 @@ export async function tuneBackend(be: Backend, opts: TuneOptions): Promise<Tunin
       const nTok = j.phase === 'prefill' ? nTokPrefill : 1;
       const x = new WasmTensor(GgmlType.F32, [j.w.nIn, nTok], nTok * j.w.nIn * 4, xPtr);
       const out = new WasmTensor(GgmlType.F32, [j.w.nOut, nTok], nTok * j.w.nOut * 4, outPtr);
+      const choice = (rows: number): ChunkChoice => ({ wtype: j.w.wtype, nIn: j.w.nIn, nOut: j.w.nOut, phase: j.phase, chunkRows: rows });
       const cands = candidateChunks(j.w.nOut, be.nThreads);
       const times: number[][] = cands.map(() => []);
       const slice = (budgetMs * work[ji]) / total;
@@ -151,17 +152,23 @@ export async function tuneBackend(be: Backend, opts: TuneOptions): Promise<Tunin
       let rounds = 0;
       // Small matmuls are timed several to a run (a barrier between each, as in a forward), so the wake-up of the pool doesn't dominate.
       const reps = Math.max(1, Math.min(16, Math.round(4e6 / work[ji])));
-      const choice = (rows: number): ChunkChoice => ({ wtype: j.w.wtype, nIn: j.w.nIn, nOut: j.w.nOut, phase: j.phase, chunkRows: rows });
-      // At least 3 rounds (a median), then until the slice is spent; at most 50.
-      while (rounds < 50 && (rounds < 3 || performance.now() - start < slice)) {
-        for (const [ci, c] of cands.entries()) {
-          be.chunks.set(choice(c));
+      // Past the hard deadline (1.5 × budget, reached when many shapes need their minimum rounds), keep the default.
+      if (performance.now() - t0 > 1.5 * budgetMs) {
+        choices.push({ ...choice(0), defaultMs: null, bestMs: null, candidates: [], rounds: 0 });
+        continue;
+      }
+      // One untimed warm-up round; then at least 3 rounds (a median) and until the slice is spent, at most 50.
+      // Each round starts at another candidate, so none is always the one after a pause.
+      for (let round = -1; round < 50 && (round < 3 || performance.now() - start < slice); round++) {
+        for (let k = 0; k < cands.length; k++) {
+          const ci = (k + Math.max(0, round)) % cands.length;
+          be.chunks.set(choice(cands[ci]));
           for (let r = 0; r < reps; r++) be.matmul(out, j.w.w, x, nTok);
           const ts = performance.now();
           be.compute();
-          times[ci].push((performance.now() - ts) / reps);
+          if (round >= 0) times[ci].push((performance.now() - ts) / reps);
         }
-        rounds++;
+        if (round >= 0) rounds++;
       }
       const med = times.map(median);
       let best = 0;

@@ -113,7 +113,9 @@ describe('autotuning', () => {
     const pairs = ta.choices.map((c) => `${c.nIn}→${c.nOut} ${c.phase}`).sort();
     expect(pairs).toContain('256→512 prefill');
     expect(pairs.filter((p) => p.endsWith('prefill')).every((p) => !p.includes(`→${a.info.nVocab} `))).toBe(true);
-    for (const c of ta.choices) {
+    // Past 1.5 × budget the remaining shapes keep the default unmeasured (rounds 0); the first is always measured.
+    expect(ta.choices[0].rounds).toBeGreaterThanOrEqual(3);
+    for (const c of ta.choices.filter((x) => x.rounds > 0)) {
       expect(c.rounds).toBeGreaterThanOrEqual(3);
       expect(c.bestMs!).toBeLessThanOrEqual(c.defaultMs!);
       if (c.chunkRows !== 0) expect(c.bestMs!).toBeLessThan(c.defaultMs! * 0.97);
