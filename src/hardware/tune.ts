@@ -3,7 +3,7 @@
  * word 9), per weight shape and phase (decode: 1 token; prefill: a batch). On the first load of a model
  * shape on a machine, each candidate is timed on the model's own weights within a time budget, rounds
  * interleaved so that machine noise hits every candidate alike; a candidate replaces the default only when
- * its best round beats the default's by MIN_GAIN. The winners are stored through the storage interface
+ * its best round beats the default's by MIN_GAIN and it is faster than the default in MIN_WINS of the rounds. The winners are stored through the storage interface
  * under `tune/<hw fingerprint>/<kernel version>/<shape set>` and reused by later loads.
  * Results never depend on the choice (test/wasm/matmul-chunks.test.ts), only speed does.
  *
@@ -22,6 +22,8 @@ import type { Storage, StoredValue } from '../storage/types.ts';
 
 /** A candidate must beat the default's best time by this fraction to be chosen. */
 export const MIN_GAIN = 0.03;
+/** ...and be faster than the default in this fraction of the rounds (each round times every candidate once). */
+export const MIN_WINS = 0.75;
 /** Default time budget for measuring one model (all shapes, both phases). */
 export const DEFAULT_BUDGET_MS = 2000;
 /** Tokens of the prefill phase's timing runs (capped by the backend's batch). */
@@ -176,12 +178,14 @@ export async function tuneBackend(be: Backend, opts: TuneOptions): Promise<Tunin
         if (round >= 0) rounds++;
       }
       // The fastest round of each: on a shared machine, slow rounds are other processes' doing.
-      const med = times.map((t) => Math.min(...t));
+      const fastest = times.map((t) => Math.min(...t));
+      // A candidate must also beat the default in most rounds, pairwise (a sign test against one lucky round).
+      const winsOverDefault = (ci: number) => times[ci].filter((t, r) => t < times[0][r]).length / times[ci].length;
       let best = 0;
-      for (let ci = 1; ci < cands.length; ci++) if (med[ci] < med[best]) best = ci;
-      if (med[best] > med[0] * (1 - MIN_GAIN)) best = 0;
+      for (let ci = 1; ci < cands.length; ci++) if (fastest[ci] < fastest[best] && winsOverDefault(ci) >= MIN_WINS) best = ci;
+      if (fastest[best] > fastest[0] * (1 - MIN_GAIN)) best = 0;
       be.chunks.set(choice(cands[best]));
-      choices.push({ ...choice(cands[best]), defaultMs: round3(med[0]), bestMs: round3(med[best]), candidates: cands, rounds });
+      choices.push({ ...choice(cands[best]), defaultMs: round3(fastest[0]), bestMs: round3(fastest[best]), candidates: cands, rounds });
       await new Promise((r) => setTimeout(r, 0)); // let the event loop breathe between shapes
     }
   } finally {
