@@ -81,13 +81,17 @@ export function defaultChunkRows(nOut: number, nth: number): number {
 }
 const effective = (rows: number, nOut: number, nth: number) => (rows === 0 ? defaultChunkRows(nOut, nth) : Math.ceil(Math.min(rows, nOut) / 8) * 8);
 
-/** Chunk sizes to time: powers of two 16..256 and one chunk per thread (a static split), those distinct from the default's. */
+/**
+ * Chunk sizes to time: powers of two 16..512 that leave at least 4 chunks per thread, distinct from the
+ * default's. (No static split: one chunk per thread won micro-benchmarks of one matmul on the shared
+ * 2-core machine but lost end to end in bench/tune.ts, where a descheduled thread holds up every barrier.)
+ */
 export function candidateChunks(nOut: number, nth: number): number[] {
-  const perThread = Math.ceil(nOut / nth / 8) * 8;
+  const most = Math.floor(nOut / (4 * nth));
   const seen = new Set<number>([effective(0, nOut, nth)]);
   const out = [0];
-  for (const c of [16, 32, 64, 128, 256, perThread]) {
-    if (c > perThread) continue;
+  for (const c of [16, 32, 64, 128, 256, 512]) {
+    if (c > most) continue;
     const e = effective(c, nOut, nth);
     if (!seen.has(e)) {
       seen.add(e);
