@@ -139,6 +139,7 @@ export async function tuneBackend(be: Backend, opts: TuneOptions): Promise<Tunin
   const outFloats = Math.max(...jobs.map((j) => toks(j) * j.w.nOut));
   const core = be.core;
   const mark = core.mark();
+  let tm0 = performance.now(); // the budget counts measuring only (not hashing the module, not the first wake-up)
   try {
     // Temporary (released below): x f32 [n_tok][n_in], out f32 [n_tok][n_out] of the largest job.
     const xPtr = core.alloc(xFloats * 4);
@@ -150,6 +151,13 @@ export async function tuneBackend(be: Backend, opts: TuneOptions): Promise<Tunin
     const total = work.reduce((a, b) => a + b, 0);
     // Cheapest first: if the deadline cuts the run short, what is left is the big vocabulary projection (once per token).
     const order = jobs.map((_, i) => i).sort((a, b) => work[a] - work[b]);
+    // One untimed matmul first: the pool's first wake-up after load can take longer than a small budget.
+    {
+      const j = jobs[order[0]];
+      be.matmul(new WasmTensor(GgmlType.F32, [j.w.nOut, 1], j.w.nOut * 4, outPtr), j.w.w, new WasmTensor(GgmlType.F32, [j.w.nIn, 1], j.w.nIn * 4, xPtr), 1);
+      be.compute();
+      tm0 = performance.now();
+    }
     for (const ji of order) {
       const j = jobs[ji];
       const nTok = j.phase === 'prefill' ? nTokPrefill : 1;
@@ -164,13 +172,15 @@ export async function tuneBackend(be: Backend, opts: TuneOptions): Promise<Tunin
       // Small matmuls are timed several to a run (a barrier between each, as in a forward), so the wake-up of the pool doesn't dominate.
       const reps = Math.max(1, Math.min(16, Math.round(4e6 / work[ji])));
       // Past the hard deadline (1.5 × budget, reached when many shapes need their minimum rounds), keep the default.
-      if (performance.now() - t0 > 1.5 * budgetMs) {
+      if (choices.length > 0 && performance.now() - tm0 > 1.5 * budgetMs) {
         choices.push({ ...choice(0), defaultMs: null, bestMs: null, candidates: [], rounds: 0 });
         continue;
       }
       // One untimed warm-up round; then at least 3 rounds and until the slice is spent, at most 50.
       // Each round starts at another candidate, so none is always the one after a pause.
-      for (let round = -1; round < 50 && (round < 3 || performance.now() - start < slice); round++) {
+      // Past the hard deadline a job stops after its current round and, with under 3 rounds, keeps the default.
+      const pastDeadline = () => choices.length > 0 && performance.now() - tm0 > 1.5 * budgetMs; // the first job always runs in full
+      for (let round = -1; round < 50 && (round < 3 || performance.now() - start < slice) && !(round >= 0 && pastDeadline()); round++) {
         for (let k = 0; k < cands.length; k++) {
           const ci = (k + Math.max(0, round)) % cands.length;
           be.chunks.set(choice(cands[ci]));
@@ -187,7 +197,7 @@ export async function tuneBackend(be: Backend, opts: TuneOptions): Promise<Tunin
       const winsOverDefault = (ci: number) => times[ci].filter((t, r) => t < times[0][r]).length / times[ci].length;
       let best = 0;
       for (let ci = 1; ci < cands.length; ci++) if (fastest[ci] < fastest[best] && winsOverDefault(ci) >= MIN_WINS) best = ci;
-      if (fastest[best] > fastest[0] * (1 - MIN_GAIN)) best = 0;
+      if (fastest[best] > fastest[0] * (1 - MIN_GAIN) || rounds < 3) best = 0;
       be.chunks.set(choice(cands[best]));
       choices.push({ ...choice(cands[best]), defaultMs: round3(fastest[0]), bestMs: round3(fastest[best]), candidates: cands, rounds });
       await new Promise((r) => setTimeout(r, 0)); // let the event loop breathe between shapes

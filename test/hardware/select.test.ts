@@ -114,9 +114,9 @@ describe('autotuning', () => {
     expect(pairs).toContain('256→512 prefill');
     expect(pairs.filter((p) => p.endsWith('prefill')).every((p) => !p.includes(`→${a.info.nVocab} `))).toBe(true);
     // Past 1.5 × budget the remaining shapes keep the default unmeasured (rounds 0); the first is always measured.
-    expect(ta.choices[0].rounds).toBeGreaterThanOrEqual(3);
+    expect(ta.choices[0].rounds, JSON.stringify(ta.choices)).toBeGreaterThanOrEqual(3);
     for (const c of ta.choices.filter((x) => x.rounds > 0)) {
-      expect(c.rounds).toBeGreaterThanOrEqual(3);
+      if (c.rounds < 3) expect(c.chunkRows, 'cut short by the deadline: default').toBe(0);
       expect(c.bestMs!).toBeLessThanOrEqual(c.defaultMs!);
       if (c.chunkRows !== 0) expect(c.bestMs!).toBeLessThan(c.defaultMs! * 0.97);
     }
