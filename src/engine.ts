@@ -12,7 +12,8 @@
 import type { Backend } from './backend/backend.ts';
 import { BatchScheduler, type SchedulerStats, type Slot } from './batch/scheduler.ts';
 import { ShardedBackend } from './backend/sharded/backend.ts';
-import { defaultThreads, WasmBackend } from './backend/wasm/backend.ts';
+import { defaultThreads } from './backend/wasm/backend.ts';
+import { stat } from 'node:fs/promises';
 import { TesseraError, ValidationError } from './errors.ts';
 import { openGguf, type GgufFile } from './gguf/reader.ts';
 import type { GrammarAutomaton } from './grammar/automaton.ts';
@@ -26,6 +27,9 @@ import { kvTypeId, parseKvType, resolveKvTypes, type KvTypeName, type KvTypes } 
 import { KvManager, type KvSequence, type KvStats } from './kv/manager.ts';
 import { modelDigest } from './kv/model-digest.ts';
 import type { Storage } from './storage/types.ts';
+import { hardwareReport, type HardwareReport } from './hardware/report.ts';
+import { openBackend, parseBackendRequest, type BackendInfo, type BackendRequest } from './hardware/select.ts';
+import { tuneForModel } from './hardware/tune-model.ts';
 import { loadModel, SUPPORTED_ARCHITECTURES, type Model } from './model/model.ts';
 import { resolveOptions, type GenerateOptions, type ResolvedOptions } from './sampling/options.ts';
 import { TopLogprobs, topLogprobs } from './sampling/logprobs.ts';
@@ -40,8 +44,18 @@ export interface EngineOptions {
   model: string;
   /** Worker threads; default: the number of cores. */
   threads?: number;
-  /** Backend; only 'wasm' exists so far ('auto' picks it). */
-  backend?: 'auto' | 'wasm';
+  /**
+   * Backend (default 'auto': chosen from the detected hardware and the model's size, src/hardware/select.ts).
+   * An explicit kind that cannot run here throws BackendUnavailableError; `engine.backendInfo` says what runs and why.
+   */
+  backend?: BackendRequest;
+  /**
+   * MATMUL split autotuning at load (src/hardware/tune.ts; default on). Budget default: 2 ms per MiB of model,
+   * 50..2000 ms. Winners are stored in `storage` (default: a process-wide memory storage) and reused.
+   */
+  tune?: boolean | { budgetMs?: number; storage?: Storage | null; force?: boolean };
+  /** A hardware report to select from instead of detecting (tests); default: `hardwareReport()`. */
+  hardware?: HardwareReport;
   /** Context length reserved at load (default: min(2048, the model's training context)). */
   numCtx?: number;
   /** Largest prompt chunk evaluated in one forward (default 512). */
@@ -197,6 +211,8 @@ export class Engine {
     /** The KV cache's manager side (null for encoder models). */
     private readonly kvm: KvManager | null,
     numParallel: number,
+    /** Which backend runs the model and why: the detected facts, the candidates' verdicts, the tuning result. */
+    readonly backendInfo: BackendInfo,
   ) {
     this.sched = kvm ? new BatchScheduler(model, kvm, () => this.acquire(), numParallel, info.nVocab, () => new EngineClosedError()) : null;
   }
@@ -206,7 +222,7 @@ export class Engine {
     if (opts.threads !== undefined && !(Number.isInteger(opts.threads) && opts.threads >= 1 && opts.threads <= 256)) {
       throw new ValidationError(`createEngine: 'threads' must be an integer in 1..256, got ${opts.threads}`);
     }
-    if (opts.backend && opts.backend !== 'auto' && opts.backend !== 'wasm') throw new ValidationError(`createEngine: backend '${opts.backend}' is not available`);
+    const backendRequest = parseBackendRequest(opts.backend, 'createEngine');
     for (const k of ['maxShardBytes', 'memoryLimitBytes'] as const) {
       const v = opts[k];
       if (v !== undefined && !(Number.isSafeInteger(v) && v > 0)) throw new ValidationError(`createEngine: '${k}' must be a positive integer number of bytes, got ${v}`);
@@ -226,10 +242,11 @@ export class Engine {
       typeof arch === 'string' && SUPPORTED_ARCHITECTURES.includes(arch)
         ? planMemory(file, { ...loadOpts, threads, maxShardBytes: opts.maxShardBytes, availableBytes: opts.memoryLimitBytes, canShard: SHARDABLE.has(arch) })
         : null;
-    const be =
-      plan && plan.shards > 1
-        ? await ShardedBackend.create({ shards: plan.shards, layerShard: plan.layerShard, threads, variant: opts.wasmVariant })
-        : await WasmBackend.create({ threads, variant: opts.wasmVariant });
+    const hw = opts.hardware ?? (await hardwareReport());
+    const modelBytes = plan?.totalBytes ?? (await stat(file.path)).size;
+    const { backend: be, info: backendInfo } = await openBackend(backendRequest, hw, {
+      threads, modelBytes, wasmVariant: opts.wasmVariant, shards: plan && plan.shards > 1 ? { shards: plan.shards, layerShard: plan.layerShard } : undefined,
+    });
     try {
       const kt = parseKvType(opts.kvTypeK ?? opts.kvType ?? 'f16', 'kvTypeK');
       const vt = parseKvType(opts.kvTypeV ?? opts.kvType ?? 'f16', 'kvTypeV');
@@ -242,7 +259,8 @@ export class Engine {
       const kvm = model.pooling
         ? null
         : new KvManager(model.kv, { modelDigest: await modelDigest(file.path), hostBytes: opts.kvHostBytes ?? 256 << 20, storage: opts.kvStorage ?? null });
-      return new Engine(describe(file, model, be, nCtx), tokenizer, model, be, kvm, numParallel);
+      backendInfo.tuning = await tuneForModel(be, file, model, hw, loadOpts.maxTokens, modelBytes, opts.tune);
+      return new Engine(describe(file, model, be, nCtx), tokenizer, model, be, kvm, numParallel, backendInfo);
     } catch (e) {
       await be.close();
       throw e;

@@ -12,6 +12,7 @@ import { cache } from './cache.ts';
 import { type Command, wantsHelp } from './command.ts';
 import { cp } from './cp.ts';
 import { create } from './create.ts';
+import { hw } from './hw.ts';
 import { info } from './info.ts';
 import { list } from './list.ts';
 import { ps } from './ps.ts';
@@ -22,7 +23,7 @@ import { run } from './run.ts';
 import { serve } from './serve.ts';
 import { show } from './show.ts';
 
-const COMMANDS: Command[] = [serve, run, pull, list, ps, show, cp, rm, create, quantize, bench, info, cache];
+const COMMANDS: Command[] = [serve, run, pull, list, ps, show, cp, rm, create, quantize, bench, info, cache, hw];
 
 const usage = () => `usage: tessera <command> [arguments]
 

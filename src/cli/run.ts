@@ -10,6 +10,7 @@ import { existsSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { createEngine } from '../engine.ts';
+import { BACKEND_KINDS, type BackendRequest } from '../hardware/select.ts';
 import { createApp } from '../server/app.ts';
 import { loadServerConfig } from '../server/config.ts';
 import { num, UsageError } from './args.ts';
@@ -25,6 +26,7 @@ on a terminal (/bye or Ctrl-D to leave), or piped stdin as the prompt.
       --seed S           sampling seed
       --ctx N            context length (num_ctx)
   -t, --threads N        worker threads (in-process runs)
+      --backend KIND     auto, wasm, webgpu, native or cuda (in-process runs; an unavailable one exits 1)
       --system TEXT      system prompt
       --raw              no chat template: the prompt as is
       --verbose          timings on stderr after each answer`;
@@ -35,6 +37,12 @@ interface Flags {
   raw?: boolean;
   verbose?: boolean;
   threads?: number;
+  backend?: BackendRequest;
+}
+
+function parseBackendFlag(v: string): BackendRequest {
+  if (v === 'auto' || (BACKEND_KINDS as readonly string[]).includes(v)) return v as BackendRequest;
+  throw new UsageError(`run: --backend must be auto, ${BACKEND_KINDS.join(', ')}; got '${v}'`, HELP);
 }
 
 const isPath = (m: string) => (m.endsWith('.gguf') || m.includes('/') || m.startsWith('.')) && existsSync(m) && statSync(m).isFile();
@@ -59,6 +67,7 @@ export const run: Command = {
       allowPositionals: true,
       options: {
         threads: { type: 'string', short: 't' },
+        backend: { type: 'string' },
         'num-predict': { type: 'string', short: 'n' },
         temperature: { type: 'string' },
         seed: { type: 'string' },
@@ -76,6 +85,7 @@ export const run: Command = {
       raw: values.raw,
       verbose: values.verbose,
       threads: num(values.threads, 'threads', HELP),
+      backend: values.backend === undefined ? undefined : parseBackendFlag(values.backend),
     };
     for (const k of Object.keys(flags.options)) if (flags.options[k] === undefined) delete flags.options[k];
     let prompt = words.join(' ');
@@ -89,7 +99,7 @@ export const run: Command = {
     let close = async () => {};
     if (await serverReachable()) fetcher = httpFetcher();
     else {
-      const app = createApp({ ...loadServerConfig(), log: 'off', threads: flags.threads });
+      const app = createApp({ ...loadServerConfig(), log: 'off', threads: flags.threads, backend: flags.backend });
       fetcher = async (path, init) => app.request(path, init);
       close = () => app.close();
     }
@@ -167,7 +177,7 @@ async function chat(f: Fetcher, model: string, flags: Flags): Promise<number> {
 }
 
 async function runFile(model: string, prompt: string, flags: Flags): Promise<number> {
-  const engine = await createEngine({ model, threads: flags.threads, numCtx: flags.options.num_ctx });
+  const engine = await createEngine({ model, threads: flags.threads, numCtx: flags.options.num_ctx, backend: flags.backend });
   const ac = new AbortController();
   const onInt = () => ac.abort();
   process.once('SIGINT', onInt);

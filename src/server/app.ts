@@ -10,6 +10,7 @@
  * const app = createApp({ modelsDir: './models' });
  * const res = await app.request('/api/tags');
  */
+import { hardwareReport } from '../hardware/report.ts';
 import type { Storage } from '../storage/types.ts';
 import { openGuardedStorage } from '../storage/index.ts';
 import { Hono } from 'hono';
@@ -109,7 +110,8 @@ export function createApp(opts: AppOptions = {}): TesseraApp {
   app.use('*', (c, next) => (/\/api\/blobs\//.test(c.req.path) ? next() : limit(c, next)));
 
   app.get('/', (c) => c.text('Tessera is running')); // HEAD / too (Hono routes HEAD to GET)
-  app.get('/api/version', (c) => c.json({ version: VERSION }));
+  // Ollama's answer plus the hardware report (detected once per process, each probe time-bounded).
+  app.get('/api/version', async (c) => c.json({ version: VERSION, hardware: await hardwareReport() }));
   // Tessera's own: the KV cache of each loaded model (pages and bytes per tier, budgets, hit/miss/promote/demote).
   app.get('/api/kv', (c) => c.json({ models: state.loader.list().map((l) => ({ name: l.name, kv: l.engine.kvStats() })) }));
   app.get('/metrics', (c) => c.body(state.metrics.render(), 200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' }));

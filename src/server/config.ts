@@ -8,6 +8,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseKeepAlive } from './keep-alive.ts';
+import { BACKEND_KINDS, type BackendRequest } from '../hardware/select.ts';
 
 export interface ServerConfig {
   host: string;
@@ -42,6 +43,12 @@ export interface ServerConfig {
   maxBodyBytes: number;
   /** Log format: json (one object per line, default) | text | off. */
   log: 'json' | 'text' | 'off';
+  /** Backend for every model (default 'auto'), and per model name (TESSERA_MODEL_BACKENDS). */
+  backend: BackendRequest;
+  modelBackends: Record<string, BackendRequest>;
+  /** MATMUL split autotuning at load (winners kept in the storage above); budget in ms (default: by model size). */
+  tune: boolean;
+  tuneBudgetMs?: number;
 }
 
 export interface ConfigVar {
@@ -56,6 +63,10 @@ export const CONFIG_VARS: readonly ConfigVar[] = [
   { name: 'TESSERA_MODELS', default: '$TESSERA_HOME/models', help: 'model store (manifests/, blobs/ as Ollama lays them out; loose <name>.gguf files are listed too)' },
   { name: 'OLLAMA_MODELS', default: '~/.ollama/models', help: "Ollama's model store, read in place (never written); 'off' to ignore it" },
   { name: 'TESSERA_THREADS', default: 'number of cores', help: 'worker threads per loaded model' },
+  { name: 'TESSERA_BACKEND', default: 'wasm', help: `backend for every model: auto (chosen from the detected hardware), ${BACKEND_KINDS.join(', ')} (an unavailable one fails the load with 503)` },
+  { name: 'TESSERA_MODEL_BACKENDS', default: 'none', help: 'per-model backend, name=kind pairs separated by commas (e.g. llama3.2:1b=wasm)' },
+  { name: 'TESSERA_TUNE', default: 'on', help: 'autotune the matmul thread split on first load per machine (on|off); results kept in the storage' },
+  { name: 'TESSERA_TUNE_BUDGET_MS', default: '2 ms per MiB, 50..2000', help: 'time budget of one model\'s tuning' },
   { name: 'TESSERA_KEEP_ALIVE', default: '5m', help: 'how long a model stays loaded after its last request (duration or seconds; negative: forever; 0: unload at once)' },
   { name: 'TESSERA_MAX_LOADED_MODELS', default: '3', help: 'most models loaded at once (least recently used idle one unloaded first)' },
   { name: 'TESSERA_MEMORY_BUDGET', default: '0 (unlimited)', help: 'bytes of model memory (weights + KV cache) allowed in total; suffixes K/M/G accepted' },
@@ -142,7 +153,33 @@ export function loadServerConfig(env: Record<string, string | undefined> = proce
     origins: (env.TESSERA_ORIGINS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     maxBodyBytes: parseBytes(env.TESSERA_MAX_BODY ?? '100M', 'TESSERA_MAX_BODY'),
     log,
+    backend: backendOf(env.TESSERA_BACKEND, 'TESSERA_BACKEND', 'wasm'),
+    modelBackends: parseModelBackends(env.TESSERA_MODEL_BACKENDS ?? ''),
+    tune: onOff(env.TESSERA_TUNE ?? 'on', 'TESSERA_TUNE'),
+    tuneBudgetMs: env.TESSERA_TUNE_BUDGET_MS ? int(env, 'TESSERA_TUNE_BUDGET_MS', 0, 1) : undefined,
   };
+}
+
+function backendOf(v: string | undefined, name: string, dflt: BackendRequest = 'auto'): BackendRequest {
+  const s = (v ?? '').trim() || dflt;
+  if (s !== 'auto' && !(BACKEND_KINDS as readonly string[]).includes(s)) throw new ConfigError(`${name}: expected auto, ${BACKEND_KINDS.join(', ')}; got '${s}'`);
+  return s as BackendRequest;
+}
+
+function parseModelBackends(v: string): Record<string, BackendRequest> {
+  const out: Record<string, BackendRequest> = {};
+  for (const pair of v.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const i = pair.lastIndexOf('=');
+    if (i <= 0) throw new ConfigError(`TESSERA_MODEL_BACKENDS: expected name=kind, got '${pair}'`);
+    out[pair.slice(0, i).trim()] = backendOf(pair.slice(i + 1), `TESSERA_MODEL_BACKENDS (${pair.slice(0, i).trim()})`);
+  }
+  return out;
+}
+
+function onOff(v: string, name: string): boolean {
+  if (['on', '1', 'true'].includes(v)) return true;
+  if (['off', '0', 'false'].includes(v)) return false;
+  throw new ConfigError(`${name}: expected on or off, got '${v}'`);
 }
 
 /** The variables table for `tessera serve --help`. */

@@ -25,7 +25,7 @@ export const notImplemented = (message: string) => new HttpError(501, 'not_imple
 function statusOfCode(code: string): number {
   if (code === 'invalid_argument' || code === 'kv_cache_full' || code === 'invalid_model_name' || code === 'gguf_not_found' || code === 'chat_template_error') return 400;
   if (code === 'model_not_found' || code === 'blob_not_found') return 404;
-  if (code === 'engine_closed' || code === 'queue_full') return 503;
+  if (code === 'engine_closed' || code === 'queue_full' || code === 'backend_unavailable') return 503;
   if (code.startsWith('gguf') || code === 'model_format' || code.startsWith('unsupported') || code.startsWith('quantize') || code === 'model_too_large') return 422;
   return 500;
 }

@@ -7,6 +7,7 @@
 import type { Storage } from '../storage/types.ts';
 import { stat } from 'node:fs/promises';
 import { createEngine, type Engine } from '../engine.ts';
+import type { BackendRequest } from '../hardware/select.ts';
 import { TesseraError } from '../errors.ts';
 import { openGguf } from '../gguf/reader.ts';
 import { HttpError } from './errors.ts';
@@ -25,8 +26,13 @@ export interface LoaderOptions {
   maxLoadedModels: number;
   /** Bytes; 0 = unlimited. */
   memoryBudget: number;
-  /** The KV prefix cache's storage (opened once, shared by every model), or null for none. */
+  /** The KV prefix cache's storage (opened once, shared by every model), or null for none. Also keeps tuning results. */
   kvStorage?: () => Promise<Storage | null>;
+  /** Backend for every model, overridden per model name. */
+  backend?: BackendRequest;
+  modelBackends?: Record<string, BackendRequest>;
+  tune?: boolean;
+  tuneBudgetMs?: number;
 }
 
 export interface LoadedModel {
@@ -176,7 +182,10 @@ export class ModelLoader {
     await this.makeRoom(path, numCtx);
     const t0 = performance.now();
     const kvStorage = (await this.opts.kvStorage?.()) ?? undefined;
-    const engine = await createEngine({ model: path, threads: this.opts.threads, numCtx, kvStorage, numParallel: this.opts.numParallel });
+    const mb = this.opts.modelBackends ?? {};
+    const backend = mb[name] ?? mb[name.replace(/:latest$/, '')] ?? this.opts.backend ?? 'auto'; // 'tiny' names 'tiny:latest'
+    const tune = this.opts.tune === false ? false : { storage: kvStorage, budgetMs: this.opts.tuneBudgetMs };
+    const engine = await createEngine({ model: path, threads: this.opts.threads, numCtx, kvStorage, backend, tune, numParallel: this.opts.numParallel });
     const m: LoadedModel = {
       name,
       path,

@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import { GgmlType } from '../../gguf/types.ts';
 import { Op } from './abi.ts';
 import { CommandList } from './commands.ts';
+import { MatmulChunks } from './chunks.ts';
 import { WasmCore, type CoreVariant } from './core.ts';
 import { ThreadPool } from './pool.ts';
 
@@ -110,7 +111,21 @@ export class WasmBackend implements Backend {
   async weight(type: GgmlType, dims: number[], fill: (dest: Uint8Array) => Promise<void>): Promise<Tensor> {
     const t = this.alloc(type, dims);
     await fill(this.core.u8(t.ptr, t.byteSize));
+    if (dims.length === 2 && WEIGHT_TYPES.has(type)) {
+      const k = `${type}:${dims[0]}:${dims[1]}`;
+      if (!this.matrixShapes.has(k)) this.matrixShapes.set(k, t);
+    }
     return t;
+  }
+
+  /** Tuned MATMUL chunk sizes per weight shape (src/hardware/tune.ts); empty: the core's default. */
+  readonly chunks = new MatmulChunks();
+  /** The first weight matrix of each (type, n_in, n_out) loaded: what the autotuner times matmuls on. */
+  readonly matrixShapes = new Map<string, Tensor>();
+
+  /** Scratch for tuning runs (the MATMUL conversion area reserved by `reserve`; 0 before it). */
+  get matmulScratch(): number {
+    return this.scratch;
   }
 
   buffer(type: GgmlType, dims: number[]): Tensor {
@@ -166,7 +181,8 @@ export class WasmBackend implements Backend {
 
   // ---- ops ----
   matmul(out: Tensor, w: Tensor, x: Tensor, nTok: number): void {
-    this.cmds.push(Op.MATMUL, w.type, ptr(w), ptr(x), ptr(out), w.dims[0], w.dims[1], nTok, this.scratch);
+    const chunk = this.chunks.get(w.type, w.dims[0], w.dims[1], nTok);
+    this.cmds.push(Op.MATMUL, w.type, ptr(w), ptr(x), ptr(out), w.dims[0], w.dims[1], nTok, this.scratch, chunk);
   }
   getRows(out: Tensor, table: Tensor, ids: Tensor, n: number): void {
     this.cmds.push(Op.GET_ROWS, table.type, ptr(table), ptr(ids), ptr(out), table.dims[0], n);

@@ -17,6 +17,7 @@ import { type ModelEntry, type ModelSettings, parseDigest, parseModelName } from
 import { parseBody } from '../validate.ts';
 import { formatModelfile, formatParameters, parseModelfile } from './modelfile.ts';
 import { copyBody, createBody, deleteBody, showBody } from './schemas.ts';
+import { backendSummary } from '../../hardware/summary.ts';
 
 /** llama.cpp's file type names, from general.file_type. */
 const FILE_TYPES: Record<number, string> = { 0: 'F32', 1: 'F16', 2: 'Q4_0', 3: 'Q4_1', 7: 'Q8_0', 8: 'Q5_0', 9: 'Q5_1', 10: 'Q2_K', 11: 'Q3_K_S', 12: 'Q3_K_M', 13: 'Q3_K_L', 14: 'Q4_K_S', 15: 'Q4_K_M', 16: 'Q5_K_S', 17: 'Q5_K_M', 18: 'Q6_K', 25: 'IQ4_NL', 32: 'BF16' };
@@ -104,6 +105,7 @@ export function modelRoutes(app: Hono, state: ServerState): void {
         context_length: m.numCtx,
         // Tessera: generation slots (continuous batching): how many, held now, generations waiting for one.
         slots: slotsOf(m.engine),
+        backend: backendSummary(m.engine.backendInfo),
       });
     }
     return c.json({ models });

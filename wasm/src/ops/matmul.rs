@@ -161,7 +161,7 @@ pub unsafe fn run(a: &Args, cx: &Ctx, chain: usize) {
     }
     // Dynamic: chunks of rows, taken in turn (see `Ctx::next_chunk`). Rows are independent and
     // each is computed the same way whichever thread takes it.
-    let step = chunk_rows(m.n_out, cx.nth);
+    let step = chunk_rows(m.n_out, cx.nth, a[8] as usize);
     loop {
         let r0 = cx.next_chunk(chain) * step;
         if r0 >= m.n_out {
@@ -171,9 +171,14 @@ pub unsafe fn run(a: &Args, cx: &Ctx, chain: usize) {
     }
 }
 
-/// Rows per dynamically scheduled chunk: about 16 chunks per thread, a multiple of 8 (whole
-/// decode and prefill tiles).
-fn chunk_rows(n_out: usize, nth: usize) -> usize {
+/// Rows per dynamically scheduled chunk, a multiple of 8 (whole decode and prefill tiles, so a
+/// row's tile, hence its result, is the same for every chunk size): `tuned` (word 9 of the
+/// command, set by the autotuner, src/hardware/tune.ts) rounded up to 8, or by default about 16
+/// chunks per thread.
+fn chunk_rows(n_out: usize, nth: usize, tuned: usize) -> usize {
+    if tuned > 0 {
+        return tuned.min(n_out).next_multiple_of(8);
+    }
     (n_out / (16 * nth)).next_multiple_of(8).max(8)
 }
 
@@ -427,6 +432,17 @@ fn trap() {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+#[test]
+fn tuned_chunks_are_whole_tiles() {
+    // Default: ~16 chunks per thread; tuned: the word rounded up to 8, at most n_out (rounded).
+    assert_eq!(chunk_rows(2048, 2, 0), 64);
+    assert_eq!(chunk_rows(100, 4, 0), 8);
+    assert_eq!(chunk_rows(2048, 2, 1), 8);
+    assert_eq!(chunk_rows(2048, 2, 100), 104);
+    assert_eq!(chunk_rows(2048, 2, 1 << 30), 2048);
+    assert_eq!(chunk_rows(1001, 2, 1 << 30), 1008);
+}
 #[cfg(test)]
 mod tests32;
 #[cfg(test)]
