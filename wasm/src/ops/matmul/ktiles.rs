@@ -22,6 +22,8 @@ use crate::ops::quant_k::{Q8KRows, QK_K};
 use core::arch::wasm32::*;
 use core::marker::PhantomData;
 use core::ops::Range;
+#[cfg(not(target_feature = "relaxed-simd"))]
+use core::{hint::black_box, sync::atomic::{compiler_fence, Ordering}};
 
 /// One K-quant weight type.
 pub trait KBlock {
@@ -244,6 +246,53 @@ impl<K: KBlock> KTiles<K> {
     }
 
     /// Decode: 4 rows (at `w0 + o[i]`, some possibly repeated) × token `t`; lane i = row i.
+    /// simd128: one row at a time over a super-block, reloading the activations for each row
+    /// (sign-extending loads: cheap), a [`compiler_fence`] between rows so that LLVM does not
+    /// merge those loads (or the rows' weight loads) across rows. Sharing the activations of 4
+    /// rows in registers (the relaxed build's [`Self::rows4`]) leaves too few x64 registers in
+    /// V8 for the rest: measured, 506 of the 1330 instructions of that loop were spills.
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    #[inline(always)]
+    unsafe fn rows4_seq(m: &Mm, w0: *const u8, o: &[usize; 4], t: usize) -> v128 {
+        let act = m.q8k();
+        let mut facc = f32x4_splat(0.0);
+        for b in 0..m.n_in / QK_K {
+            let w = w0.add(b * K::BYTES);
+            let wr = [w.add(o[0]), w.add(o[1]), w.add(o[2]), w.add(o[3])];
+            let q = act.blk(t, b) as *const u8;
+            let mut acc = [i32x4_splat(0); 4];
+            let mut mins = [i32x4_splat(0); 4];
+            let mut sink = i32x4_splat(0);
+            unroll!(i < DECODE_ROWS, {
+                compiler_fence(Ordering::SeqCst);
+                // Opaque per row, so that LLVM does not compute the activation addresses once
+                // for the 4 rows (V8 then keeps them in stack slots).
+                let (qi, wi) = (black_box(q), black_box(wr[i]));
+                let h = K::head(wi);
+                let mut a = i32x4_splat(0);
+                groups!(S, sink, a, {
+                    a = i32x4_add(a, K::sdot::<S>(&h, &K::load_w::<S>(wi), &K::load_a(qi.add(32 * S) as *const i8)));
+                });
+                acc[i] = a;
+                mins[i] = K::mins(&h, qi.add(Q8KRows::BSUMS));
+            });
+            compiler_fence(Ordering::SeqCst);
+            let v = sum2x2(sum2(acc[0], acc[1]), sum2(acc[2], acc[3]));
+            let mv = sum2x2(sum2(mins[0], mins[1]), sum2(mins[2], mins[3]));
+            let dx = v128_load32_splat(q.add(Q8KRows::D) as *const u32);
+            let dw = gather_f16(&[wr[0].add(K::D), wr[1].add(K::D), wr[2].add(K::D), wr[3].add(K::D)], 0);
+            let dm = if K::MINS {
+                gather_f16(&[wr[0].add(K::DMIN), wr[1].add(K::DMIN), wr[2].add(K::DMIN), wr[3].add(K::DMIN)], 0)
+            } else {
+                dw
+            };
+            facc = Self::update(facc, v, mv, dw, dm, dx);
+        }
+        facc
+    }
+
+    /// Decode: 4 rows (at `w0 + o[i]`, some possibly repeated) × token `t`; lane i = row i.
+    #[cfg_attr(not(target_feature = "relaxed-simd"), allow(dead_code))]
     #[inline(always)]
     unsafe fn rows4(m: &Mm, w0: *const u8, o: &[usize; 4], t: usize) -> v128 {
         let act = m.q8k();
@@ -341,7 +390,11 @@ impl<K: KBlock> KTiles<K> {
             while r < rows.end {
                 let n = (rows.end - r).min(DECODE_ROWS);
                 let o = [0, (n.min(2) - 1) * rb, (n.min(3) - 1) * rb, (n - 1) * rb];
-                v128_store(lanes.as_mut_ptr() as *mut v128, Self::rows4(m, m.row(r), &o, t));
+                #[cfg(not(target_feature = "relaxed-simd"))]
+                let v = Self::rows4_seq(m, m.row(r), &o, t);
+                #[cfg(target_feature = "relaxed-simd")]
+                let v = Self::rows4(m, m.row(r), &o, t);
+                v128_store(lanes.as_mut_ptr() as *mut v128, v);
                 for (i, &v) in lanes.iter().enumerate().take(n) {
                     m.set_out(t, r + i, v);
                 }
