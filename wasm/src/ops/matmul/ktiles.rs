@@ -81,7 +81,7 @@ impl FromU8 for Wv {
 #[inline(always)]
 pub unsafe fn load_av(q: *const i8) -> Av {
     #[cfg(not(target_feature = "relaxed-simd"))]
-    return super::wasm::load_i16x32(q);
+    return super::wasm::load_i16x32_unfolded(q);
     #[cfg(target_feature = "relaxed-simd")]
     return [v128_load(q as *const v128), v128_load(q.add(16) as *const v128)];
 }
@@ -246,14 +246,16 @@ impl<K: KBlock> KTiles<K> {
     }
 
     /// Decode: 4 rows (at `w0 + o[i]`, some possibly repeated) × token `t`; lane i = row i.
-    /// simd128: one row at a time over a super-block, reloading the activations for each row
-    /// (sign-extending loads: cheap), a [`compiler_fence`] between rows so that LLVM does not
-    /// merge those loads (or the rows' weight loads) across rows. Sharing the activations of 4
-    /// rows in registers (the relaxed build's [`Self::rows4`]) leaves too few x64 registers in
-    /// V8 for the rest: measured, 506 of the 1330 instructions of that loop were spills.
+    /// simd128: two rows at a time over a super-block (the activations loaded once per pair),
+    /// with a [`compiler_fence`] and [`black_box`]ed pointers between the pairs so that LLVM
+    /// neither merges the pairs' loads nor computes their addresses once for both (V8 then
+    /// keeps those in stack slots). Sharing the activations of all 4 rows in registers (the
+    /// relaxed build's [`Self::rows4`]) leaves V8 too few x64 registers: in that loop 548 of
+    /// 1505 instructions per super-block touched the stack (Q4_K; Q6_K: 853 of 2063); here
+    /// 76 of 936 (Q6_K: 198 of 1366).
     #[cfg(not(target_feature = "relaxed-simd"))]
     #[inline(always)]
-    unsafe fn rows4_seq(m: &Mm, w0: *const u8, o: &[usize; 4], t: usize) -> v128 {
+    unsafe fn rows4_pairs(m: &Mm, w0: *const u8, o: &[usize; 4], t: usize) -> v128 {
         let act = m.q8k();
         let mut facc = f32x4_splat(0.0);
         for b in 0..m.n_in / QK_K {
@@ -263,19 +265,22 @@ impl<K: KBlock> KTiles<K> {
             let mut acc = [i32x4_splat(0); 4];
             let mut mins = [i32x4_splat(0); 4];
             let mut sink = i32x4_splat(0);
-            unroll!(i < DECODE_ROWS, {
+            for j in [0, 2] {
                 compiler_fence(Ordering::SeqCst);
-                // Opaque per row, so that LLVM does not compute the activation addresses once
-                // for the 4 rows (V8 then keeps them in stack slots).
-                let (qi, wi) = (black_box(q), black_box(wr[i]));
-                let h = K::head(wi);
-                let mut a = i32x4_splat(0);
-                groups!(S, sink, a, {
-                    a = i32x4_add(a, K::sdot::<S>(&h, &K::load_w::<S>(wi), &K::load_a(qi.add(32 * S) as *const i8)));
+                let (qi, p0, p1) = (black_box(q), black_box(wr[j]), black_box(wr[j + 1]));
+                let (h0, h1) = (K::head(p0), K::head(p1));
+                let (mut a0, mut a1) = (i32x4_splat(0), i32x4_splat(0));
+                groups!(S, sink, a1, {
+                    let a = K::load_a(qi.add(32 * S) as *const i8);
+                    a0 = i32x4_add(a0, K::sdot::<S>(&h0, &K::load_w::<S>(p0), &a));
+                    pin(&mut sink, a0);
+                    a1 = i32x4_add(a1, K::sdot::<S>(&h1, &K::load_w::<S>(p1), &a));
                 });
-                acc[i] = a;
-                mins[i] = K::mins(&h, qi.add(Q8KRows::BSUMS));
-            });
+                acc[j] = a0;
+                acc[j + 1] = a1;
+                mins[j] = K::mins(&h0, qi.add(Q8KRows::BSUMS));
+                mins[j + 1] = K::mins(&h1, qi.add(Q8KRows::BSUMS));
+            }
             compiler_fence(Ordering::SeqCst);
             let v = sum2x2(sum2(acc[0], acc[1]), sum2(acc[2], acc[3]));
             let mv = sum2x2(sum2(mins[0], mins[1]), sum2(mins[2], mins[3]));
@@ -391,7 +396,7 @@ impl<K: KBlock> KTiles<K> {
                 let n = (rows.end - r).min(DECODE_ROWS);
                 let o = [0, (n.min(2) - 1) * rb, (n.min(3) - 1) * rb, (n - 1) * rb];
                 #[cfg(not(target_feature = "relaxed-simd"))]
-                let v = Self::rows4_seq(m, m.row(r), &o, t);
+                let v = Self::rows4_pairs(m, m.row(r), &o, t);
                 #[cfg(target_feature = "relaxed-simd")]
                 let v = Self::rows4(m, m.row(r), &o, t);
                 v128_store(lanes.as_mut_ptr() as *mut v128, v);

@@ -45,14 +45,19 @@ pub fn lane_splat(v: v128, i: usize) -> v128 {
 }
 
 /// 32 i8 sign-extended to four i16x8 (elements 0..7, 8..15, 16..23, 24..31).
-///
-/// The addresses are `wrapping_add`s, which LLVM leaves as `i32.add`s instead of folding
-/// them into the loads' offset immediates: V8 (x64) computes `memory start + offset` of an
-/// extending load as a value of its own, hoists it out of the loop and, with a few dozen such
-/// offsets in a kernel, spills them (the Q4_K decode loop reloaded ~30 addresses from the
-/// stack per super-block).
 #[inline(always)]
 pub unsafe fn load_i16x32(p: *const i8) -> [v128; 4] {
+    [i16x8_load_extend_i8x8(p), i16x8_load_extend_i8x8(p.add(8)), i16x8_load_extend_i8x8(p.add(16)), i16x8_load_extend_i8x8(p.add(24))]
+}
+
+/// [`load_i16x32`] with the addresses as `wrapping_add`s, which LLVM leaves as `i32.add`s
+/// instead of folding them into the loads' offset immediates: V8 (x64) computes `memory
+/// start + offset` of an extending load as a value of its own and hoists it out of the loop;
+/// with a few dozen such offsets in a kernel it spills them (the K-quant decode loops
+/// reloaded ~30 addresses from the stack per super-block). Costs one add per load.
+#[cfg(not(target_feature = "relaxed-simd"))]
+#[inline(always)]
+pub unsafe fn load_i16x32_unfolded(p: *const i8) -> [v128; 4] {
     [
         i16x8_load_extend_i8x8(p),
         i16x8_load_extend_i8x8(p.wrapping_add(8)),
