@@ -28,6 +28,19 @@ const SHAPES: [number, number, number][] = [
 ];
 const REL = 1e-5;
 
+/**
+ * The simd128 core stores Q4_K's activations even elements first in each 16 (0, 2, …, 14, 1, 3, …, 15; quant_k.rs
+ * `Q8KRows::pos`), the order its kernel unpacks the nibbles in: that order applied to ggml's blocks, in place.
+ */
+function evenOddQ8K(blocks: Uint8Array): void {
+  for (let b = 0; b < blocks.length; b += 292) {
+    for (let g = b; g < b + 256; g += 16) {
+      const v = blocks.slice(g, g + 16);
+      for (let j = 0; j < 16; j++) blocks[g + (j >> 1) + (j & 1) * 8] = v[j];
+    }
+  }
+}
+
 for (const variant of availableVariants()) {
   describe(`K-quant MATMUL, ${variant} core`, async () => {
     const core: WasmCore = await loadCore(variant);
@@ -49,6 +62,7 @@ for (const variant of availableVariants()) {
           const { val, mag } = kDequantRows(type, wBytes, 0, nOut, nIn);
           const wantScratch = new Uint8Array((nTok * nIn * 292) / 256);
           const a = q8kActivations(xs, wantScratch);
+          if (variant === 'simd' && name === 'Q4_K') evenOddQ8K(wantScratch);
           const shape = `${nOut}×${nIn}, n_tok ${nTok}`;
 
           c.f32(out, nTok * nOut).fill(NaN);

@@ -18,6 +18,7 @@ import { CommandList } from '../../src/backend/wasm/commands.ts';
 import type { CoreVariant, WasmCore } from '../../src/backend/wasm/core.ts';
 import { Op, availableVariants, loadCore, poolFor, randomF32, readF32, runOp, writeBytes, writeF32 } from '../helpers/core.ts';
 import { CoreType } from '../../src/backend/wasm/abi.ts';
+import { kRandomWeights } from './quant-k-ref.ts';
 import { WTYPES, activationsAs, blockMins, dequantRows, hasMin, q8_1Sums, randomWeights, type WType } from './quant-ref.ts';
 
 /** [n_in, n_out, n_tok]: every n_in ∈ {32, 64, 4096, 2048+32k}, n_out ∈ {1, 3, 17, 256}, n_tok ∈ {1, 2, 5, 16, 33}. */
@@ -148,6 +149,8 @@ describe.each([5, 130])('MATMUL chains in one command list, n_tok %i', async (nT
   const out = (n: number) => c.alloc(nTok * n * 4);
   const [q, k, v, g, u] = [out(256), out(64), out(64), out(256), out(256)];
   const [e5, e41, e51, eiq] = [out(64), out(64), out(64), out(64)];
+  const [k4, k6, k4b, k5] = [out(64), out(64), out(64), out(64)];
+  const kWeights = (type: number, nOut: number, seed: number) => writeBytes(c, kRandomWeights(type, nOut, nIn, seed));
   const y = c.alloc(nTok * nIn * 4);
   // [wtype, w, x, out, n_out]
   const cmds: [number, number, number, number, number][] = [
@@ -158,14 +161,18 @@ describe.each([5, 130])('MATMUL chains in one command list, n_tok %i', async (nT
     [CoreType.Q4_1, weights(CoreType.Q4_1, 64, 9), x, e41, 64], // Q8_1 layout (s): no chain
     [CoreType.Q5_1, weights(CoreType.Q5_1, 64, 10), x, e51, 64], // chains with Q4_1
     [CoreType.IQ4_NL, weights(CoreType.IQ4_NL, 64, 11), x, eiq, 64], // back to Q8_0 layout: no chain
+    [CoreType.Q4_K, kWeights(CoreType.Q4_K, 64, 12), x, k4, 64], // Q8_K layout (even/odd on simd128): no chain
+    [CoreType.Q6_K, kWeights(CoreType.Q6_K, 64, 13), x, k6, 64], // Q8_K in element order: no chain
+    [CoreType.Q4_K, kWeights(CoreType.Q4_K, 64, 14), x, k4b, 64], // even/odd again: no chain
+    [CoreType.Q5_K, kWeights(CoreType.Q5_K, 64, 15), x, k5, 64], // element order: no chain
     [CoreType.Q8_0, weights(CoreType.Q8_0, 256, 4), q, g, 256], // input = q, no chain
     [CoreType.Q8_0, weights(CoreType.Q8_0, 256, 5), q, u, 256], // chains with g
     [CoreType.F16, weights(CoreType.F16, 256, 6), g, y, 256], // new input
     [CoreType.F16, weights(CoreType.F16, 256, 7), g, g, 256], // output over its input: no chain
   ];
-  const outs = [q, k, v, e5, e41, e51, eiq, g, u, y, g];
-  const sizes = [256, 64, 64, 64, 64, 64, 64, 256, 256, 256, 256];
-  const G = 7; // g's first output, overwritten by the last command
+  const outs = [q, k, v, e5, e41, e51, eiq, k4, k6, k4b, k5, g, u, y, g];
+  const sizes = [256, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 256, 256, 256, 256];
+  const G = 11; // g's first output, overwritten by the last command
   const push = (list: CommandList, i: number) => {
     const [t, w, xi, o, nOut] = cmds[i];
     list.push(Op.MATMUL, t, w, xi, o, nIn, nOut, nTok, scratch);
@@ -176,7 +183,7 @@ describe.each([5, 130])('MATMUL chains in one command list, n_tok %i', async (nT
     const pool = threads > 1 ? await poolFor(c, threads) : undefined;
     const exec = (l: CommandList) => (pool ? pool.run(l) : c.run(l));
     for (const o of [q, g, u, y]) c.f32(o, nTok * 256).fill(NaN);
-    for (const o of [k, v, e5, e41, e51, eiq]) c.f32(o, nTok * 64).fill(NaN);
+    for (const o of [k, v, e5, e41, e51, eiq, k4, k6, k4b, k5]) c.f32(o, nTok * 64).fill(NaN);
     const list = new CommandList(c, cmds.length);
     if (oneList) {
       for (let i = 0; i < cmds.length; i++) push(list, i);

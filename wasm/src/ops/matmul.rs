@@ -108,7 +108,9 @@ impl Mm {
     /// The K-quants' activations (Q8_K blocks of 256).
     #[inline(always)]
     pub fn q8k(&self) -> Q8KRows {
-        Q8KRows { base: self.scratch, n: self.n_in }
+        // simd128's Q4_K kernel reads the activations in even/odd order (q4_k.rs).
+        let even_odd = self.wtype == quant::Q4_K && !crate::simd::RELAXED && cfg!(target_arch = "wasm32");
+        Q8KRows { base: self.scratch, n: self.n_in, even_odd }
     }
 
     /// Weight row `r`.
@@ -226,6 +228,8 @@ fn act_kind(wtype: u32) -> u32 {
     match wtype {
         // Q4_0's activations are in even/odd order on simd128 (see `Mm::q8`).
         quant::Q4_0 if !crate::simd::RELAXED && cfg!(target_arch = "wasm32") => 100,
+        // So are Q4_K's (see `Mm::q8k`).
+        quant::Q4_K if !crate::simd::RELAXED && cfg!(target_arch = "wasm32") => 101,
         quant::Q4_0 | quant::Q8_0 | quant32::Q5_0 | quant32::IQ4_NL => quant::Q8_0,
         quant32::Q4_1 | quant32::Q5_1 => quant32::Q4_1,
         quant::Q2_K | quant::Q3_K | quant::Q4_K | quant::Q5_K | quant::Q6_K | quant::IQ4_XS => quant::Q4_K,

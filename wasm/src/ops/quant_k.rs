@@ -194,10 +194,14 @@ pub unsafe fn dequantize_row_k(t: u32, src: *const u8, dst: &mut [f32]) {
 /// (n a multiple of 256), as blocks of [`Q8KRows::BLOCK`] = 292 bytes, block `b` of row `t` at
 /// `base + (t·n/256 + b)·292`: `{ i8 qs[256]; f32 d; i16 bsums[16] }` (ggml's block_q8_K fields,
 /// values first like [`Q8Rows`](super::quant::Q8Rows); unaligned), `bsums[j] = Σ qs[16j..16j+16]`.
+/// With `even_odd`, each 16 values of `qs` are stored even elements first (0, 2, …, 14, 1, 3, …,
+/// 15 of the 16; see [`Q8KRows::pos`]), the order simd128's Q4_K kernel unpacks its nibbles in
+/// (matmul/q4_k.rs); `bsums` are unchanged by that order.
 #[derive(Clone, Copy)]
 pub struct Q8KRows {
     pub base: *mut u8,
     pub n: usize,
+    pub even_odd: bool,
 }
 
 impl Q8KRows {
@@ -213,9 +217,19 @@ impl Q8KRows {
     pub unsafe fn blk(&self, t: usize, b: usize) -> *mut u8 {
         self.base.add((t * (self.n / QK_K) + b) * Self::BLOCK)
     }
+    /// Where element `j` (0..256) of a block is stored.
+    #[inline(always)]
+    pub fn pos(&self, j: usize) -> usize {
+        if self.even_odd {
+            (j & !15) | ((j & 1) << 3) | ((j & 15) >> 1)
+        } else {
+            j
+        }
+    }
+    /// Element `j` of block `b` of row `t`.
     #[inline(always)]
     pub unsafe fn q(&self, t: usize, b: usize, j: usize) -> i8 {
-        *(self.blk(t, b) as *const i8).add(j)
+        *(self.blk(t, b) as *const i8).add(self.pos(j))
     }
     #[inline(always)]
     pub unsafe fn d(&self, t: usize, b: usize) -> f32 {
@@ -270,6 +284,13 @@ pub unsafe fn quantize_row_q8_k(x: *const f32, dst: &Q8KRows, t: usize, b0: usiz
             let s: i32 = q[16 * j..16 * j + 16].iter().map(|&v| v as i32).sum();
             (blk.add(Q8KRows::BSUMS + 2 * j) as *mut i16).write_unaligned(s as i16);
         }
+        if dst.even_odd {
+            let mut e = [0i8; QK_K];
+            for (j, &v) in q.iter().enumerate() {
+                e[dst.pos(j)] = v;
+            }
+            q.copy_from_slice(&e);
+        }
     }
 }
 
@@ -313,7 +334,9 @@ mod simd {
                 }
                 let lo = i16x8_narrow_i32x4(q[0], q[1]);
                 let hi = i16x8_narrow_i32x4(q[2], q[3]);
-                v128_store(blk.add(16 * g) as *mut v128, i8x16_narrow_i16x8(lo, hi));
+                let v = i8x16_narrow_i16x8(lo, hi);
+                let v = if dst.even_odd { i8x16_shuffle::<0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15>(v, v) } else { v };
+                v128_store(blk.add(16 * g) as *mut v128, v);
                 let s = i32x4_add(i32x4_extadd_pairwise_i16x8(lo), i32x4_extadd_pairwise_i16x8(hi));
                 let s = i32x4_add(s, i32x4_shuffle::<2, 3, 0, 1>(s, s));
                 let s = i32x4_add(s, i32x4_shuffle::<1, 0, 3, 2>(s, s));
@@ -379,7 +402,9 @@ mod tests {
             *v = ((i * 37 % 101) as f32 - 50.0) * 0.013 + if i % 7 == 0 { 3.0 } else { 0.0 };
         }
         let mut buf = vec![0u8; Q8KRows::bytes(2, n) + 1];
-        let rows = Q8KRows { base: unsafe { buf.as_mut_ptr().add(1) }, n };
+        let mut rows = Q8KRows { base: unsafe { buf.as_mut_ptr().add(1) }, n, even_odd: false };
+        for even_odd in [false, true] {
+        rows.even_odd = even_odd;
         unsafe {
             for t in 0..2 {
                 quantize_row_q8_k(x.as_ptr().add(t * n), &rows, t, 0, 2, true);
@@ -397,6 +422,16 @@ mod tests {
                     }
                 }
             }
+            // Element 1 of row 1, block 1 is stored at byte 8 of the block in even/odd order.
+            let want = if even_odd { 8 } else { 1 };
+            assert_eq!(unsafe { *(rows.blk(1, 1) as *const i8).add(want) }, unsafe { rows.q(1, 1, 1) });
         }
+        }
+        // Every position is hit once in the even/odd order.
+        let eo = Q8KRows { base: core::ptr::null_mut(), n: 256, even_odd: true };
+        let mut seen = [false; 256];
+        (0..256).for_each(|j| seen[eo.pos(j)] = true);
+        assert!(seen.iter().all(|&s| s));
+        assert_eq!((eo.pos(1), eo.pos(2), eo.pos(15), eo.pos(16), eo.pos(17), eo.pos(255)), (8, 1, 15, 16, 24, 255));
     }
 }

@@ -22,6 +22,8 @@ use crate::ops::quant_k::{Q8KRows, QK_K};
 use core::arch::wasm32::*;
 use core::marker::PhantomData;
 use core::ops::Range;
+#[cfg(not(target_feature = "relaxed-simd"))]
+use core::{hint::black_box, sync::atomic::{compiler_fence, Ordering}};
 
 /// One K-quant weight type.
 pub trait KBlock {
@@ -79,7 +81,7 @@ impl FromU8 for Wv {
 #[inline(always)]
 pub unsafe fn load_av(q: *const i8) -> Av {
     #[cfg(not(target_feature = "relaxed-simd"))]
-    return super::wasm::load_i16x32(q);
+    return super::wasm::load_i16x32_unfolded(q);
     #[cfg(target_feature = "relaxed-simd")]
     return [v128_load(q as *const v128), v128_load(q.add(16) as *const v128)];
 }
@@ -244,6 +246,58 @@ impl<K: KBlock> KTiles<K> {
     }
 
     /// Decode: 4 rows (at `w0 + o[i]`, some possibly repeated) × token `t`; lane i = row i.
+    /// simd128: two rows at a time over a super-block (the activations loaded once per pair),
+    /// with a [`compiler_fence`] and [`black_box`]ed pointers between the pairs so that LLVM
+    /// neither merges the pairs' loads nor computes their addresses once for both (V8 then
+    /// keeps those in stack slots). Sharing the activations of all 4 rows in registers (the
+    /// relaxed build's [`Self::rows4`]) leaves V8 too few x64 registers: in that loop 548 of
+    /// 1505 instructions per super-block touched the stack (Q4_K; Q6_K: 853 of 2063); here
+    /// 76 of 936 (Q6_K: 198 of 1366).
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    #[inline(always)]
+    unsafe fn rows4_pairs(m: &Mm, w0: *const u8, o: &[usize; 4], t: usize) -> v128 {
+        let act = m.q8k();
+        let mut facc = f32x4_splat(0.0);
+        for b in 0..m.n_in / QK_K {
+            let w = w0.add(b * K::BYTES);
+            let wr = [w.add(o[0]), w.add(o[1]), w.add(o[2]), w.add(o[3])];
+            let q = act.blk(t, b) as *const u8;
+            let mut acc = [i32x4_splat(0); 4];
+            let mut mins = [i32x4_splat(0); 4];
+            let mut sink = i32x4_splat(0);
+            for j in [0, 2] {
+                compiler_fence(Ordering::SeqCst);
+                let (qi, p0, p1) = (black_box(q), black_box(wr[j]), black_box(wr[j + 1]));
+                let (h0, h1) = (K::head(p0), K::head(p1));
+                let (mut a0, mut a1) = (i32x4_splat(0), i32x4_splat(0));
+                groups!(S, sink, a1, {
+                    let a = K::load_a(qi.add(32 * S) as *const i8);
+                    a0 = i32x4_add(a0, K::sdot::<S>(&h0, &K::load_w::<S>(p0), &a));
+                    pin(&mut sink, a0);
+                    a1 = i32x4_add(a1, K::sdot::<S>(&h1, &K::load_w::<S>(p1), &a));
+                });
+                acc[j] = a0;
+                acc[j + 1] = a1;
+                mins[j] = K::mins(&h0, qi.add(Q8KRows::BSUMS));
+                mins[j + 1] = K::mins(&h1, qi.add(Q8KRows::BSUMS));
+            }
+            compiler_fence(Ordering::SeqCst);
+            let v = sum2x2(sum2(acc[0], acc[1]), sum2(acc[2], acc[3]));
+            let mv = sum2x2(sum2(mins[0], mins[1]), sum2(mins[2], mins[3]));
+            let dx = v128_load32_splat(q.add(Q8KRows::D) as *const u32);
+            let dw = gather_f16(&[wr[0].add(K::D), wr[1].add(K::D), wr[2].add(K::D), wr[3].add(K::D)], 0);
+            let dm = if K::MINS {
+                gather_f16(&[wr[0].add(K::DMIN), wr[1].add(K::DMIN), wr[2].add(K::DMIN), wr[3].add(K::DMIN)], 0)
+            } else {
+                dw
+            };
+            facc = Self::update(facc, v, mv, dw, dm, dx);
+        }
+        facc
+    }
+
+    /// Decode: 4 rows (at `w0 + o[i]`, some possibly repeated) × token `t`; lane i = row i.
+    #[cfg_attr(not(target_feature = "relaxed-simd"), allow(dead_code))]
     #[inline(always)]
     unsafe fn rows4(m: &Mm, w0: *const u8, o: &[usize; 4], t: usize) -> v128 {
         let act = m.q8k();
@@ -341,7 +395,11 @@ impl<K: KBlock> KTiles<K> {
             while r < rows.end {
                 let n = (rows.end - r).min(DECODE_ROWS);
                 let o = [0, (n.min(2) - 1) * rb, (n.min(3) - 1) * rb, (n - 1) * rb];
-                v128_store(lanes.as_mut_ptr() as *mut v128, Self::rows4(m, m.row(r), &o, t));
+                #[cfg(not(target_feature = "relaxed-simd"))]
+                let v = Self::rows4_pairs(m, m.row(r), &o, t);
+                #[cfg(target_feature = "relaxed-simd")]
+                let v = Self::rows4(m, m.row(r), &o, t);
+                v128_store(lanes.as_mut_ptr() as *mut v128, v);
                 for (i, &v) in lanes.iter().enumerate().take(n) {
                     m.set_out(t, r + i, v);
                 }

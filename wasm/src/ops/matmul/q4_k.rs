@@ -46,7 +46,9 @@ pub type Simd = super::ktiles::KTiles<simd::Q4K>;
 pub mod simd {
     #[cfg(not(target_feature = "relaxed-simd"))]
     use super::super::ktiles::scale_i16;
-    use super::super::ktiles::{load_av, mins_k4, sdot32, splat_at, Av, FromU8, K4Head, KBlock, Wv};
+    #[cfg(target_feature = "relaxed-simd")]
+    use super::super::ktiles::FromU8;
+    use super::super::ktiles::{load_av, mins_k4, sdot32, splat_at, Av, K4Head, KBlock, Wv};
     use crate::ops::quant_k::Q4_K_BYTES;
     use core::arch::wasm32::*;
 
@@ -62,6 +64,25 @@ pub mod simd {
         unsafe fn head(blk: *const u8) -> K4Head {
             K4Head::load(blk.add(4))
         }
+        /// simd128: the activations are in even/odd order ([`Q8KRows::pos`]), so the levels
+        /// come out of 16 bytes read as u16 lanes (bytes 2k, 2k+1 in lane k) without widening:
+        /// `& 15` and `>> 8 & 15` are elements 2k and 2k+1 of group `S` even (low nibbles),
+        /// `>> 4 & 15` and `>> 12` those of `S` odd (high nibbles).
+        ///
+        /// [`Q8KRows::pos`]: crate::ops::quant_k::Q8KRows::pos
+        #[cfg(not(target_feature = "relaxed-simd"))]
+        #[inline(always)]
+        unsafe fn load_w<const S: usize>(blk: *const u8) -> Wv {
+            let p = blk.add(16 + 32 * (S / 2));
+            let (v0, v1) = (v128_load(p as *const v128), v128_load(p.add(16) as *const v128));
+            let m = u16x8_splat(15);
+            if S % 2 == 0 {
+                [v128_and(v0, m), v128_and(u16x8_shr(v0, 8), m), v128_and(v1, m), v128_and(u16x8_shr(v1, 8), m)]
+            } else {
+                [v128_and(u16x8_shr(v0, 4), m), u16x8_shr(v0, 12), v128_and(u16x8_shr(v1, 4), m), u16x8_shr(v1, 12)]
+            }
+        }
+        #[cfg(target_feature = "relaxed-simd")]
         #[inline(always)]
         unsafe fn load_w<const S: usize>(blk: *const u8) -> Wv {
             let p = blk.add(16 + 32 * (S / 2));

@@ -50,6 +50,22 @@ pub unsafe fn load_i16x32(p: *const i8) -> [v128; 4] {
     [i16x8_load_extend_i8x8(p), i16x8_load_extend_i8x8(p.add(8)), i16x8_load_extend_i8x8(p.add(16)), i16x8_load_extend_i8x8(p.add(24))]
 }
 
+/// [`load_i16x32`] with the addresses as `wrapping_add`s, which LLVM leaves as `i32.add`s
+/// instead of folding them into the loads' offset immediates: V8 (x64) computes `memory
+/// start + offset` of an extending load as a value of its own and hoists it out of the loop;
+/// with a few dozen such offsets in a kernel it spills them (the K-quant decode loops
+/// reloaded ~30 addresses from the stack per super-block). Costs one add per load.
+#[cfg(not(target_feature = "relaxed-simd"))]
+#[inline(always)]
+pub unsafe fn load_i16x32_unfolded(p: *const i8) -> [v128; 4] {
+    [
+        i16x8_load_extend_i8x8(p),
+        i16x8_load_extend_i8x8(p.wrapping_add(8)),
+        i16x8_load_extend_i8x8(p.wrapping_add(16)),
+        i16x8_load_extend_i8x8(p.wrapping_add(24)),
+    ]
+}
+
 /// Four i32 lanes summing to `Σ w_j·a_j` over 32 i16 pairs (exact: |w·a| ≤ 2^15 per pair).
 #[inline(always)]
 pub fn dot_i16x32(w: &[v128; 4], a: &[v128; 4]) -> v128 {
