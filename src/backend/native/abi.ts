@@ -30,7 +30,8 @@ export interface NativeExports {
   cpuLevel(): number;
   create(reserveMiB: number, nThreads: number): number;
   threads(h: number): number;
-  run(h: number, cmds: number, nCmds: number, sync: number): void;
+  /** Runs on `nth` threads (clamped to the context's). */
+  run(h: number, cmds: number, nCmds: number, nth: number, sync: number): void;
   destroy(h: number): void;
   setScalar(on: number): void;
   /** An ArrayBuffer over arena bytes `[0, len)` of context `h` (no copy). */

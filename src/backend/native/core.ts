@@ -38,6 +38,20 @@ async function findFile(name: string): Promise<string> {
   throw new NativeLoadError(`native library ${name} not found (tried ${tried.join(', ')}): run npm run build:native`);
 }
 
+/** Whether the committed library for this platform is on disk (synchronous; no loading). */
+export function nativeLibraryPresent(): boolean {
+  const files = NATIVE_FILES[platformKey()];
+  if (!files) return false;
+  const name = Object.values(files)[0]!;
+  try {
+    const fs = (globalThis as { process?: { getBuiltinModule?: (m: string) => unknown } }).process?.getBuiltinModule?.('node:fs') as typeof import('node:fs') | undefined;
+    if (!fs) return true; // cannot tell: let loading report it
+    return DIST_CANDIDATES.some((dir) => fs.existsSync(new URL(`${dir}${platformKey()}/${name}`, import.meta.url)));
+  } catch {
+    return false;
+  }
+}
+
 export interface NativeLibrary {
   exports: NativeExports;
   level: SimdLevel;
@@ -109,6 +123,8 @@ export interface NativeCoreOptions {
 export class NativeCore implements CoreMemory {
   readonly arena: Arena;
   readonly sync: number;
+  /** Threads of the context, counting the caller. */
+  readonly maxThreads: number;
   private buf: ArrayBuffer;
   private closed = false;
 
@@ -118,6 +134,7 @@ export class NativeCore implements CoreMemory {
     readonly reserveBytes: number,
   ) {
     const ex = lib.exports;
+    this.maxThreads = ex.threads(handle);
     this.buf = ex.view(handle, NATIVE_HEAP_BASE + PAGE);
     const self = this;
     const memory = {
@@ -145,7 +162,7 @@ export class NativeCore implements CoreMemory {
   }
 
   get nThreads(): number {
-    return this.lib.exports.threads(this.handle);
+    return this.maxThreads;
   }
 
   alloc(bytes: number, align = 64): number {
@@ -176,16 +193,22 @@ export class NativeCore implements CoreMemory {
     this.lib.exports.setScalar(on ? 1 : 0);
   }
 
-  /** Runs commands `first .. first+count` of the list on all the context's threads. */
-  run(cmds: CommandList, first = 0, count = cmds.count - first): void {
+  /** Runs commands `first .. first+count` of the list on `nth` threads (default: all the context's). */
+  run(cmds: CommandList, first = 0, count = cmds.count - first, nth = this.maxThreads): void {
     if (this.closed) throw new NativeLoadError('native core used after close()');
-    this.lib.exports.run(this.handle, cmds.ptr + first * CMD_WORDS * 4, count, this.sync);
+    this.lib.exports.run(this.handle, cmds.ptr + first * CMD_WORDS * 4, count, nth, this.sync);
+  }
+
+  /** Duck-types WebAssembly.Memory's `buffer` for code that views the whole memory (tests, sharding). */
+  get memory(): { readonly buffer: ArrayBuffer } {
+    return { buffer: this.buf };
   }
 
   /** Joins the threads and unmaps the arena: every view of it is invalid afterwards. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.buf = new ArrayBuffer(0); // new views throw instead of reading unmapped memory
     this.lib.exports.destroy(this.handle);
   }
 }

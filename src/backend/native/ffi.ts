@@ -12,7 +12,7 @@ const SIGS: Record<string, Sig> = {
   tsr_native_create: { args: ['u32', 'u32'], ret: 'u32' },
   tsr_native_threads: { args: ['u32'], ret: 'u32' },
   tsr_native_base: { args: ['u32'], ret: 'ptr' },
-  tsr_native_run: { args: ['u32', 'u32', 'u32', 'u32'], ret: 'void' },
+  tsr_native_run: { args: ['u32', 'u32', 'u32', 'u32', 'u32'], ret: 'void' },
   tsr_native_destroy: { args: ['u32'], ret: 'void' },
   tsr_set_scalar: { args: ['u32'], ret: 'void' },
 };

@@ -5,9 +5,11 @@ use super::arena::Mapping;
 use super::pool::Pool;
 use core::sync::atomic::{AtomicPtr, Ordering::SeqCst};
 
+/// Fields drop in order: the threads are joined before the arena (which they may still be
+/// reading, spinning out of a run's last barrier) is unmapped.
 struct Context {
-    arena: Mapping,
     pool: Pool,
+    arena: Mapping,
 }
 
 const MAX_CONTEXTS: usize = 256;
@@ -46,7 +48,7 @@ pub extern "C" fn tsr_native_create(reserve_mib: u32, n_threads: u32) -> u32 {
     let len = (reserve_mib.clamp(1, 4096) as usize) << 20;
     let Some(arena) = Mapping::new(len) else { return 0 };
     let Some(pool) = Pool::new(n_threads.clamp(1, 1024) as usize) else { return 0 };
-    let p = Box::into_raw(Box::new(Context { arena, pool }));
+    let p = Box::into_raw(Box::new(Context { pool, arena }));
     for (i, slot) in CONTEXTS.iter().enumerate() {
         if slot.compare_exchange(core::ptr::null_mut(), p, SeqCst, SeqCst).is_ok() {
             return i as u32 + 1;
@@ -68,30 +70,16 @@ pub extern "C" fn tsr_native_threads(h: u32) -> u32 {
     get(h).map_or(0, |c| c.pool.n_threads() as u32)
 }
 
-/// Runs `n_cmds` commands at arena offset `cmds` on all the context's threads, with the
-/// 64-byte barrier block at offset `sync`; returns when every thread is done.
+/// Runs `n_cmds` commands at arena offset `cmds` on `nth` of the context's threads (clamped to
+/// 1..=threads), with the 64-byte barrier block at offset `sync`; returns when all are done.
 ///
 /// # Safety
 /// The commands' pointer words are valid offsets for their ops (as `tsr_graph_run`), and
 /// only one thread runs a context at a time.
 #[no_mangle]
-pub unsafe extern "C" fn tsr_native_run(h: u32, cmds: u32, n_cmds: u32, sync: u32) {
+pub unsafe extern "C" fn tsr_native_run(h: u32, cmds: u32, n_cmds: u32, nth: u32, sync: u32) {
     if let Some(c) = get(h) {
-        c.pool.run(c.arena.base as usize, cmds, n_cmds as usize, sync);
-    }
-}
-
-/// Runs the list on the calling thread alone (profiling, tests).
-///
-/// # Safety
-/// As [`tsr_native_run`].
-#[no_mangle]
-pub unsafe extern "C" fn tsr_native_run1(h: u32, cmds: u32, n_cmds: u32, sync: u32) {
-    if let Some(c) = get(h) {
-        let base = c.arena.base as usize;
-        super::set_base(base);
-        crate::graph::run((base + cmds as usize) as *const u32, n_cmds as usize, 0, 1, (base + sync as usize) as *mut u32);
-        super::set_base(0);
+        c.pool.run(c.arena.base as usize, cmds, n_cmds as usize, nth as usize, sync);
     }
 }
 
@@ -102,6 +90,44 @@ pub extern "C" fn tsr_native_destroy(h: u32) {
         let p = slot.swap(core::ptr::null_mut(), SeqCst);
         if !p.is_null() {
             drop(unsafe { Box::from_raw(p) });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SCALE through the exports on 1..=4 threads, many runs: every thread's share is written,
+    /// runs on fewer threads than the pool leave the others idle, and contexts come and go.
+    #[test]
+    fn runs_commands_at_arena_offsets_on_every_thread_count() {
+        for _ in 0..3 {
+            let h = tsr_native_create(16, 4);
+            assert!(h != 0);
+            assert_eq!(tsr_native_threads(h), 4);
+            let base = tsr_native_base(h);
+            let n = 1000usize;
+            let (x, out, cmds, sync) = (4096u32, 8192u32, 16384u32, 20480u32);
+            unsafe {
+                let xs = core::slice::from_raw_parts_mut(base.add(x as usize) as *mut f32, n);
+                for (i, v) in xs.iter_mut().enumerate() {
+                    *v = i as f32 - 300.0;
+                }
+                let c = core::slice::from_raw_parts_mut(base.add(cmds as usize) as *mut u32, 16);
+                c[..5].copy_from_slice(&[11, x, out, n as u32, 0.5f32.to_bits()]);
+                for round in 0..200 {
+                    let nth = 1 + round % 4;
+                    let o = core::slice::from_raw_parts_mut(base.add(out as usize) as *mut f32, n);
+                    o.fill(f32::NAN);
+                    tsr_native_run(h, cmds, 1, nth as u32, sync);
+                    for (i, v) in o.iter().enumerate() {
+                        assert_eq!(*v, (i as f32 - 300.0) * 0.5, "nth {nth} round {round} i {i}");
+                    }
+                }
+            }
+            tsr_native_destroy(h);
+            assert!(tsr_native_base(h).is_null());
         }
     }
 }

@@ -13,6 +13,7 @@ struct Job {
     base: usize,
     cmds: usize,
     n_cmds: usize,
+    nth: usize,
     sync: usize,
 }
 
@@ -20,9 +21,10 @@ struct Shared {
     gen: AtomicU32,
     sleepers: AtomicU32,
     stop: AtomicBool,
+    /// Workers that have read the current job; the caller waits for all before returning, so
+    /// it never writes the next job while a worker (one that sits this run out) still reads.
+    acks: AtomicU32,
     /// Written by the caller before `gen` is bumped; read by workers after they see it bumped.
-    /// A worker reads it before reaching the run's first barrier, and the caller only writes
-    /// the next job after the run's last barrier, so reads and writes never overlap.
     job: UnsafeCell<Job>,
 }
 unsafe impl Sync for Shared {}
@@ -42,6 +44,7 @@ impl Pool {
             gen: AtomicU32::new(0),
             sleepers: AtomicU32::new(0),
             stop: AtomicBool::new(false),
+            acks: AtomicU32::new(0),
             job: UnsafeCell::new(Job::default()),
         });
         let mut workers = Vec::new();
@@ -51,7 +54,7 @@ impl Pool {
             let h = std::thread::Builder::new()
                 .name(format!("tessera-{ith}"))
                 .stack_size(4 << 20)
-                .spawn(move || worker(&s, ith, nth))
+                .spawn(move || worker(&s, ith))
                 .ok()?;
             workers.push(h);
         }
@@ -62,31 +65,38 @@ impl Pool {
         self.workers.len() + 1
     }
 
-    /// Runs the list on every thread (the caller is thread 0); returns when all are done.
+    /// Runs the list on threads `0..nth` (clamped to the pool; the caller is thread 0);
+    /// returns when all are done. nth = 1 runs on the caller alone, waking no one.
     ///
     /// # Safety
     /// As `graph::run`, with addresses relative to `base`.
-    pub unsafe fn run(&self, base: usize, cmds: u32, n_cmds: usize, sync: u32) {
-        let nth = self.n_threads();
-        let job = Job { base, cmds: base + cmds as usize, n_cmds, sync: base + sync as usize };
-        if nth > 1 {
-            *self.shared.job.get() = job;
-            self.shared.gen.fetch_add(1, SeqCst);
-            if self.shared.sleepers.load(SeqCst) != 0 {
-                futex::wake_all(&self.shared.gen);
-            }
+    pub unsafe fn run(&self, base: usize, cmds: u32, n_cmds: usize, nth: usize, sync: u32) {
+        let nth = nth.clamp(1, self.n_threads());
+        let job = Job { base, cmds: base + cmds as usize, n_cmds, nth, sync: base + sync as usize };
+        if nth == 1 {
+            return exec(&job, 0);
         }
-        exec(&job, 0, nth);
+        let s = &*self.shared;
+        *s.job.get() = job;
+        s.acks.store(0, SeqCst);
+        s.gen.fetch_add(1, SeqCst);
+        if s.sleepers.load(SeqCst) != 0 {
+            futex::wake_all(&s.gen);
+        }
+        exec(&job, 0);
+        while s.acks.load(SeqCst) != self.workers.len() as u32 {
+            core::hint::spin_loop();
+        }
     }
 }
 
-unsafe fn exec(job: &Job, ith: usize, nth: usize) {
+unsafe fn exec(job: &Job, ith: usize) {
     super::set_base(job.base);
-    crate::graph::run(job.cmds as *const u32, job.n_cmds, ith, nth, job.sync as *mut u32);
+    crate::graph::run(job.cmds as *const u32, job.n_cmds, ith, job.nth, job.sync as *mut u32);
     super::set_base(0);
 }
 
-fn worker(s: &Shared, ith: usize, nth: usize) {
+fn worker(s: &Shared, ith: usize) {
     let mut seen = 0u32;
     loop {
         let mut spins = 0u32;
@@ -111,7 +121,10 @@ fn worker(s: &Shared, ith: usize, nth: usize) {
         }
         seen = s.gen.load(SeqCst);
         let job = unsafe { *s.job.get() };
-        unsafe { exec(&job, ith, nth) };
+        s.acks.fetch_add(1, SeqCst);
+        if ith < job.nth {
+            unsafe { exec(&job, ith) };
+        }
     }
 }
 
