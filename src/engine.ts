@@ -59,6 +59,11 @@ export interface EngineOptions {
   kvStorage?: Storage | null;
   /** Rows of logits kept per forward: 1 for generation; more lets `evaluate` score every prompt position. */
   logitRows?: number;
+  /**
+   * A ready backend factory (e.g. `createNativeBackend` from src/backend/native): when set it is called with the
+   * thread count instead of creating the WASM backend (no sharding: the backend holds the whole model).
+   */
+  backendFactory?: (opts: { threads: number }) => Promise<Backend>;
   /** WASM variant override (tests/benchmarks); default: chosen by a known-answer test. */
   wasmVariant?: 'auto' | 'simd' | 'relaxed';
   /**
@@ -217,8 +222,9 @@ export class Engine {
       typeof arch === 'string' && SUPPORTED_ARCHITECTURES.includes(arch)
         ? planMemory(file, { ...loadOpts, threads, maxShardBytes: opts.maxShardBytes, availableBytes: opts.memoryLimitBytes, canShard: SHARDABLE.has(arch) })
         : null;
-    const be =
-      plan && plan.shards > 1
+    const be = opts.backendFactory
+      ? await opts.backendFactory({ threads })
+      : plan && plan.shards > 1
         ? await ShardedBackend.create({ shards: plan.shards, layerShard: plan.layerShard, threads, variant: opts.wasmVariant })
         : await WasmBackend.create({ threads, variant: opts.wasmVariant });
     try {
