@@ -24,6 +24,12 @@ export const ENGINES: Record<EngineName, EngineRunner> = {
     label: 'Tessera (wasm)',
     command: (req) => ({ cmd: process.execPath, args: [peer('tessera-child'), JSON.stringify(req)] }),
   },
+  native: {
+    name: 'native',
+    label: 'Tessera (native)',
+    // The same child, on the native backend (src/backend/native: the core as a shared library over koffi).
+    command: (req) => ({ cmd: process.execPath, args: [peer('tessera-child'), JSON.stringify({ ...req, backend: 'native' })] }),
+  },
   llamacpp: {
     name: 'llamacpp',
     label: 'llama.cpp (native)',

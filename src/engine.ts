@@ -512,45 +512,60 @@ export class Engine {
     let reason: DoneReason = 'stop';
     if (signal?.aborted) reason = 'abort';
     else {
-      for (;;) {
-        if (n >= limit) {
-          reason = 'length';
-          break;
+      // The next token's step is asked for before the token is handed to the consumer, so a generation whose consumer
+      // is slow (an HTTP stream's write) still joins the next batch; a consumer that stops is one step behind at most.
+      let pending: Promise<number> | null = null;
+      try {
+        for (;;) {
+          if (n >= limit) {
+            reason = 'length';
+            break;
+          }
+          if (pending) {
+            await pending;
+            pending = null;
+          }
+          // Budget for the constraint: this token and the ones the length and context limits still allow.
+          if (constraint) constraint.remaining = Math.min(limit - n, nCtx - seq.n + 1);
+          const tok = sampler.sample(logits);
+          constraint?.accept(tok);
+          sampler.accept(tok);
+          n++;
+          if (this.tokenizer.isEog(tok)) break;
+          if (lpBuf) {
+            topLogprobs(logits, tok, logprobs!, lpBuf);
+            const top: TokenLogprob['top'] = [];
+            for (let i = 0; i < lpBuf.k; i++) top.push({ token: lpBuf.ids[i], logprob: lpBuf.logprobs[i] });
+            (lps ??= []).push({ token: tok, logprob: lpBuf.logprob, top });
+          }
+          const r = stops.push(utf8.push(this.tokenizer.tokenBytes(tok)));
+          const full = seq.n + 1 > nCtx;
+          if (!r.stopped && !constraint?.finished && !signal?.aborted && !full && n < limit) {
+            slot.token[0] = tok;
+            pending = sched.step(slot, slot.token, 0, 1);
+            pending.catch(() => {}); // awaited below or in `finally`; never an unhandled rejection meanwhile
+          }
+          if (r.emit || !r.stopped) {
+            yield lps ? { text: r.emit, token: tok, logprobs: lps } : { text: r.emit, token: tok };
+            lps = undefined;
+          }
+          if (r.stopped) {
+            stopped = true;
+            break;
+          }
+          if (constraint?.finished) break; // complete, and nothing may follow: end as if EOS was sampled
+          if (signal?.aborted) {
+            reason = 'abort';
+            break;
+          }
+          if (full) {
+            reason = 'length';
+            break;
+          }
         }
-        // Budget for the constraint: this token and the ones the length and context limits still allow.
-        if (constraint) constraint.remaining = Math.min(limit - n, nCtx - seq.n + 1);
-        const tok = sampler.sample(logits);
-        constraint?.accept(tok);
-        sampler.accept(tok);
-        n++;
-        if (this.tokenizer.isEog(tok)) break;
-        if (lpBuf) {
-          topLogprobs(logits, tok, logprobs!, lpBuf);
-          const top: TokenLogprob['top'] = [];
-          for (let i = 0; i < lpBuf.k; i++) top.push({ token: lpBuf.ids[i], logprob: lpBuf.logprobs[i] });
-          (lps ??= []).push({ token: tok, logprob: lpBuf.logprob, top });
-        }
-        const r = stops.push(utf8.push(this.tokenizer.tokenBytes(tok)));
-        if (r.emit || !r.stopped) {
-          yield lps ? { text: r.emit, token: tok, logprobs: lps } : { text: r.emit, token: tok };
-          lps = undefined;
-        }
-        if (r.stopped) {
-          stopped = true;
-          break;
-        }
-        if (constraint?.finished) break; // complete, and nothing may follow: end as if EOS was sampled
-        if (signal?.aborted) {
-          reason = 'abort';
-          break;
-        }
-        const pos = seq.n;
-        if (pos + 1 > nCtx) {
-          reason = 'length';
-          break;
-        }
-        slot.token[0] = tok;
-        await sched.step(slot, slot.token, 0, 1);
+      } finally {
+        // A step still in flight writes this sequence's pages: it ends before the sequence is released.
+        if (pending) await pending.catch(() => {});
       }
       if (!stopped) {
         const r = stops.push(utf8.flush());

@@ -1,13 +1,15 @@
 /**
  * Tessera engine child: loads the model through the public API and times Engine.bench (prefill of the prompt in
  * batches of up to numBatch tokens, then nPredict greedy single-token steps). Started by bench/run.ts with Node.
- * Extra request field: `wasmVariant` ('auto' | 'simd' | 'relaxed'), passed to createEngine.
+ * Extra request fields: `wasmVariant` ('auto' | 'simd' | 'relaxed'), passed to createEngine; `backend: 'native'`
+ * runs the native backend (src/backend/native) instead, reported as engine 'native'.
  */
 import { createEngine, type EngineOptions } from '../../src/index.ts';
 import { readRequest, writeResult } from './protocol.ts';
 import type { EngineRequest, EngineResult, RunSample } from '../types.ts';
 
-const req = readRequest<EngineRequest & { wasmVariant?: EngineOptions['wasmVariant'] }>();
+const req = readRequest<EngineRequest & { wasmVariant?: EngineOptions['wasmVariant']; backend?: 'native' }>();
+const native = req.backend === 'native';
 const nPrompt = req.prompt.tokens.length;
 const t0 = performance.now();
 const engine = await createEngine({
@@ -16,6 +18,7 @@ const engine = await createEngine({
   numCtx: nPrompt + req.nPredict + 16,
   numBatch: Math.max(512, nPrompt),
   wasmVariant: req.wasmVariant ?? 'auto',
+  backend: native ? 'native' : 'wasm',
 });
 const loadMs = performance.now() - t0;
 const samples: RunSample[] = [];
@@ -26,7 +29,7 @@ for (let r = 0; r < req.warmup + req.reps; r++) {
 const info = engine.info;
 await engine.close();
 const result: EngineResult = {
-  engine: 'tessera',
+  engine: native ? 'native' : 'tessera',
   detail: `backend ${info.backend}, ${info.threads} threads, ${(info.memoryBytes / 2 ** 20).toFixed(0)} MiB backend memory, Node ${process.versions.node}`,
   loadMs,
   samples,

@@ -21,10 +21,12 @@ export interface RuntimeReport {
   platform: string;
 }
 
-/** The native FFI backend (CPU SIMD kernels as a shared library): not in this build yet. */
+/** The native FFI backend (the Rust core as a shared library, src/backend/native): loaded and checked by a known-answer run. */
 export interface NativeReport {
   available: boolean;
   reason: string;
+  /** The library variant picked for this CPU ('x86-64', 'x86-64-v3', 'x86-64-v4', 'aarch64' …). */
+  simdLevel?: string;
 }
 
 export interface ProbeTiming {
@@ -65,7 +67,13 @@ export const DEFAULT_PROBES: Probes = {
   wasm: probeWasmFeatures,
   webgpu: probeWebGpu,
   cuda: () => probeCuda(),
-  native: async () => ({ available: false, reason: 'the native FFI backend is not in this build' }),
+  native: async () => {
+    const { probeNative } = await import('../backend/native/index.ts');
+    const p = await probeNative();
+    return p.available
+      ? { available: true, reason: `native library (${p.simdLevel}) passes its known-answer test`, simdLevel: p.simdLevel }
+      : { available: false, reason: `native library unavailable: ${p.error ?? 'unknown'}`, simdLevel: p.simdLevel };
+  },
 };
 
 export interface DetectOptions {

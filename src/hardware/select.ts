@@ -126,7 +126,10 @@ const nativeEntry: BackendEntry = {
     if (!hw.native.available) return { usable: false, reason: `${hw.native.reason} (CPU SIMD: ${hw.cpu?.simd ?? 'unknown'})` };
     return gpuVerdict(true, `${hw.native.reason} (CPU SIMD: ${hw.cpu?.simd ?? 'unknown'})`, true, 'runs in host memory', this.create !== null);
   },
-  create: null, // wired to createNativeBackend at merge
+  create: async (o) => {
+    const { createNativeBackend } = await import('../backend/native/index.ts');
+    return createNativeBackend({ threads: o.threads });
+  },
 };
 
 const registry = new Map<BackendKind, BackendEntry>([

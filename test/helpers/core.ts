@@ -13,24 +13,42 @@ import { afterAll } from 'vitest';
 import { CommandList } from '../../src/backend/wasm/commands.ts';
 import { WasmCore, detectWasmFeatures, type CoreVariant } from '../../src/backend/wasm/core.ts';
 import { ThreadPool } from '../../src/backend/wasm/pool.ts';
+import { NativeCore, nativeLibraryPresent } from '../../src/backend/native/core.ts';
 
 export { Op } from '../../src/backend/wasm/abi.ts';
 export const f32bits = CommandList.f32bits;
 
-/** Variants this runtime can run (relaxed only where its known-answer test passes). */
-export function availableVariants(): CoreVariant[] {
-  return detectWasmFeatures().relaxedSimd ? ['simd', 'relaxed'] : ['simd'];
+/** A core variant under test: a WASM build, or 'native' (the shared library over FFI, same kernels and commands). */
+export type TestVariant = CoreVariant | 'native';
+/** What the kernel tests drive: both offer alloc, typed views, `memory.buffer`, setScalar and run. */
+export type TestCore = WasmCore | NativeCore;
+
+/** Most threads a test asks of the native core (its context is created with this many). */
+const NATIVE_TEST_THREADS = 4;
+
+/**
+ * Variants this runtime can run (relaxed only where its known-answer test passes), plus 'native' where
+ * the committed library for this platform exists (TESSERA_TEST_NATIVE=0 leaves it out).
+ */
+export function availableVariants(): TestVariant[] {
+  const v: TestVariant[] = detectWasmFeatures().relaxedSimd ? ['simd', 'relaxed'] : ['simd'];
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  if (env?.TESSERA_TEST_NATIVE !== '0' && nativeLibraryPresent()) v.push('native');
+  return v;
 }
 
-const cores = new Map<string, Promise<WasmCore>>();
-const pools = new Map<WasmCore, Map<number, Promise<ThreadPool>>>();
-const lists = new Map<WasmCore, CommandList>();
+const cores = new Map<string, Promise<TestCore>>();
+const pools = new Map<TestCore, Map<number, Promise<ThreadPool>>>();
+const lists = new Map<TestCore, CommandList>();
 
 /** One core per variant per test file (cached); pools created by runOp are closed after the file. */
-export function loadCore(variant: CoreVariant | 'auto' = 'auto'): Promise<WasmCore> {
+export function loadCore(variant: 'native'): Promise<NativeCore>;
+export function loadCore(variant?: CoreVariant | 'auto'): Promise<WasmCore>;
+export function loadCore(variant: TestVariant | 'auto'): Promise<TestCore>;
+export function loadCore(variant: TestVariant | 'auto' = 'auto'): Promise<TestCore> {
   let c = cores.get(variant);
   if (!c) {
-    c = WasmCore.load({ variant });
+    c = variant === 'native' ? NativeCore.create({ threads: NATIVE_TEST_THREADS }) : WasmCore.load({ variant });
     cores.set(variant, c);
   }
   return c;
@@ -39,31 +57,45 @@ export function loadCore(variant: CoreVariant | 'auto' = 'auto'): Promise<WasmCo
 afterAll(async () => {
   for (const byN of pools.values()) for (const p of byN.values()) await (await p).close();
   pools.clear();
+  const native = cores.get('native');
+  cores.delete('native');
+  if (native) (await native as NativeCore).close();
 });
 
 /** Copies `data` into fresh arena memory; returns its pointer. */
-export function writeF32(core: WasmCore, data: ArrayLike<number>): number {
+export function writeF32(core: TestCore, data: ArrayLike<number>): number {
   const ptr = core.alloc(Math.max(4, data.length * 4));
   core.f32(ptr, data.length).set(data);
   return ptr;
 }
-export function writeI32(core: WasmCore, data: ArrayLike<number>): number {
+export function writeI32(core: TestCore, data: ArrayLike<number>): number {
   const ptr = core.alloc(Math.max(4, data.length * 4));
   core.i32(ptr, data.length).set(data);
   return ptr;
 }
-export function writeBytes(core: WasmCore, data: Uint8Array): number {
+export function writeBytes(core: TestCore, data: Uint8Array): number {
   const ptr = core.alloc(Math.max(1, data.length));
   core.u8(ptr, data.length).set(data);
   return ptr;
 }
 /** A copy of n floats at ptr. */
-export function readF32(core: WasmCore, ptr: number, n: number): Float32Array {
+export function readF32(core: TestCore, ptr: number, n: number): Float32Array {
   return core.f32(ptr, n).slice();
 }
 
-/** A pool of `threads` on `core`, shared by the test file. */
-export function poolFor(core: WasmCore, threads: number): Promise<ThreadPool> {
+/** Runs a command list on `threads` threads: a ThreadPool (WASM) or the native core's own. */
+export interface TestPool {
+  run(cmds: CommandList, first?: number, count?: number): void;
+}
+
+/** A pool of `threads` on `core`, shared by the test file (native: its context's threads). */
+export function poolFor(core: WasmCore, threads: number): Promise<ThreadPool>;
+export function poolFor(core: TestCore, threads: number): Promise<TestPool>;
+export function poolFor(core: TestCore, threads: number): Promise<TestPool> {
+  if (core instanceof NativeCore) {
+    if (threads > core.maxThreads) throw new RangeError(`native test core has ${core.maxThreads} threads, ${threads} asked`);
+    return Promise.resolve({ run: (cl, first = 0, count = cl.count - first) => core.run(cl, first, count, threads) });
+  }
   let byN = pools.get(core);
   if (!byN) pools.set(core, (byN = new Map()));
   let p = byN.get(threads);
@@ -79,7 +111,7 @@ export function poolFor(core: WasmCore, threads: number): Promise<ThreadPool> {
  * threads > 1 runs it on a pool; scalar forces the scalar twins for this call.
  */
 export async function runOp(
-  core: WasmCore,
+  core: TestCore,
   op: number,
   args: number[],
   opts: { threads?: number; scalar?: boolean } = {},
@@ -93,6 +125,7 @@ export async function runOp(
   core.setScalar(opts.scalar ?? false);
   try {
     if (threads > 1) (await poolFor(core, threads)).run(cl);
+    else if (core instanceof NativeCore) core.run(cl, 0, cl.count, 1);
     else core.run(cl);
   } finally {
     core.setScalar(false);

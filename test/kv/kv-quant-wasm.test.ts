@@ -10,7 +10,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { CoreType } from '../../src/backend/wasm/abi.ts';
-import type { WasmCore } from '../../src/backend/wasm/core.ts';
+import type { TestCore } from '../helpers/core.ts';
 import { availableVariants, f32bits, loadCore, Op, poolFor, randomF32, readF32, runOp, writeF32, writeI32 } from '../helpers/core.ts';
 import { dequantRows, f16Bits, rowBytes, type WType } from '../wasm/quant-ref.ts';
 
@@ -67,7 +67,7 @@ interface Pages {
 }
 
 /** Pages of `ps` rows, scattered in reverse order with gaps. */
-function pages(core: WasmCore, nPages: number, pageBytes: number): Pages {
+function pages(core: TestCore, nPages: number, pageBytes: number): Pages {
   const slot = pageBytes + 48;
   const base = core.alloc((2 * nPages + 1) * slot + 64, 64);
   const addrs = Array.from({ length: nPages }, (_, i) => base + ((nPages - 1 - i) * 2 + (i % 2)) * slot + 16);
@@ -76,7 +76,7 @@ function pages(core: WasmCore, nPages: number, pageBytes: number): Pages {
   return { table, addrs };
 }
 
-function storedRows(core: WasmCore, t: WType, p: Pages, ps: number, nKv: number, rowLen: number): Float64Array {
+function storedRows(core: TestCore, t: WType, p: Pages, ps: number, nKv: number, rowLen: number): Float64Array {
   const rb = rowBytes(t, rowLen);
   const out = new Float64Array(nKv * rowLen);
   for (let j = 0; j < nKv; j++) {

@@ -19,7 +19,7 @@
  *   Without the rounding the difference is ~2e-4.
  */
 import { describe, expect, it } from 'vitest';
-import type { WasmCore } from '../../src/backend/wasm/core.ts';
+import type { TestCore } from '../helpers/core.ts';
 import { Op, availableVariants, f32bits, loadCore, poolFor, randomF32, readF32, runOp, writeF32, writeI32 } from '../helpers/core.ts';
 
 const F32 = 0;
@@ -83,13 +83,13 @@ interface Shape {
 }
 
 /** Page addresses: reverse order, alternating gaps, 16-byte offsets. */
-function scatterPages(core: WasmCore, nPages: number, pageBytes: number): number[] {
+function scatterPages(core: TestCore, nPages: number, pageBytes: number): number[] {
   const slot = pageBytes + 48;
   const base = core.alloc((2 * nPages + 1) * slot + 64, 64);
   return Array.from({ length: nPages }, (_, i) => base + ((nPages - 1 - i) * 2 + (i % 2)) * slot + 16);
 }
 
-async function buildCache(core: WasmCore, s: Shape, seed: number, threads: number): Promise<Cache> {
+async function buildCache(core: TestCore, s: Shape, seed: number, threads: number): Promise<Cache> {
   const rowLen = s.nHeadKv * s.hd;
   const es = s.kvType === F16 ? 2 : 4;
   const nPages = Math.ceil(s.nKv / s.ps);
@@ -110,7 +110,7 @@ async function buildCache(core: WasmCore, s: Shape, seed: number, threads: numbe
 }
 
 /** Element i of position p's row, read back from the pages as raw bits. */
-function storedBits(core: WasmCore, s: Shape, addrs: number[], p: number, i: number): number {
+function storedBits(core: TestCore, s: Shape, addrs: number[], p: number, i: number): number {
   const es = s.kvType === F16 ? 2 : 4;
   const addr = addrs[Math.floor(p / s.ps)] + (p % s.ps) * s.nHeadKv * s.hd * es + i * es;
   return s.kvType === F16 ? new Uint16Array(core.memory.buffer, addr, 1)[0] : core.u32(addr, 1)[0];
@@ -307,7 +307,7 @@ for (const variant of availableVariants()) {
   });
 }
 
-async function checkAttention(core: WasmCore, c: AttnCase, cache: Cache, flags: number, tol: number, label: string) {
+async function checkAttention(core: TestCore, c: AttnCase, cache: Cache, flags: number, tol: number, label: string) {
   const nq = c.nTok * c.nHead * c.hd;
   const q = randomF32(nq, c.nKv * 31 + c.hd, -c.amp, c.amp);
   const scale = 1 / Math.sqrt(c.hd);

@@ -18,8 +18,8 @@ const SHAPES: [number, number, number][] = [[256, 1003, 1], [128, 512, 7]];
 const CHUNKS = [0, 1, 8, 24, 100, 1000, 1 << 20];
 const REL = 1e-5;
 
-describe('MATMUL chunk_rows (tuning word) leaves results unchanged', async () => {
-  const core = await loadCore(availableVariants().at(-1));
+describe.each(availableVariants())('MATMUL chunk_rows (tuning word) leaves results unchanged: %s core', async (variant) => {
+  const core = await loadCore(variant);
   for (const [name, type] of TYPES) {
     it(`${name}: every chunk size, 1..3 threads, SIMD and scalar give the default's bits; default vs float64 reference`, async () => {
       for (const [k, [nIn, nOut, nTok]] of SHAPES.entries()) {

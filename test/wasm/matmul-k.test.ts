@@ -11,7 +11,7 @@
  * GET_ROWS: exact (each value is one f32 rounding of d·sc·q − dmin·m, whose terms f32 represents exactly).
  */
 import { describe, expect, it } from 'vitest';
-import type { WasmCore } from '../../src/backend/wasm/core.ts';
+import type { TestCore } from '../helpers/core.ts';
 import { Op, availableVariants, loadCore, randomF32, readF32, runOp, writeBytes, writeF32, writeI32 } from '../helpers/core.ts';
 import { K_TYPES, kDequantRows, kRandomWeights, kRowBytes, q8kActivations } from './quant-k-ref.ts';
 
@@ -43,7 +43,7 @@ function evenOddQ8K(blocks: Uint8Array): void {
 
 for (const variant of availableVariants()) {
   describe(`K-quant MATMUL, ${variant} core`, async () => {
-    const core: WasmCore = await loadCore(variant);
+    const core: TestCore = await loadCore(variant);
 
     for (const [name, type] of K_TYPES) {
       it(`${name}: SIMD and scalar twin vs float64 reference, SIMD bits == twin, 2 threads == 1`, async () => {

@@ -15,7 +15,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { CommandList } from '../../src/backend/wasm/commands.ts';
-import type { CoreVariant, WasmCore } from '../../src/backend/wasm/core.ts';
+import type { TestCore, TestVariant } from '../helpers/core.ts';
 import { Op, availableVariants, loadCore, poolFor, randomF32, readF32, runOp, writeBytes, writeF32 } from '../helpers/core.ts';
 import { CoreType } from '../../src/backend/wasm/abi.ts';
 import { kRandomWeights } from './quant-k-ref.ts';
@@ -80,10 +80,10 @@ function expectWithin(got: Float32Array, want: Float64Array, mag: Float64Array, 
 const RELAXED_SKIP =
   'relaxed-simd is unavailable here or fails the i8 dot known-answer test (Node 20): run this file under Bun or Deno';
 
-for (const variant of ['simd', 'relaxed'] as CoreVariant[]) {
+for (const variant of ['simd', 'relaxed', 'native'] as TestVariant[]) {
   const runs = availableVariants().includes(variant);
   describe.skipIf(!runs)(`MATMUL, ${variant} core${runs ? '' : ` (skipped: ${RELAXED_SKIP})`}`, async () => {
-    const core: WasmCore | undefined = runs ? await loadCore(variant) : undefined;
+    const core: TestCore | undefined = runs ? await loadCore(variant) : undefined;
 
     for (const [name, type] of WTYPES) {
       it(`${name}: SIMD and scalar twin vs float64 reference; 2 threads == 1`, async () => {

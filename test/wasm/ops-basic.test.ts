@@ -10,7 +10,7 @@
  * - SOFTMAX: 1e-5 rel per probability (f32 sum of up to 4097 exps) + 1e-12 abs.
  */
 import { describe, expect, it } from 'vitest';
-import type { CoreVariant, WasmCore } from '../../src/backend/wasm/core.ts';
+import type { TestCore, TestVariant } from '../helpers/core.ts';
 import { fp16BitsToFp32, fp32ToFp16Bits } from '../../src/gguf/fp16.ts';
 import { Op, availableVariants, f32bits, loadCore, randomF32, readF32, runOp, writeF32 } from '../helpers/core.ts';
 
@@ -46,7 +46,7 @@ const gelu = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x
  * Node 20 has relaxed-simd only behind a flag (and its i8 dot is wrong, so 'auto' never picks it).
  * These kernels use only relaxed madd, so the relaxed build's f32 code is still checked here.
  */
-async function variantsToTest(): Promise<CoreVariant[]> {
+async function variantsToTest(): Promise<TestVariant[]> {
   const v = availableVariants();
   if (!v.includes('relaxed') && typeof process !== 'undefined' && process.versions.node?.startsWith('20.')) {
     (await import('node:v8')).setFlagsFromString('--experimental-wasm-relaxed-simd');
@@ -57,7 +57,7 @@ async function variantsToTest(): Promise<CoreVariant[]> {
 
 for (const variant of await variantsToTest()) {
   describe(`${variant} core`, async () => {
-    const core: WasmCore = await loadCore(variant);
+    const core: TestCore = await loadCore(variant);
 
     /** Runs the op in SIMD and scalar mode; returns both outputs. */
     async function both(op: number, args: number[], out: number, n: number): Promise<[Float32Array, Float32Array]> {

@@ -66,7 +66,18 @@ pub fn split_range(n: usize, ith: usize, nth: usize) -> Range<usize> {
     start..start + len
 }
 
-// ---- argument helpers (pointers are byte addresses in the wasm memory) ----
+// ---- argument helpers ----
+// Pointer words are byte addresses in the wasm memory, or natively offsets from the calling
+// thread's arena base (`native::base`): `addr` is the one place that tells them apart.
+
+/// The address that pointer word `w` names: wasm32: `w` itself; native: arena base + `w`.
+#[inline(always)]
+pub fn addr(w: u32) -> usize {
+    #[cfg(feature = "native")]
+    return crate::native::base() + w as usize;
+    #[cfg(not(feature = "native"))]
+    return w as usize;
+}
 
 #[inline(always)]
 pub fn f32_arg(w: u32) -> f32 {
@@ -74,28 +85,28 @@ pub fn f32_arg(w: u32) -> f32 {
 }
 #[inline(always)]
 pub fn ptr_f32(w: u32) -> *mut f32 {
-    w as usize as *mut f32
+    addr(w) as *mut f32
 }
 #[inline(always)]
 pub fn ptr_u8(w: u32) -> *mut u8 {
-    w as usize as *mut u8
+    addr(w) as *mut u8
 }
 #[inline(always)]
 pub fn ptr_u16(w: u32) -> *mut u16 {
-    w as usize as *mut u16
+    addr(w) as *mut u16
 }
 #[inline(always)]
 pub fn ptr_i32(w: u32) -> *mut i32 {
-    w as usize as *mut i32
+    addr(w) as *mut i32
 }
 #[inline(always)]
 pub fn ptr_u32(w: u32) -> *mut u32 {
-    w as usize as *mut u32
+    addr(w) as *mut u32
 }
 /// `None` for a null (0) pointer argument, e.g. an optional weight.
 #[inline(always)]
 pub fn opt_f32(w: u32) -> Option<*const f32> {
-    if w == 0 { None } else { Some(w as usize as *const f32) }
+    if w == 0 { None } else { Some(addr(w) as *const f32) }
 }
 
 // ---- barrier ----
@@ -164,11 +175,19 @@ fn sleep_while(word: &AtomicU32, value: u32) {
 fn wake_all(word: &AtomicU32) {
     unsafe { core::arch::wasm32::memory_atomic_notify(word.as_ptr() as *mut i32, u32::MAX) };
 }
-#[cfg(not(all(target_arch = "wasm32", target_feature = "atomics")))]
+#[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+fn sleep_while(word: &AtomicU32, value: u32) {
+    crate::native::futex::wait(word, value);
+}
+#[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+fn wake_all(word: &AtomicU32) {
+    crate::native::futex::wake_all(word);
+}
+#[cfg(not(any(all(target_arch = "wasm32", target_feature = "atomics"), feature = "native")))]
 fn sleep_while(_word: &AtomicU32, _value: u32) {
     core::hint::spin_loop();
 }
-#[cfg(not(all(target_arch = "wasm32", target_feature = "atomics")))]
+#[cfg(not(any(all(target_arch = "wasm32", target_feature = "atomics"), feature = "native")))]
 fn wake_all(_word: &AtomicU32) {}
 
 // ---- scalar flag ----

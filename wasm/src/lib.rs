@@ -4,24 +4,26 @@
 //! the command format (16 `u32` words) and the op table dispatched in [`graph`].
 //! The crate is also an rlib so `cargo test` runs the kernels natively (x86-64),
 //! where `simd::F32x4` is a plain 4-lane array and `cx.scalar` selects the twins.
-#![cfg_attr(not(test), no_std)]
+#![cfg_attr(not(any(test, feature = "native")), no_std)]
 #![cfg_attr(target_arch = "wasm32", feature(stdarch_wasm_atomic_wait))]
 
 pub mod f16;
 pub mod graph;
+#[cfg(feature = "native")]
+pub mod native;
 pub mod ops;
 pub mod simd;
 
 /// Must equal `ABI_VERSION` in `src/backend/wasm/abi.ts`.
 pub const ABI_VERSION: u32 = 2;
 
-#[cfg(all(not(test), target_arch = "wasm32"))]
+#[cfg(all(not(test), not(feature = "native"), target_arch = "wasm32"))]
 #[panic_handler]
 fn on_panic(_: &core::panic::PanicInfo) -> ! {
     core::arch::wasm32::unreachable()
 }
 
-#[cfg(all(not(test), not(target_arch = "wasm32")))]
+#[cfg(all(not(test), not(feature = "native"), not(target_arch = "wasm32")))]
 #[panic_handler]
 fn on_panic(_: &core::panic::PanicInfo) -> ! {
     loop {}

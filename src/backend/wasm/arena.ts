@@ -28,8 +28,9 @@ export class Arena {
   private top: number;
 
   /** `base`: first byte the arena may hand out (the module's heap base). */
+  /** `memory`: a WebAssembly.Memory, or anything that grows the same way (the native arena's view). */
   constructor(
-    readonly memory: WebAssembly.Memory,
+    readonly memory: { readonly buffer: ArrayBufferLike; grow(pages: number): number },
     readonly base: number,
   ) {
     this.top = base;

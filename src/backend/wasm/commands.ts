@@ -1,11 +1,10 @@
 /**
- * A command list living in WASM memory: `capacity` commands of 16 u32 words
+ * A command list living in core memory (WASM, or the native arena): `capacity` commands of 16 u32 words
  * (word 0 op code, words 1..15 arguments; ABI.md). Allocated once and reused each forward:
  * `reset()` then `push(...)`; nothing is allocated per push.
  */
 import { TesseraError } from '../../errors.ts';
 import { CMD_WORDS } from './abi.ts';
-import type { WasmCore } from './core.ts';
 
 /** More commands pushed than the list was created for. */
 export class CommandListFullError extends TesseraError {
@@ -24,7 +23,8 @@ export class CommandList {
   /** u32 [capacity][16]. A view on a shared buffer stays valid when the memory grows. */
   private readonly words: Uint32Array;
 
-  constructor(core: WasmCore, capacity: number) {
+  /** `core`: where the list lives (a WasmCore, or the native core); its u32 view must stay valid. */
+  constructor(core: { alloc(bytes: number, align: number): number; u32(ptr: number, n: number): Uint32Array }, capacity: number) {
     this.capacity = capacity;
     this.ptr = core.alloc(capacity * CMD_WORDS * 4, 64);
     this.words = core.u32(this.ptr, capacity * CMD_WORDS);

@@ -109,7 +109,7 @@ pub unsafe fn run(a: &Args, cx: &Ctx) {
         q: ptr_f32(a[0]),
         out: ptr_f32(a[1]),
         q_pos: ptr_i32(a[3]),
-        mem: core::ptr::null_mut(),
+        mem: crate::graph::addr(0) as *mut u8,
         k_pages: ptr_u32(a[8]),
         v_pages: ptr_u32(a[9]),
         scratch: ptr_f32(a[13]),

@@ -14,7 +14,7 @@ use crate::graph::{Args, Ctx};
 #[inline(never)]
 pub unsafe fn run(a: &Args, cx: &Ctx) {
     let (ty, n_cols, n_ids) = (a[0], a[4] as usize, a[5] as usize);
-    let (table, ids, out) = (a[1] as usize as *const u8, a[2] as usize as *const i32, a[3] as usize as *mut f32);
+    let (table, ids, out) = (crate::graph::ptr_u8(a[1]) as *const u8, crate::graph::ptr_i32(a[2]) as *const i32, crate::graph::ptr_f32(a[3]));
     if gather(ty, table, ids, out, n_cols, cx.split(n_ids)).is_none() {
         trap()
     }

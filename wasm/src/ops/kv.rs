@@ -118,7 +118,7 @@ pub unsafe fn run(a: &Args, cx: &Ctx) {
         ptr_f32(a[0]),
         a[2] as usize,
         ptr_i32(a[3]),
-        core::ptr::null_mut(),
+        crate::graph::addr(0) as *mut u8,
         ptr_u32(a[4]),
         a[5] as usize,
         a[6],

@@ -87,14 +87,14 @@ impl Mm {
         let n_in = a[4] as usize;
         Some(Mm {
             wtype: a[0],
-            w: a[1] as usize as *const u8,
+            w: crate::graph::addr(a[1]) as *const u8,
             row_bytes: quant::row_bytes(a[0], n_in)?,
-            x: a[2] as usize as *const f32,
-            out: a[3] as usize as *mut f32,
+            x: crate::graph::addr(a[2]) as *const f32,
+            out: crate::graph::addr(a[3]) as *mut f32,
             n_in,
             n_out: a[5] as usize,
             n_tok: a[6] as usize,
-            scratch: a[7] as usize as *mut u8,
+            scratch: crate::graph::addr(a[7]) as *mut u8,
         })
     }
 
