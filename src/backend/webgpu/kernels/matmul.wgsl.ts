@@ -1,0 +1,75 @@
+/**
+ * MATMUL and GET_ROWS for every weight type: the weight is dequantized to f32 32 values at a time
+ * (quant.wgsl.ts) and dotted in f32 with the f32 activations; no 8-bit quantization of the activations
+ * (unlike ggml's CPU path for the block types), so results differ from the WASM backend's by that rounding.
+ *
+ * MATMUL params: 0 w byte offset (in W), 1 w row bytes, 2 x word offset, 3 out word offset, 4 n_in,
+ * 5 rows (of this weight slice), 6 n_tok, 7 out row stride (n_out of the whole weight), 8 first row of the slice.
+ * One workgroup per weight row (a stride loop over rows) and tile of 8 tokens: 64 threads split the row's
+ * 32-value chunks, each dequantizes its chunk once for the 8 tokens, then a tree reduction in shared memory.
+ *
+ * GET_ROWS params: 0 table byte offset, 1 row bytes, 2 ids word offset (i32), 3 out word offset, 4 n_cols,
+ * 5 n ids, 6 first row of the slice, 7 rows in the slice. Ids outside the slice are left to the other slices' dispatches.
+ */
+import type { GgmlType } from '../../../gguf/types.ts';
+import { byteReaders, header, type ShaderCaps } from './common.wgsl.ts';
+import { load32 } from './quant.wgsl.ts';
+
+export function matmulShader(caps: ShaderCaps, type: GgmlType): string {
+  return `${header(caps, 'read')}${byteReaders('W')}${load32(type)}
+const TT = 8u;
+var<workgroup> red: array<f32, 1024>; // two halves, alternating by row (see norm.wgsl.ts on reuse after a barrier)
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let lid = lid3.x;
+  let wOff = pu(0u); let rowBytes = pu(1u); let xOff = pu(2u); let outOff = pu(3u);
+  let nIn = pu(4u); let nRows = pu(5u); let nTok = pu(6u); let stride = pu(7u); let row0 = pu(8u);
+  let nChunks = (nIn + 31u) / 32u;
+  let t0 = wid.y * TT;
+  for (var r = wid.x; r < nRows; r += nwg.x) {
+    var acc: array<f32, 8>;
+    for (var t = 0u; t < TT; t++) { acc[t] = 0.0; }
+    for (var c = lid; c < nChunks; c += 64u) {
+      load32(wOff + r * rowBytes, c, nIn);
+      let m = min(32u, nIn - c * 32u);
+      for (var t = 0u; t < TT; t++) {
+        if (t0 + t < nTok) {
+          let xb = xOff + (t0 + t) * nIn + c * 32u;
+          var s = 0.0;
+          for (var j = 0u; j < m; j++) { s += v[j] * af(xb + j); }
+          acc[t] += s;
+        }
+      }
+    }
+    let rb = (r & 1u) * 512u;
+    for (var t = 0u; t < TT; t++) { red[rb + t * 64u + lid] = acc[t]; }
+    workgroupBarrier();
+    for (var st = 32u; st > 0u; st >>= 1u) {
+      if (lid < st) { for (var t = 0u; t < TT; t++) { red[rb + t * 64u + lid] += red[rb + t * 64u + lid + st]; } }
+      workgroupBarrier();
+    }
+    if (lid < TT && t0 + lid < nTok) { aset(outOff + (t0 + lid) * stride + row0 + r, red[rb + lid * 64u]); }
+    workgroupBarrier();
+  }
+}`;
+}
+
+export function getRowsShader(caps: ShaderCaps, type: GgmlType): string {
+  return `${header(caps, 'read')}${byteReaders('W')}${load32(type)}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let lid = lid3.x;
+  let tOff = pu(0u); let rowBytes = pu(1u); let idsOff = pu(2u); let outOff = pu(3u);
+  let nCols = pu(4u); let n = pu(5u); let row0 = pu(6u); let rows = pu(7u);
+  let nChunks = (nCols + 31u) / 32u;
+  for (var i = wid.x; i < n; i += nwg.x) {
+    let id = bitcast<i32>(A[idsOff + i]) - i32(row0);
+    if (id < 0 || id >= i32(rows)) { continue; }
+    for (var c = lid; c < nChunks; c += 64u) {
+      load32(tOff + u32(id) * rowBytes, c, nCols);
+      let m = min(32u, nCols - c * 32u);
+      for (var j = 0u; j < m; j++) { aset(outOff + i * nCols + c * 32u + j, v[j]); }
+    }
+  }
+}`;
+}
