@@ -41,6 +41,8 @@ export interface EngineOptions {
   threads?: number;
   /** Backend; only 'wasm' exists so far ('auto' picks it). */
   backend?: 'auto' | 'wasm';
+  /** Advanced/testing: build the backend with this instead of the built-in choice (e.g. `createWebGpuBackend` from src/backend/webgpu); the engine closes it. */
+  createBackend?: () => Promise<Backend>;
   /** Context length reserved at load (default: min(2048, the model's training context)). */
   numCtx?: number;
   /** Largest prompt chunk evaluated in one forward (default 512). */
@@ -217,8 +219,9 @@ export class Engine {
       typeof arch === 'string' && SUPPORTED_ARCHITECTURES.includes(arch)
         ? planMemory(file, { ...loadOpts, threads, maxShardBytes: opts.maxShardBytes, availableBytes: opts.memoryLimitBytes, canShard: SHARDABLE.has(arch) })
         : null;
-    const be =
-      plan && plan.shards > 1
+    const be = opts.createBackend
+      ? await opts.createBackend()
+      : plan && plan.shards > 1
         ? await ShardedBackend.create({ shards: plan.shards, layerShard: plan.layerShard, threads, variant: opts.wasmVariant })
         : await WasmBackend.create({ threads, variant: opts.wasmVariant });
     try {

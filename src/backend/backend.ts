@@ -117,6 +117,8 @@ export interface Backend {
   allocPages(nPages: number, bytesPerPage: number): number[];
   /** Optional: host-visible bytes of a page (valid until the next allocation), for copying pages between tiers. */
   pageView?(page: number, bytes: number): Uint8Array;
+  /** Optional, for backends without pageView (webgpu): record a copy of the first `bytes` bytes of page `from` into page `to`, run in order at the next compute. */
+  copyPageBytes?(from: number, to: number, bytes: number): void;
 
   /**
    * Optional placement hint: the weights, KV pages and page tables allocated after this call belong to layer

@@ -17,7 +17,7 @@ import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEngine, type Engine } from '../../src/index.ts';
+import { createEngine, type Engine, type EngineOptions } from '../../src/index.ts';
 import { type SynthLlamaSpec, writeSyntheticLlama } from '../../src/synth/index.ts';
 import { runLlamaCpp, type OracleResult } from './llamacpp.ts';
 import { commonPrefix, comparePrompt, greedyDistribution, nearTie } from './logit-compare.ts';
@@ -55,7 +55,8 @@ function spreadOf(a: OracleResult, b: OracleResult): number {
   return d;
 }
 
-export function describeGolden(title: string, dirName: string, models: GoldenModel[]): void {
+/** `engineOpts`: extra createEngine options (e.g. another backend: test/e2e/webgpu-vs-llamacpp.test.ts). */
+export function describeGolden(title: string, dirName: string, models: GoldenModel[], engineOpts: Partial<EngineOptions> = {}): void {
   const dir = join(tmpdir(), dirName);
   const reports: Record<string, unknown>[] = [];
   describe(title, () => {
@@ -74,7 +75,7 @@ export function describeGolden(title: string, dirName: string, models: GoldenMod
         await writeSyntheticLlama(path, m.spec);
         let fa: OracleResult;
         [engine, oracle, fa] = await Promise.all([
-          createEngine({ model: path, threads: THREADS, logitRows: PROMPT_LEN, numCtx: 256 }),
+          createEngine({ model: path, threads: THREADS, logitRows: PROMPT_LEN, numCtx: 256, ...engineOpts }),
           runLlamaCpp({ model: path, tokens, topK: 10, nPredict: N_PREDICT, threads: THREADS }),
           runLlamaCpp({ model: path, tokens, topK: 10, threads: THREADS, flashAttention: true }),
         ]);

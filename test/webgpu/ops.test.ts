@@ -26,6 +26,7 @@ import { dequantRows, randomWeights, rng, rowBytes, type WType } from '../wasm/q
 import { kDequantRows, kRandomWeights, kRowBytes } from '../wasm/quant-k-ref.ts';
 
 let be: WebGpuBackend;
+let wgBackend: WebGpuBackend; // the same device, the other MATMUL kernel
 const half = (x: number) => fp16BitsToFp32(fp32ToFp16Bits(x));
 
 function rand(n: number, seed: number, scale = 1): Float32Array {
@@ -55,8 +56,12 @@ beforeAll(async () => {
   const probe = await probeWebGpu({ timeoutMs: 20_000 });
   expect(probe.available, `no WebGPU adapter: ${probe.reason}`).toBe(true);
   be = await createWebGpuBackend();
+  wgBackend = await createWebGpuBackend({ context: be.ctx, matmul: be.threadMatmul ? 'workgroup' : 'thread' });
 }, 60_000);
-afterAll(async () => be?.close());
+afterAll(async () => {
+  await wgBackend?.close();
+  await be?.close();
+});
 
 describe('probeWebGpu', () => {
   it('reports the adapter, its limits and features, and never throws', async () => {
@@ -88,15 +93,19 @@ describe('MATMUL and GET_ROWS vs float64 dequantization', () => {
   describe.each(TYPES)('%s', (_name, type, blk) => {
     const n = blk === 256 ? 512 : 96;
     const rows = 37;
-    it.each([1, 11])('matmul, %i tokens', async (nTok) => {
+    it.each([
+      [1, 'default'], [11, 'default'], [11, 'other'],
+    ] as const)('matmul, %i tokens, %s kernel', async (nTok, kernel) => {
+      const mm = kernel === 'other' ? wgBackend : be;
       const { bytes, val } = weightsOf(type, blk, rows, n, 7 + nTok);
-      const w = await be.weight(type, [n, rows], async (d) => d.set(bytes));
+      const w = await mm.weight(type, [n, rows], async (d) => d.set(bytes));
       expect(w.byteSize).toBe(blk === 256 ? kRowBytes(type, n) * rows : rowBytes(type as WType, n) * rows);
       const xs = rand(n * nTok, 99);
-      const x = f32Buf(xs, [n, nTok]);
-      const out = be.buffer(GgmlType.F32, [rows, nTok]);
-      be.matmul(out, w, x, nTok);
-      const got = await be.read(out);
+      const x = mm.buffer(GgmlType.F32, [n, nTok]);
+      mm.f32(x).set(xs);
+      const out = mm.buffer(GgmlType.F32, [rows, nTok]);
+      mm.matmul(out, w, x, nTok);
+      const got = await mm.read(out);
       const want = new Float64Array(rows * nTok);
       const mag = new Float64Array(rows * nTok);
       for (let t = 0; t < nTok; t++) for (let r = 0; r < rows; r++) {

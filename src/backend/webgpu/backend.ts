@@ -15,7 +15,7 @@ import { ActRoot, ActTensor, align, byteSizeOf, type PagePool, rowsPerSlice, Web
 import { Pipelines, type LayoutKind } from './pipelines.ts';
 import type { ShaderCaps } from './kernels/common.wgsl.ts';
 import { GPU_WEIGHT_TYPES } from './kernels/quant.wgsl.ts';
-import { getRowsShader, matmulShader } from './kernels/matmul.wgsl.ts';
+import { getRowsShader, matmulShader, matmulThreadShader } from './kernels/matmul.wgsl.ts';
 import { layerNormShader, rmsNormShader, softmaxShader } from './kernels/norm.wgsl.ts';
 import { elementwiseShader, EwOp } from './kernels/elementwise.wgsl.ts';
 import { ropeShader } from './kernels/rope.wgsl.ts';
@@ -32,6 +32,8 @@ export interface WebGpuBackendOptions extends DeviceOptions {
   context?: GpuContext;
   /** Largest weight slice in bytes (default and cap: the binding limit); tests set it small to exercise slicing. */
   weightSliceBytes?: number;
+  /** MATMUL kernel (default: 'thread' on software adapters, 'workgroup' otherwise). */
+  matmul?: 'thread' | 'workgroup';
 }
 
 const SLOT = 256; // bytes per parameter slot (minUniformBufferOffsetAlignment)
@@ -78,6 +80,7 @@ export class WebGpuBackend implements Backend {
   private dummy: GPUBuffer;
   // recording
   private recs: Rec[] = [];
+  private readonly recRoots = new Set<ActRoot>(); // roots written by the recorded ops
   private params = new Uint32Array((64 * SLOT) / 4);
   private nSlots = 0;
   private paramBuf: GPUBuffer | null = null;
@@ -86,9 +89,12 @@ export class WebGpuBackend implements Backend {
   private copyTmp: GPUBuffer | null = null;
 
   private readonly ownsDevice: boolean;
+  /** MATMUL kernel: a thread per (row, 4 tokens) (CPU drivers) or a workgroup per row (GPUs). */
+  readonly threadMatmul: boolean;
 
   private constructor(readonly ctx: GpuContext, opts: WebGpuBackendOptions) {
     this.ownsDevice = !opts.context;
+    this.threadMatmul = opts.matmul ? opts.matmul === 'thread' : ctx.software;
     this.device = ctx.device;
     this.caps = { f16: ctx.caps.f16 };
     this.pipes = new Pipelines(this.device);
@@ -235,8 +241,10 @@ export class WebGpuBackend implements Backend {
     this.recs.push({ pipe, layout, w: w?.buf ?? null, wId: w?.id ?? 0, v: v?.buf ?? null, vId: v?.id ?? 0, slot, x: Math.max(1, Math.min(MAX_WG, x)), y: Math.max(1, y) });
   }
 
-  private wrote(t: ActTensor): void {
-    t.root.written = true;
+  /** Marks `bytes` bytes of `t` (default: all of it) as written by the op being recorded. */
+  private wrote(t: ActTensor, bytes = t.byteSize): void {
+    t.root.mark(t.rel, t.rel + bytes);
+    this.recRoots.add(t.root);
   }
 
   matmul(out: Tensor, w: Tensor, x: Tensor, nTok: number): void {
@@ -246,9 +254,11 @@ export class WebGpuBackend implements Backend {
     const nIn = W.dims[0];
     const c = this.caps;
     for (const s of W.slices) {
-      this.dispatch(`matmul${W.type}${c.f16}`, 'w', () => matmulShader(c, W.type), [s.off, W.rowBytes, xa.word, o.word, nIn, s.rows, nTok, W.nRows, s.row0], s.rows, Math.ceil(nTok / 8), s);
+      const params = [s.off, W.rowBytes, xa.word, o.word, nIn, s.rows, nTok, W.nRows, s.row0];
+      if (this.threadMatmul) this.dispatch(`matmulT${W.type}${c.f16}`, 'w', () => matmulThreadShader(c, W.type), params, Math.ceil(s.rows / 64), Math.ceil(nTok / 4), s);
+      else this.dispatch(`matmul${W.type}${c.f16}`, 'w', () => matmulShader(c, W.type), params, s.rows, Math.ceil(nTok / 8), s);
     }
-    this.wrote(o);
+    this.wrote(o, nTok * W.nRows * 4);
   }
 
   getRows(out: Tensor, table: Tensor, ids: Tensor, n: number): void {
@@ -258,7 +268,7 @@ export class WebGpuBackend implements Backend {
     for (const s of T.slices) {
       this.dispatch(`getrows${T.type}${c.f16}`, 'w', () => getRowsShader(c, T.type), [s.off, T.rowBytes, act(ids, 'ids').word, o.word, T.dims[0], n, s.row0, s.rows], n, 1, s);
     }
-    this.wrote(o);
+    this.wrote(o, n * T.dims[0] * 4);
   }
 
   rmsNorm(out: Tensor, x: Tensor, w: Tensor | null, eps: number, n: number, nRows: number): void {
@@ -295,7 +305,7 @@ export class WebGpuBackend implements Backend {
     const groups = Math.ceil(n / 64);
     const x = Math.min(groups, MAX_WG);
     this.dispatch(`ew${this.caps.f16}`, 'w', () => elementwiseShader(this.caps), [op, act(a, 'a').word, bOff, o.word, n, nB, bw, f32bits(s)], x, Math.min(MAX_WG, Math.ceil(groups / x)), wb);
-    this.wrote(o);
+    this.wrote(o, n * 4);
   }
   swiglu(out: Tensor, gate: Tensor, up: Tensor, n: number): void {
     this.ew(EwOp.SWIGLU, out, gate, up, n, 0, 0);
@@ -418,10 +428,7 @@ export class WebGpuBackend implements Backend {
     }
     const params = this.paramBuf;
     dev.pushErrorScope('validation');
-    for (const r of this.hostRoots) {
-      if (!r.skipUpload) dev.queue.writeBuffer(arena, r.off, r.shadow!, 0, align(r.bytes, 4));
-      r.skipUpload = false;
-    }
+    for (const r of this.hostRoots) if (!r.gpuOwned) dev.queue.writeBuffer(arena, r.off, r.shadow!, 0, align(r.bytes, 4));
     if (this.nSlots > 0) dev.queue.writeBuffer(params, 0, this.params.buffer, 0, this.nSlots * SLOT);
     const enc = dev.createCommandEncoder();
     let pass: GPUComputePassEncoder | null = null;
@@ -438,22 +445,26 @@ export class WebGpuBackend implements Backend {
       pass.dispatchWorkgroups(r.x, r.y);
     }
     pass?.end();
+    // written byte ranges, widened to words
     const down = this.hostRoots.filter((r) => r.written);
+    for (const r of down) {
+      r.lo = Math.max(0, r.lo & ~3);
+      r.hi = Math.min(align(r.bytes, 4), align(r.hi, 4));
+    }
     let total = 0;
-    for (const r of down) total += align(r.bytes, 4);
+    for (const r of down) total += r.hi - r.lo;
     if (total > 0 && (!this.staging || this.staging.size < total)) {
       this.staging?.destroy();
       this.staging = dev.createBuffer({ size: align(total, 256), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     }
     let off = 0;
     for (const r of down) {
-      enc.copyBufferToBuffer(arena, r.off, this.staging!, off, align(r.bytes, 4));
-      off += align(r.bytes, 4);
+      enc.copyBufferToBuffer(arena, r.off + r.lo, this.staging!, off, r.hi - r.lo);
+      off += r.hi - r.lo;
     }
     dev.queue.submit([enc.finish()]);
     this.recs = [];
     this.nSlots = 0;
-    for (const r of this.hostRoots) r.written = false;
     const err = dev.popErrorScope();
     if (total > 0) {
       const st = this.staging!;
@@ -461,8 +472,8 @@ export class WebGpuBackend implements Backend {
       const bytes = new Uint8Array(st.getMappedRange(0, total));
       off = 0;
       for (const r of down) {
-        const n = align(r.bytes, 4);
-        new Uint8Array(r.shadow!).set(bytes.subarray(off, off + n));
+        const n = r.hi - r.lo;
+        new Uint8Array(r.shadow!, r.lo, n).set(bytes.subarray(off, off + n));
         off += n;
       }
       st.unmap();
@@ -472,17 +483,22 @@ export class WebGpuBackend implements Backend {
     const e = await err;
     if (e) throw new WebGpuError(`webgpu: ${e.message}`);
     // Roots an op wrote but the host has no view of stay on the GPU.
-    for (const r of this.hostRoots) r.written = false;
+    for (const r of this.recRoots) {
+      r.clear();
+      r.gpuOwned = true; // uploaded (if it had a shadow) before this run; from now on the GPU's copy is the one
+    }
+    this.recRoots.clear();
   }
 
   /** Copies an activation buffer to the host (tests; the models use f32()/i32() views). */
   async read(t: Tensor): Promise<Float32Array> {
-    const root = act(t, 'read()').root;
-    if (!root.shadow) {
-      this.f32(t); // gives its root a shadow, filled from the GPU, not uploaded
-      root.skipUpload = true;
+    const a = act(t, 'read()');
+    if (!a.root.shadow) {
+      this.f32(t); // gives its root a shadow
+      a.root.gpuOwned = true; // filled from the GPU, not uploaded
     }
-    root.written = true;
+    a.root.mark(a.rel, a.rel + a.byteSize);
+    this.recRoots.add(a.root);
     await this.compute();
     return this.f32(t);
   }

@@ -36,10 +36,22 @@ export function byteSizeOf(type: GgmlType, dims: readonly number[]): number {
 /** A root activation buffer: its arena byte offset, size, and host shadow once a view was asked for. */
 export class ActRoot {
   shadow: ArrayBuffer | null = null;
-  /** Whether an op recorded since the last compute writes it (then compute downloads it when it has a shadow). */
-  written = false;
-  /** Skip the upload at the next compute (a shadow made to read GPU results: it holds nothing of the host's). */
-  skipUpload = false;
+  /** Byte range [lo, hi) of it that ops recorded since the last compute write (downloaded when it has a shadow). */
+  lo = Infinity;
+  hi = 0;
+  /** Once an op wrote it, the GPU owns it: its shadow is a copy of GPU results, never uploaded (host views read-only). */
+  gpuOwned = false;
+  get written(): boolean {
+    return this.hi > this.lo;
+  }
+  mark(lo: number, hi: number): void {
+    this.lo = Math.min(this.lo, lo);
+    this.hi = Math.max(this.hi, hi);
+  }
+  clear(): void {
+    this.lo = Infinity;
+    this.hi = 0;
+  }
   constructor(readonly off: number, readonly bytes: number) {}
 }
 

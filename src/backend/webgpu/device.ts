@@ -34,6 +34,8 @@ export interface GpuContext {
   /** Where the adapter came from: 'navigator.gpu' (Deno, browsers) or 'dawn-node' (npm webgpu). */
   source: 'navigator.gpu' | 'dawn-node';
   info: { vendor: string; architecture: string; device: string; description: string };
+  /** A software rasterizer (llvmpipe, lavapipe, SwiftShader): kernels without barriers run faster there. */
+  software: boolean;
 }
 
 export interface DeviceOptions {
@@ -118,7 +120,13 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<GpuContex
     maxComputeInvocationsPerWorkgroup: D.maxComputeInvocationsPerWorkgroup,
     maxComputeWorkgroupsPerDimension: D.maxComputeWorkgroupsPerDimension,
   };
-  return { device, adapter, caps, source, info: infoOf(adapter) };
+  const info = infoOf(adapter);
+  return { device, adapter, caps, source, info, software: isSoftware(info) };
+}
+
+function isSoftware(info: GpuContext['info']): boolean {
+  const text = `${info.vendor} ${info.architecture} ${info.device} ${info.description}`.toLowerCase();
+  return /llvmpipe|lavapipe|swiftshader|software/.test(text) || (/mesa/.test(text) && !/nvidia|amd|radeon|intel|apple|nouveau|freedreno|panfrost/.test(text));
 }
 
 export interface WebGpuProbe {
@@ -140,7 +148,6 @@ export async function probeWebGpu(opts: DeviceOptions & { timeoutMs?: number } =
     const a = await adapterOf(gpu, source, opts);
     const L = a.limits;
     const info = infoOf(a);
-    const text = `${info.vendor} ${info.architecture} ${info.device} ${info.description}`.toLowerCase();
     return {
       available: true,
       source,
@@ -153,7 +160,7 @@ export async function probeWebGpu(opts: DeviceOptions & { timeoutMs?: number } =
         maxComputeInvocationsPerWorkgroup: L.maxComputeInvocationsPerWorkgroup,
         maxComputeWorkgroupStorageSize: L.maxComputeWorkgroupStorageSize,
       },
-      software: /llvmpipe|lavapipe|swiftshader|software|mesa/.test(text) && !/nvidia|amd|radeon|intel|apple/.test(text),
+      software: isSoftware(info),
     };
   })();
   let timer: ReturnType<typeof setTimeout> | undefined;

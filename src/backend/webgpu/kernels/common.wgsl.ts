@@ -5,8 +5,9 @@
  *   denormals and flushed);
  * - 2: `W` a weight buffer or KV page pool (bytes, read through `wb`/`wh`), or a dummy;
  * - 3: `V` the V page pool (attention only).
- * `f16` selects the variant that uses the `shader-f16` feature; without it the same values come from
- * `unpack2x16float`/`pack2x16float` (core WGSL), so both variants compute the same numbers.
+ * `f16` selects the variant that rounds to f16 with the `shader-f16` type (attention's and GELU's f16 roundings);
+ * without it the same values come from `pack2x16float`/`unpack2x16float` (core WGSL). f16 storage is read and
+ * written with those in both variants (naga rejects `bitcast<vec2<f16>>(u32)` swizzles).
  */
 export interface ShaderCaps {
   f16: boolean;
@@ -22,13 +23,11 @@ fn pu(i: u32) -> u32 { return P[i >> 2u][i & 3u]; }
 fn pf(i: u32) -> f32 { return bitcast<f32>(pu(i)); }
 fn af(i: u32) -> f32 { return bitcast<f32>(A[i]); }
 fn aset(i: u32, v: f32) { A[i] = bitcast<u32>(v); }
+fn h2f(h: u32) -> f32 { return unpack2x16float(h).x; }
+fn f2h(x: f32) -> u32 { return pack2x16float(vec2<f32>(x, 0.0)) & 0xffffu; }
 ${caps.f16
-    ? `fn h2f(h: u32) -> f32 { return f32(bitcast<vec2<f16>>(h).x); }
-fn f16r(x: f32) -> f32 { return f32(f16(x)); }
-fn f2h(x: f32) -> u32 { return bitcast<u32>(vec2<f16>(f16(x), f16(0.0))) & 0xffffu; }`
-    : `fn h2f(h: u32) -> f32 { return unpack2x16float(h).x; }
-fn f16r(x: f32) -> f32 { return unpack2x16float(pack2x16float(vec2<f32>(x, 0.0))).x; }
-fn f2h(x: f32) -> u32 { return pack2x16float(vec2<f32>(x, 0.0)) & 0xffffu; }`}
+    ? 'fn f16r(x: f32) -> f32 { return f32(f16(x)); }'
+    : 'fn f16r(x: f32) -> f32 { return unpack2x16float(pack2x16float(vec2<f32>(x, 0.0))).x; }'}
 fn sext8(b: u32) -> i32 { return i32(b << 24u) >> 24u; }
 /** tanh without overflow (GL drivers may evaluate tanh as a ratio of exponentials). */
 fn tanh_s(x: f32) -> f32 { let t = exp(-2.0 * abs(x)); return sign(x) * (1.0 - t) / (1.0 + t); }

@@ -54,6 +54,44 @@ fn main(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
 }`;
 }
 
+/**
+ * MATMUL, one thread per (row, tile of 4 tokens), no shared memory and no barriers: the variant for CPU drivers
+ * (llvmpipe/lavapipe run a workgroup's invocations as fibers, and each barrier switches all of them), where the
+ * workgroup-per-row kernel spent ~0.2 ms per row. Same params and the same f32 arithmetic per chunk.
+ */
+export function matmulThreadShader(caps: ShaderCaps, type: GgmlType): string {
+  return `${header(caps, 'read')}${byteReaders('W')}${load32(type)}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let wOff = pu(0u); let rowBytes = pu(1u); let xOff = pu(2u); let outOff = pu(3u);
+  let nIn = pu(4u); let nRows = pu(5u); let nTok = pu(6u); let stride = pu(7u); let row0 = pu(8u);
+  let nChunks = (nIn + 31u) / 32u;
+  let t0 = wid.y * 4u;
+  for (var r = wid.x * 64u + lid3.x; r < nRows; r += nwg.x * 64u) {
+    var a0 = 0.0; var a1 = 0.0; var a2 = 0.0; var a3 = 0.0;
+    for (var c = 0u; c < nChunks; c++) {
+      load32(wOff + r * rowBytes, c, nIn);
+      let m = min(32u, nIn - c * 32u);
+      let xb = xOff + t0 * nIn + c * 32u;
+      var s0 = 0.0; var s1 = 0.0; var s2 = 0.0; var s3 = 0.0;
+      for (var j = 0u; j < m; j++) {
+        let w = v[j];
+        s0 += w * af(xb + j);
+        if (t0 + 1u < nTok) { s1 += w * af(xb + nIn + j); }
+        if (t0 + 2u < nTok) { s2 += w * af(xb + 2u * nIn + j); }
+        if (t0 + 3u < nTok) { s3 += w * af(xb + 3u * nIn + j); }
+      }
+      a0 += s0; a1 += s1; a2 += s2; a3 += s3;
+    }
+    let o = outOff + t0 * stride + row0 + r;
+    aset(o, a0);
+    if (t0 + 1u < nTok) { aset(o + stride, a1); }
+    if (t0 + 2u < nTok) { aset(o + 2u * stride, a2); }
+    if (t0 + 3u < nTok) { aset(o + 3u * stride, a3); }
+  }
+}`;
+}
+
 export function getRowsShader(caps: ShaderCaps, type: GgmlType): string {
   return `${header(caps, 'read')}${byteReaders('W')}${load32(type)}
 @compute @workgroup_size(64)

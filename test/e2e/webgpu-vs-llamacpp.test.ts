@@ -1,0 +1,31 @@
+/**
+ * The golden end-to-end check (test/helpers/golden.ts) on the WebGPU backend (Node: Dawn in OpenGL mode over Mesa's
+ * llvmpipe, as in CI): our logits at every position of a 64-token prompt and a 32-token greedy continuation
+ * against llama.cpp (node-llama-cpp, CPU) on the same synthetic llama files, F16 KV cache.
+ *
+ * Bounds (max |Δ log-prob| over llama.cpp's top 10), as llama-vs-llamacpp.test.ts: 2e-3 for F32/F16 weights (the
+ * same f32 arithmetic; the GPU rounds q and the softmax weights to f16 as llama.cpp's non-flash path does);
+ * 4e-2 for the block types. There llama.cpp quantizes the activations of every matmul to 8 bits and we do not
+ * (the GPU dequantizes the weights and dots in f32): ~0.7% noise per activation on llama.cpp's side, the same
+ * size as the flips the WASM test's 4e-2 allows for.
+ */
+import { createWebGpuBackend } from '../../src/backend/webgpu/index.ts';
+import type { SynthWeightType } from '../../src/synth/llama.ts';
+import { describeGolden, type GoldenModel } from '../helpers/golden.ts';
+import { llama2VocabMetadata } from '../fixtures/vocab.ts';
+
+const SHAPE = { nEmbd: 256, nLayer: 2, nHead: 8, nHeadKv: 2, nFf: 768, residualScale: 0.15, qkScale: 0.5 };
+const TYPES: { name?: string; type: SynthWeightType; tol: number; typeOverrides?: Record<string, SynthWeightType> }[] = [
+  { type: 'F32', tol: 2e-3 },
+  { type: 'F16', tol: 2e-3 },
+  { type: 'Q8_0', tol: 4e-2 },
+  { type: 'Q4_0', tol: 4e-2 },
+  { name: 'Q4_K_M', type: 'Q4_K', tol: 4e-2, typeOverrides: { 'output.weight': 'Q6_K', 'ffn_down.weight': 'Q6_K' } },
+];
+const tokenizer = llama2VocabMetadata();
+const models: GoldenModel[] = TYPES.map((t) => ({
+  label: `gqa-${t.name ?? t.type}`,
+  spec: { ...SHAPE, type: t.type, typeOverrides: t.typeOverrides, seed: 42, tokenizer },
+  tol: t.tol,
+}));
+describeGolden('llama on WebGPU vs llama.cpp', 'tessera-e2e-webgpu', models, { createBackend: () => createWebGpuBackend() });
