@@ -235,7 +235,9 @@ export class Engine {
       const model = await loadModel(file, be, { ...loadOpts, kvType: kvTypeId(kt), vType: kvTypeId(vt), kvPageSize: ps, kvHotBytes: opts.kvHotBytes, kvHotContexts: 2 });
       const kvm = model.pooling
         ? null
-        : new KvManager(model.kv, { modelDigest: await modelDigest(file.path), hostBytes: opts.kvHostBytes ?? 256 << 20, storage: opts.kvStorage ?? null });
+        : !(be as Backend).copyPageBytes // copyPageBytes: pages the host cannot see (webgpu) stay in backend memory: no host tier, no storage
+          ? new KvManager(model.kv, { modelDigest: await modelDigest(file.path), hostBytes: opts.kvHostBytes ?? 256 << 20, storage: opts.kvStorage ?? null })
+          : new KvManager(model.kv, { modelDigest: await modelDigest(file.path), hostBytes: 0, storage: null });
       return new Engine(describe(file, model, be, nCtx), tokenizer, model, be, kvm);
     } catch (e) {
       await be.close();
