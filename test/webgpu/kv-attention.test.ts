@@ -154,3 +154,24 @@ describe('ROPE', () => {
     for (let i = 0; i < want.length; i++) if (!(Math.abs(got[i] - want[i]) <= 2e-5)) expect.fail(`element ${i}: got ${got[i]} want ${want[i]}`);
   });
 });
+
+describe('copyPageBytes', () => {
+  it('copies the first rows of a page into another page of the same pool, in order with the ops', async () => {
+    const rowLen = 64, ps = 16, n = 5;
+    const pages = be.allocPages(2, ps * rowLen * 2);
+    const tab = be.buffer(GgmlType.I32, [1]);
+    be.u32(tab).set([pages[0]]);
+    const xs = rand(n * rowLen, 77);
+    const src = be.buffer(GgmlType.F32, [rowLen, n]);
+    be.f32(src).set(xs);
+    const pos = be.buffer(GgmlType.I32, [n]);
+    be.i32(pos).set([0, 1, 2, 3, 4]);
+    be.kvStore(src, n, rowLen, pos, tab, ps, GgmlType.F16);
+    be.copyPageBytes(pages[0], pages[1], 3 * rowLen * 2); // recorded after the store: sees its rows
+    const got = await be.readPage(pages[1], 4 * rowLen * 2);
+    const want = new Uint8Array(4 * rowLen * 2);
+    const dv = new DataView(want.buffer);
+    for (let i = 0; i < 3 * rowLen; i++) dv.setUint16(2 * i, fp32ToFp16Bits(xs[i]), true);
+    expect(Array.from(got)).toEqual(Array.from(want)); // row 3 of the new page untouched (zeros)
+  });
+});
