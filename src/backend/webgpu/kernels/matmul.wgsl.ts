@@ -13,7 +13,7 @@
  */
 import type { GgmlType } from '../../../gguf/types.ts';
 import { byteReaders, header, type ShaderCaps } from './common.wgsl.ts';
-import { load32 } from './quant.wgsl.ts';
+import { load32, unrolled } from './quant.wgsl.ts';
 
 export function matmulShader(caps: ShaderCaps, type: GgmlType): string {
   return `${header(caps, 'read')}${byteReaders('W')}${load32(type)}
@@ -60,34 +60,39 @@ fn main(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
  * workgroup-per-row kernel spent ~0.2 ms per row. Same params and the same f32 arithmetic per chunk.
  */
 export function matmulThreadShader(caps: ShaderCaps, type: GgmlType): string {
+  const u = unrolled(type);
+  const J = Array.from({ length: 32 }, (_, j) => j);
+  // x reads of a row's last partial chunk (F32/F16/BF16 rows not a multiple of 32) are masked too
+  const x = (t: number, j: number) => (u.tail ? `select(0.0, af(xb + ${t === 0 ? '' : `${t}u * nIn + `}${j}u), ${j}u < lim)` : `af(xb + ${t === 0 ? '' : `${t}u * nIn + `}${j}u)`);
+  const dots = J.map((j) => `      let w${j} = ${u.val(j)};
+      s0 += w${j} * ${x(0, j)};
+      if (t1) { s1 += w${j} * ${x(1, j)}; }
+      if (t2) { s2 += w${j} * ${x(2, j)}; }
+      if (t3) { s3 += w${j} * ${x(3, j)}; }`).join('\n');
   return `${header(caps, 'read')}${byteReaders('W')}${load32(type)}
+fn chunk(rowOff: u32, c: u32, n: u32, xb: u32, nIn: u32, t1: bool, t2: bool, t3: bool) -> vec4<f32> {
+      ${u.pre}
+      var s0 = 0.0; var s1 = 0.0; var s2 = 0.0; var s3 = 0.0;
+${dots}
+      return vec4<f32>(s0, s1, s2, s3);
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let wOff = pu(0u); let rowBytes = pu(1u); let xOff = pu(2u); let outOff = pu(3u);
   let nIn = pu(4u); let nRows = pu(5u); let nTok = pu(6u); let stride = pu(7u); let row0 = pu(8u);
   let nChunks = (nIn + 31u) / 32u;
   let t0 = wid.y * 4u;
+  let t1 = t0 + 1u < nTok; let t2 = t0 + 2u < nTok; let t3 = t0 + 3u < nTok;
   for (var r = wid.x * 64u + lid3.x; r < nRows; r += nwg.x * 64u) {
-    var a0 = 0.0; var a1 = 0.0; var a2 = 0.0; var a3 = 0.0;
+    var acc = vec4<f32>(0.0);
     for (var c = 0u; c < nChunks; c++) {
-      load32(wOff + r * rowBytes, c, nIn);
-      let m = min(32u, nIn - c * 32u);
-      let xb = xOff + t0 * nIn + c * 32u;
-      var s0 = 0.0; var s1 = 0.0; var s2 = 0.0; var s3 = 0.0;
-      for (var j = 0u; j < m; j++) {
-        let w = v[j];
-        s0 += w * af(xb + j);
-        if (t0 + 1u < nTok) { s1 += w * af(xb + nIn + j); }
-        if (t0 + 2u < nTok) { s2 += w * af(xb + 2u * nIn + j); }
-        if (t0 + 3u < nTok) { s3 += w * af(xb + 3u * nIn + j); }
-      }
-      a0 += s0; a1 += s1; a2 += s2; a3 += s3;
+      acc += chunk(wOff + r * rowBytes, c, nIn, xOff + t0 * nIn + c * 32u, nIn, t1, t2, t3);
     }
     let o = outOff + t0 * stride + row0 + r;
-    aset(o, a0);
-    if (t0 + 1u < nTok) { aset(o + stride, a1); }
-    if (t0 + 2u < nTok) { aset(o + 2u * stride, a2); }
-    if (t0 + 3u < nTok) { aset(o + 3u * stride, a3); }
+    aset(o, acc.x);
+    if (t1) { aset(o + stride, acc.y); }
+    if (t2) { aset(o + 2u * stride, acc.z); }
+    if (t3) { aset(o + 3u * stride, acc.w); }
   }
 }`;
 }

@@ -98,3 +98,21 @@ var<private> v: array<f32, 32>;
 fn load32(rowOff: u32, c: u32, n: u32) {${body}
 }`;
 }
+
+/**
+ * The same dequantization unrolled: `pre` (WGSL statements for chunk `c` of the row at `rowOff`) and `val(j)` (the
+ * expression of value j < 32), for kernels that keep the 32 values in scalars (no private array: software drivers
+ * turn dynamically indexed private arrays into per-lane gathers). Values are those of `load32`.
+ */
+export function unrolled(type: GgmlType): { pre: string; val: (j: number) => string; tail: boolean } {
+  const nib = (o: string, j: number) => (j < 16 ? `(Wb(${o} + ${j}u) & 15u)` : `(Wb(${o} + ${j - 16}u) >> 4u)`);
+  switch (type) {
+    case GgmlType.F32: return { pre: 'let o = (rowOff >> 2u) + c * 32u; let lim = n - c * 32u;', val: (j) => `select(0.0, bitcast<f32>(W[o + ${j}u]), ${j}u < lim)`, tail: true };
+    case GgmlType.F16: return { pre: 'let o = rowOff + c * 64u; let lim = n - c * 32u;', val: (j) => `select(0.0, Wf16(o + ${2 * j}u), ${j}u < lim)`, tail: true };
+    case GgmlType.BF16: return { pre: 'let o = rowOff + c * 64u; let lim = n - c * 32u;', val: (j) => `select(0.0, bitcast<f32>(Wh(o + ${2 * j}u) << 16u), ${j}u < lim)`, tail: true };
+    case GgmlType.Q8_0: return { pre: 'let o = rowOff + c * 34u; let d = Wf16(o);', val: (j) => `d * f32(sext8(Wb(o + ${2 + j}u)))`, tail: false };
+    case GgmlType.Q4_0: return { pre: 'let o = rowOff + c * 18u + 2u; let d = Wf16(o - 2u);', val: (j) => `d * f32(i32(${nib('o', j)}) - 8)`, tail: false };
+    case GgmlType.Q4_1: return { pre: 'let o = rowOff + c * 20u + 4u; let d = Wf16(o - 4u); let m = Wf16(o - 2u);', val: (j) => `f32(${nib('o', j)}) * d + m`, tail: false };
+    default: return { pre: 'load32(rowOff, c, n);', val: (j) => `v[${j}]`, tail: false };
+  }
+}
