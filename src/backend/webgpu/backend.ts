@@ -15,6 +15,7 @@ import { ActRoot, ActTensor, align, byteSizeOf, type PagePool, rowsPerSlice, Web
 import { Pipelines, type LayoutKind } from './pipelines.ts';
 import type { ShaderCaps } from './kernels/common.wgsl.ts';
 import { GPU_WEIGHT_TYPES } from './kernels/quant.wgsl.ts';
+import { ActQuant, actQuantShader } from './kernels/actquant.wgsl.ts';
 import { getRowsShader, matmulShader, matmulThreadShader } from './kernels/matmul.wgsl.ts';
 import { layerNormShader, rmsNormShader, softmaxShader } from './kernels/norm.wgsl.ts';
 import { elementwiseShader, EwOp } from './kernels/elementwise.wgsl.ts';
@@ -32,9 +33,22 @@ export interface WebGpuBackendOptions extends DeviceOptions {
   context?: GpuContext;
   /** Largest weight slice in bytes (default and cap: the binding limit); tests set it small to exercise slicing. */
   weightSliceBytes?: number;
+  /**
+   * Round the activations of each MATMUL as llama.cpp's CPU path does for the weight type (8-bit blocks for the
+   * quantized types, f16/bf16 for F16/BF16) before the f32 dot (default true: logits then follow llama.cpp's; false:
+   * plain f32 activations, closer to the float64 model but ~1e-2 off llama.cpp's log-probs).
+   */
+  llamaCppActivations?: boolean;
   /** MATMUL kernel (default: 'thread' on software adapters, 'workgroup' otherwise). */
   matmul?: 'thread' | 'workgroup';
 }
+
+/** The activation rounding ggml's CPU matmul applies per weight type (its vec_dot_type), emulated by default. */
+const ACT_QUANT: Partial<Record<GgmlType, number>> = {
+  [GgmlType.F16]: ActQuant.F16, [GgmlType.BF16]: ActQuant.BF16, [GgmlType.Q8_0]: ActQuant.Q8_0, [GgmlType.Q4_0]: ActQuant.Q8_0,
+  [GgmlType.Q4_1]: ActQuant.Q8_0, [GgmlType.Q5_0]: ActQuant.Q8_0, [GgmlType.Q5_1]: ActQuant.Q8_0,
+  [GgmlType.Q4_K]: ActQuant.Q8_K, [GgmlType.Q5_K]: ActQuant.Q8_K, [GgmlType.Q6_K]: ActQuant.Q8_K,
+};
 
 const SLOT = 256; // bytes per parameter slot (minUniformBufferOffsetAlignment)
 const NONE = 0xffffffff;
@@ -91,10 +105,13 @@ export class WebGpuBackend implements Backend {
   private readonly ownsDevice: boolean;
   /** MATMUL kernel: a thread per (row, 4 tokens) (CPU drivers) or a workgroup per row (GPUs). */
   readonly threadMatmul: boolean;
+  private readonly actQuant: boolean;
+  private actScratch: ActTensor | null = null; // f32, the rounded activations of the MATMUL being recorded
 
   private constructor(readonly ctx: GpuContext, opts: WebGpuBackendOptions) {
     this.ownsDevice = !opts.context;
     this.threadMatmul = opts.matmul ? opts.matmul === 'thread' : ctx.software;
+    this.actQuant = opts.llamaCppActivations ?? true;
     this.device = ctx.device;
     this.caps = { f16: ctx.caps.f16 };
     this.pipes = new Pipelines(this.device);
@@ -177,7 +194,8 @@ export class WebGpuBackend implements Backend {
     return this.arenaBytes + this.weightBytes + this.pools.reduce((s, p) => s + (p ? p.nPages * p.pageBytes : 0), 0);
   }
 
-  reserve(_opts: { maxTokens: number; maxRowLen: number; maxKv: number }): void {
+  reserve(opts: { maxTokens: number; maxRowLen: number; maxKv: number }): void {
+    if (this.actQuant) this.actScratch = act(this.buffer(GgmlType.F32, [opts.maxTokens * opts.maxRowLen]), 'scratch');
     this.ensureArena();
   }
 
@@ -253,8 +271,18 @@ export class WebGpuBackend implements Backend {
     const xa = act(x, 'matmul x');
     const nIn = W.dims[0];
     const c = this.caps;
+    let xw = xa.word;
+    const mode = this.actQuant ? (ACT_QUANT[W.type] ?? 0) : 0;
+    if (mode) {
+      if (!this.actScratch || this.actScratch.byteSize < nIn * nTok * 4) this.actScratch = act(this.buffer(GgmlType.F32, [nIn * nTok]), 'scratch');
+      const units = mode === ActQuant.Q8_0 ? (nIn * nTok) / 32 : mode === ActQuant.Q8_K ? (nIn * nTok) / 256 : nIn * nTok;
+      const groups = Math.ceil(units / 64);
+      const gx = Math.min(groups, MAX_WG);
+      this.dispatch(`actq${c.f16}`, 'w', () => actQuantShader(c), [xa.word, this.actScratch.word, nIn, nTok, mode], gx, Math.ceil(groups / gx));
+      xw = this.actScratch.word;
+    }
     for (const s of W.slices) {
-      const params = [s.off, W.rowBytes, xa.word, o.word, nIn, s.rows, nTok, W.nRows, s.row0];
+      const params = [s.off, W.rowBytes, xw, o.word, nIn, s.rows, nTok, W.nRows, s.row0];
       if (this.threadMatmul) this.dispatch(`matmulT${W.type}${c.f16}`, 'w', () => matmulThreadShader(c, W.type), params, Math.ceil(s.rows / 64), Math.ceil(nTok / 4), s);
       else this.dispatch(`matmul${W.type}${c.f16}`, 'w', () => matmulShader(c, W.type), params, s.rows, Math.ceil(nTok / 8), s);
     }
