@@ -51,6 +51,13 @@ describe('WebGPU backend on Deno and Bun vs the WASM backend', () => {
     expect(got.tokens).toEqual(ref.tokens);
   }
 
+  it('every WGSL variant (with and without shader-f16) compiles under Deno (wgpu/naga)', () => {
+    const out = execFileSync(join(BIN, 'deno'), ['run', '-A', 'test/runtime/webgpu-shaders.ts'], { cwd: ROOT, encoding: 'utf8', timeout: 300_000, stdio: ['ignore', 'pipe', 'ignore'] });
+    const r = JSON.parse(out.trim().split('\n').pop()!);
+    expect(r.shaders).toBeGreaterThan(50);
+    expect(r.invalid).toBe(0);
+  }, 300_000);
+
   it('Deno (navigator.gpu)', () => {
     const got = run(join(BIN, 'deno'), ['run', '-A', SCRIPT, MODEL]);
     expect(got.usesF16).toBe(got.probe!.features.shaderF16);

@@ -38,7 +38,15 @@ fn rowAddr(table: u32, p: u32, ps: u32, pageBytes: u32, rowBytes: u32) -> u32 {
 }`;
 
 export function kvStoreShader(caps: ShaderCaps, type: GgmlType): string {
-  const pre = `${header(caps, 'read_write')}${GRID}${ADDR}
+  const quant = type === GgmlType.Q8_0 || type === GgmlType.Q4_0;
+  // put(byte): appends one byte to the row, flushing whole words
+  const put = `
+fn put(word: ptr<function, u32>, nb: ptr<function, u32>, wi: ptr<function, u32>, byte: u32) {
+  *word = *word | ((byte & 0xffu) << (8u * *nb));
+  *nb = *nb + 1u;
+  if (*nb == 4u) { W[*wi] = *word; *wi = *wi + 1u; *word = 0u; *nb = 0u; }
+}`;
+  const pre = `${header(caps, 'read_write')}${GRID}${ADDR}${quant ? put : ''}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let src = pu(0u); let nTok = pu(1u); let rowLen = pu(2u); let pos = pu(3u); let table = pu(4u);
@@ -51,13 +59,6 @@ fn main(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
     for (var b = 0u; b < rowLen / 32u; b++) {${body}
     }
   }
-}`;
-  // put(byte): appends one byte to the row, flushing whole words
-  const put = `
-fn put(word: ptr<function, u32>, nb: ptr<function, u32>, wi: ptr<function, u32>, byte: u32) {
-  *word = *word | ((byte & 0xffu) << (8u * *nb));
-  *nb = *nb + 1u;
-  if (*nb == 4u) { W[*wi] = *word; *wi = *wi + 1u; *word = 0u; *nb = 0u; }
 }`;
   switch (type) {
     case GgmlType.F32:
@@ -78,7 +79,7 @@ fn put(word: ptr<function, u32>, nb: ptr<function, u32>, wi: ptr<function, u32>,
   }
 }`;
     case GgmlType.Q8_0:
-      return `${put}${perRow(`
+      return `${perRow(`
       var amax = 0.0;
       for (var j = 0u; j < 32u; j++) { amax = max(amax, abs(af(x0 + b * 32u + j))); }
       let d = amax / 127.0;
@@ -91,7 +92,7 @@ fn put(word: ptr<function, u32>, nb: ptr<function, u32>, wi: ptr<function, u32>,
         put(&word, &nb, &wi, u32(q));
       }`)}`;
     case GgmlType.Q4_0:
-      return `${put}${perRow(`
+      return `${perRow(`
       var amax = 0.0; var mx = 0.0;
       for (var j = 0u; j < 32u; j++) { let x = af(x0 + b * 32u + j); if (amax < abs(x)) { amax = abs(x); mx = x; } }
       let d = mx / -8.0;
