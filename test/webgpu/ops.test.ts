@@ -154,7 +154,7 @@ describe('MATMUL and GET_ROWS vs float64 dequantization', () => {
   it('matmul over a weight split into slices (rows() views and a small binding limit)', async () => {
     const n = 64, rows = 40;
     const { bytes, val } = weightsOf(GgmlType.Q8_0, 32, rows, n, 5);
-    const small = await createWebGpuBackend({ context: be.ctx, weightSliceBytes: 8 * rowBytes(GgmlType.Q8_0 as WType, n) }); // 8 rows per slice
+    const small = await createWebGpuBackend({ context: be.ctx, llamaCppActivations: false, weightSliceBytes: 8 * rowBytes(GgmlType.Q8_0 as WType, n) }); // 8 rows per slice
     const w = await small.weight(GgmlType.Q8_0, [n, rows], async (d) => d.set(bytes));
     const view = small.rows(w, 6, 20); // rows 6..26 cross three slices
     const xs = rand(n * 3, 4);
