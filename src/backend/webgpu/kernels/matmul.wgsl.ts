@@ -1,7 +1,7 @@
 /**
  * MATMUL and GET_ROWS for every weight type: the weight is dequantized to f32 32 values at a time
- * (quant.wgsl.ts) and dotted in f32 with the f32 activations; no 8-bit quantization of the activations
- * (unlike ggml's CPU path for the block types), so results differ from the WASM backend's by that rounding.
+ * (quant.wgsl.ts) and dotted in f32 with the f32 activations (by default first rounded as ggml's CPU path rounds
+ * them, actquant.wgsl.ts; its integer block sums are then f32 sums here, equal up to f32 rounding).
  *
  * MATMUL params: 0 w byte offset (in W), 1 w row bytes, 2 x word offset, 3 out word offset, 4 n_in,
  * 5 rows (of this weight slice), 6 n_tok, 7 out row stride (n_out of the whole weight), 8 first row of the slice.
