@@ -258,7 +258,9 @@ export class Engine {
       const model = await loadModel(file, be, { ...loadOpts, kvType: kvTypeId(kt), vType: kvTypeId(vt), kvPageSize: ps, kvHotBytes: opts.kvHotBytes, kvHotContexts: 2, maxSeqs: numParallel });
       const kvm = model.pooling
         ? null
-        : new KvManager(model.kv, { modelDigest: await modelDigest(file.path), hostBytes: opts.kvHostBytes ?? 256 << 20, storage: opts.kvStorage ?? null });
+        : !(be as Backend).copyPageBytes // copyPageBytes: pages the host cannot see (webgpu) stay in backend memory: no host tier, no storage
+          ? new KvManager(model.kv, { modelDigest: await modelDigest(file.path), hostBytes: opts.kvHostBytes ?? 256 << 20, storage: opts.kvStorage ?? null })
+          : new KvManager(model.kv, { modelDigest: await modelDigest(file.path), hostBytes: 0, storage: null });
       backendInfo.tuning = await tuneForModel(be, file, model, hw, loadOpts.maxTokens, modelBytes, opts.tune);
       return new Engine(describe(file, model, be, nCtx), tokenizer, model, be, kvm, numParallel, backendInfo);
     } catch (e) {

@@ -120,6 +120,8 @@ export interface Backend {
    * `layer`: the `group` index the page was allocated under (a backend that places pages by layer needs it).
    */
   pageView?(page: number, bytes: number, layer?: number): Uint8Array;
+  /** Optional, for backends without pageView (webgpu): record a copy of the first `bytes` bytes of page `from` into page `to`, run in order at the next compute. */
+  copyPageBytes?(from: number, to: number, bytes: number): void;
 
   /**
    * Optional placement hint: the weights, KV pages and page tables allocated after this call belong to layer

@@ -117,7 +117,10 @@ const webgpuEntry: BackendEntry = {
     const v = gpuVerdict(true, hw.webgpu.reason, fits, fits ? 'model fits free memory' : 'model larger than free memory', this.create !== null);
     return hw.webgpu.software && v.usable ? { ...v, notForAuto: true, reason: `${v.reason}; a software adapter, so auto prefers the CPU backends` } : v;
   },
-  create: null, // wired to createWebGpuBackend at merge
+  create: async () => {
+    const { createWebGpuBackend } = await import('../backend/webgpu/index.ts');
+    return createWebGpuBackend();
+  },
 };
 
 const nativeEntry: BackendEntry = {

@@ -107,9 +107,19 @@ export class PagePool {
 
   /** Copies the first `nTok` positions of page `from` into page `to` (copy on write of a shared partial page). */
   copyPage(from: number, to: number, nTok: number): void {
-    const view = this.view();
     const kRow = this.kPageBytes / this.pageSize;
     const vRow = this.vPageBytes / this.pageSize;
+    const gpu = this.be.copyPageBytes?.bind(this.be);
+    if (gpu) {
+      // backends without host-visible pages (webgpu) record the copy, run in order before the next forward
+      for (let il = 0; il < this.shape.nLayer; il++) {
+        const i0 = il * this.nPages;
+        gpu(this.kAddr[i0 + from], this.kAddr[i0 + to], nTok * kRow);
+        gpu(this.vAddr[i0 + from], this.vAddr[i0 + to], nTok * vRow);
+      }
+      return;
+    }
+    const view = this.view();
     for (let il = 0; il < this.shape.nLayer; il++) {
       const i0 = il * this.nPages;
       view(this.kAddr[i0 + to], nTok * kRow, il).set(view(this.kAddr[i0 + from], nTok * kRow, il));
