@@ -27,6 +27,8 @@ export interface NativeReport {
   reason: string;
   /** The library variant picked for this CPU ('x86-64', 'x86-64-v3', 'x86-64-v4', 'aarch64' …). */
   simdLevel?: string;
+  /** The library's quantized matmuls have SIMD paths for this CPU (else they run their scalar twins: slower than WASM SIMD). */
+  simdKernels?: boolean;
 }
 
 export interface ProbeTiming {

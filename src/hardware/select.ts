@@ -127,7 +127,9 @@ const nativeEntry: BackendEntry = {
   kind: 'native',
   probe(hw) {
     if (!hw.native.available) return { usable: false, reason: `${hw.native.reason} (CPU SIMD: ${hw.cpu?.simd ?? 'unknown'})` };
-    return gpuVerdict(true, `${hw.native.reason} (CPU SIMD: ${hw.cpu?.simd ?? 'unknown'})`, true, 'runs in host memory', this.create !== null);
+    const v = gpuVerdict(true, `${hw.native.reason} (CPU SIMD: ${hw.cpu?.simd ?? 'unknown'})`, true, 'runs in host memory', this.create !== null);
+    // Until the library has SIMD quantized matmuls for this CPU, its scalar kernels are slower than WASM SIMD: only by name.
+    return v.usable && !hw.native.simdKernels ? { ...v, notForAuto: true, reason: `${v.reason}; its quantized matmuls are scalar on this CPU, so auto prefers WASM SIMD` } : v;
   },
   create: async (o) => {
     const { createNativeBackend } = await import('../backend/native/index.ts');

@@ -54,9 +54,9 @@ describe.skipIf(!existsSync(CLI))('tessera hw / ps / run --backend (skipped when
 
   it('hw --require: 0 for wasm, 1 with the reason for an unavailable kind, 2 for an unknown one', async () => {
     expect((await cli(['hw', '--require', 'wasm'])).code).toBe(0);
-    const r = await cli(['hw', '--require', 'native']);
+    const r = await cli(['hw', '--require', 'cuda']); // no CUDA device here (nor in CI)
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^tessera: backend 'native' is not available: /m);
+    expect(r.stderr).toMatch(/^tessera: backend 'cuda' is not available: /m);
     expect((await cli(['hw', '--require', 'tpu'])).code).toBe(2);
   });
 
@@ -73,7 +73,7 @@ describe.skipIf(!existsSync(CLI))('tessera hw / ps / run --backend (skipped when
     const r = await cli(['ps']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^tiny:latest\s+[0-9a-f]{12}\s+.*100% CPU \(wasm\)/m);
-    expect(r.stdout).toMatch(/^tiny:latest: wasm — auto: WASM simd128/m);
+    expect(r.stdout).toMatch(/^tiny:latest: wasm — requested: WASM simd128/m);
     expect(r.stdout).toMatch(/^ {2}facts: 2 threads of \d+ cores/m);
     expect(r.stdout).toMatch(/^ {2}tuning: measured, measured \d+ shape\/phase pairs/m);
   });

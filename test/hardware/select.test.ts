@@ -52,8 +52,15 @@ describe('backend selection', () => {
   });
 
   it('an explicitly requested backend that is unavailable is BackendUnavailableError (503 code), not a fallback', async () => {
+    // A machine where none of them is there (this one may have WebGPU through a software adapter, and the native library).
+    const none: HardwareReport = {
+      ...hw,
+      cuda: { ...hw.cuda, available: false, reason: 'test: no libcuda', devices: [] },
+      webgpu: { available: false, reason: 'test: no adapter' },
+      native: { available: false, reason: 'test: no native library' },
+    };
     for (const kind of ['cuda', 'webgpu', 'native'] as const) {
-      const err = await createEngine({ model: MODEL, threads: 1, hardware: hw, backend: kind }).then(() => null, (x: unknown) => x);
+      const err = await createEngine({ model: MODEL, threads: 1, hardware: none, backend: kind }).then(() => null, (x: unknown) => x);
       expect(err, kind).toBeInstanceOf(BackendUnavailableError);
       expect((err as BackendUnavailableError).code).toBe('backend_unavailable');
       expect((err as Error).message).toMatch(new RegExp(`^backend '${kind}' is not available: .+`));
