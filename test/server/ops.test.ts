@@ -100,7 +100,7 @@ describe('configuration', () => {
   it('`tessera serve --help` lists every variable and exits 0; a bad variable is a usage error (2)', () => {
     const help = configHelp();
     for (const v of CONFIG_VARS) expect(help).toContain(v.name);
-    expect(CONFIG_VARS.length).toBe(20); // 16 + TESSERA_BACKEND, TESSERA_MODEL_BACKENDS, TESSERA_TUNE, TESSERA_TUNE_BUDGET_MS
+    expect(CONFIG_VARS.length).toBe(21); // 17 + TESSERA_BACKEND, TESSERA_MODEL_BACKENDS, TESSERA_TUNE, TESSERA_TUNE_BUDGET_MS
     const root = join(import.meta.dirname, '../..');
     const bun = join(root, 'node_modules/.bin/bun');
     const out = execFileSync(bun, ['src/cli/main.ts', 'serve', '--help'], { cwd: root, encoding: 'utf8' });
