@@ -31,6 +31,7 @@ import type { Storage, StoredValue } from './storage/types.ts';
 import type { Tokenizer } from './tokenizer/index.ts';
 import { ImageCache, type EncodedImage, type TileEncoder } from './vision/cache.ts';
 import { VisionEncoder } from './vision/encoder/index.ts';
+import { ImageError } from './vision/errors.ts';
 
 /** Where an image goes in prompt text (llama.cpp's mtmd default marker). */
 export const IMAGE_MARKER = '<__media__>';
@@ -150,7 +151,14 @@ export class EngineVision {
   async encodeImages(images: readonly Uint8Array[], session: string): Promise<{ encoded: EncodedImage[]; encodeNs: number }> {
     const t0 = now();
     const encoded: EncodedImage[] = [];
-    for (const bytes of images) encoded.push(await this.cache.encode(bytes, session));
+    for (let i = 0; i < images.length; i++) {
+      try {
+        encoded.push(await this.cache.encode(images[i]!, session));
+      } catch (e) {
+        if (e instanceof ImageError) throw new ImageError(e.reason, `images[${i}]: ${e.message}`, { cause: e });
+        throw e;
+      }
+    }
     return { encoded, encodeNs: now() - t0 };
   }
 

@@ -134,7 +134,7 @@ export class ModelLoader {
     if (!m) {
       let p = this.loading.get(key);
       if (!p) {
-        p = this.load(key, entry.path, ctx);
+        p = this.load(key, entry.path, ctx, entry.projector);
         this.loading.set(key, p);
         p.finally(() => this.loading.delete(key)).catch(() => {});
         m = await p;
@@ -178,14 +178,14 @@ export class ModelLoader {
     return lease.loadNs;
   }
 
-  private async load(name: string, path: string, numCtx: number): Promise<LoadedModel> {
+  private async load(name: string, path: string, numCtx: number, projector?: string): Promise<LoadedModel> {
     await this.makeRoom(path, numCtx);
     const t0 = performance.now();
     const kvStorage = (await this.opts.kvStorage?.()) ?? undefined;
     const mb = this.opts.modelBackends ?? {};
     const backend = mb[name] ?? mb[name.replace(/:latest$/, '')] ?? this.opts.backend ?? 'auto'; // 'tiny' names 'tiny:latest'
     const tune = this.opts.tune === false ? false : { storage: kvStorage, budgetMs: this.opts.tuneBudgetMs };
-    const engine = await createEngine({ model: path, threads: this.opts.threads, numCtx, kvStorage, backend, tune, numParallel: this.opts.numParallel });
+    const engine = await createEngine({ model: path, threads: this.opts.threads, numCtx, kvStorage, backend, tune, numParallel: this.opts.numParallel, ...(projector ? { projector, imageCache: { storage: kvStorage ?? null } } : {}) });
     const m: LoadedModel = {
       name,
       path,

@@ -7,7 +7,10 @@
  *                                                      `…image.license`, and the config blob
  *   <dir>/<model>[:<tag>].gguf                          a loose GGUF dropped into the directory: listed as
  *                                                      `<model>:<tag>` (library namespace); settings from a
- *                                                      `<model>[:<tag>].json` beside it (the earlier flat store)
+ *                                                      `<model>[:<tag>].json` beside it (the earlier flat store);
+ *                                                      its vision projector: `<model>[:<tag>].mmproj.gguf` beside it
+ *                                                      (not listed as a model). A manifest's projector is its
+ *                                                      `…image.projector` layer (Ollama's).
  *
  * A second, read-only root is the user's Ollama store (`~/.ollama/models`, or OLLAMA_MODELS): its models are
  * listed and run from their blobs in place, never copied. On a name clash the order is Tessera's manifests,
@@ -62,6 +65,8 @@ export interface ModelEntry {
   manifest?: Manifest;
   /** The models directory whose blobs/ the manifest points into. */
   root: string;
+  /** The vision projector (mmproj GGUF), when the model has one. */
+  projector?: string;
 }
 
 export class ReadOnlyModelError extends HttpError {
@@ -131,7 +136,9 @@ export class ModelStore {
     const ml = modelLayer(manifest);
     if (!ml) return null; // adapters-only or foreign manifests: not a runnable model
     const s = await stat(p);
+    const proj = manifest.layers.find((l) => l.mediaType === LAYER.projector);
     return {
+      ...(proj ? { projector: this.blobPath(proj.digest, root) } : {}),
       name: n.full,
       path: this.blobPath(ml.digest, root),
       size: manifest.layers.reduce((a, l) => a + l.size, 0),
@@ -148,7 +155,9 @@ export class ModelStore {
     const path = join(this.dir, n.tag === 'latest' ? `${n.model}.gguf` : `${n.model}:${n.tag}.gguf`);
     const s = await stat(path).catch(() => null);
     if (!s?.isFile()) return null;
-    return { name: n.full, path, size: s.size, modifiedAt: s.mtime, source: 'file', root: this.dir };
+    const projector = path.replace(/\.gguf$/, '.mmproj.gguf');
+    const p = await stat(projector).catch(() => null);
+    return { name: n.full, path, size: s.size, modifiedAt: s.mtime, source: 'file', root: this.dir, ...(p?.isFile() ? { projector } : {}) };
   }
 
   /** The model's entry, from Tessera's store, a loose file, or Ollama's store. @throws InvalidModelNameError, ModelNotFoundError */
@@ -196,7 +205,7 @@ export class ModelStore {
     } catch {
       /* no store yet */
     }
-    for (const f of files.filter((x) => x.endsWith('.gguf')).sort()) {
+    for (const f of files.filter((x) => x.endsWith('.gguf') && !x.endsWith('.mmproj.gguf')).sort()) {
       let n: ModelName;
       try {
         n = parseModelName(f.slice(0, -5));

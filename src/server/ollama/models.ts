@@ -131,7 +131,7 @@ export function modelRoutes(app: Hono, state: ServerState): void {
       ...(s.license ? { license: s.license } : {}),
       details: details(g),
       model_info: g.info,
-      capabilities: g.embedding ? ['embedding'] : ['completion'],
+      capabilities: g.embedding ? ['embedding'] : e.projector ? ['completion', 'vision'] : ['completion'],
       modified_at: e.modifiedAt.toISOString(),
     });
   });
