@@ -47,6 +47,8 @@ export interface VisionOptions {
   maxTiles?: number;
   /** A whole-image thumbnail block before the grid when there are several blocks (default true). */
   overview?: boolean;
+  /** false: KV pages holding image rows are never shared between requests (each gets a fresh key; benchmarks). Default true. */
+  kvReuse?: boolean;
 }
 
 /** One image block in a laid-out prompt. */
@@ -100,6 +102,7 @@ const now = () => Math.round(performance.now() * 1e6);
 
 export class EngineVision {
   private readonly ids: { soi: number | null; eoi: number | null; soft: number };
+  private requests = 0;
 
   private constructor(
     readonly encoder: VisionEncoder,
@@ -108,6 +111,7 @@ export class EngineVision {
     private readonly tokenizer: Tokenizer,
     private readonly model: LlamaModel,
     private readonly exclusive: <T>(fn: () => Promise<T>) => Promise<T>,
+    private readonly kvReuse: boolean,
   ) {
     const find = (text: string): number | null => {
       for (let i = 0; i < tokenizer.vocabSize; i++) if (tokenizer.tokenText(i) === text) return i;
@@ -140,7 +144,7 @@ export class EngineVision {
     const storage = opts.cache === false ? new NoStorage() : (opts.storage ?? new MemoryStorage({ budgetBytes: 512 << 20 }));
     const maxTiles = opts.maxTiles ?? 1;
     const cache = new ImageCache({ encoder: locked, storage, core, maxTiles, overview: maxTiles > 1 && (opts.overview ?? true) });
-    return new EngineVision(encoder, cache, storage, tokenizer, model, exclusive);
+    return new EngineVision(encoder, cache, storage, tokenizer, model, exclusive, opts.kvReuse ?? true);
   }
 
   get projector(): string {
@@ -185,7 +189,8 @@ export class EngineVision {
     encoded.forEach((img, k) => {
       const tiles = img.grid.tiles;
       const several = tiles.length > 1;
-      let seed = parseInt(img.key.slice(img.key.lastIndexOf('/') + 1, img.key.lastIndexOf('/') + 9), 16) >>> 0;
+      const nonce = this.kvReuse ? '' : `~${++this.requests}`; // kvReuse off: a key no other request has
+      let seed = (parseInt(img.key.slice(img.key.lastIndexOf('/') + 1, img.key.lastIndexOf('/') + 9), 16) + (this.kvReuse ? 0 : this.requests * 7919)) >>> 0;
       tiles.forEach((tile, t) => {
         const label = !several ? '' : tile.kind === 'overview' ? '<overview>' : `<block row=${tile.row + 1} col=${tile.col + 1}>`;
         if (label) pushText(label, false);
@@ -206,7 +211,7 @@ export class EngineVision {
         }
         const last = t === tiles.length - 1 || (tiles[t + 1]!.kind === 'grid' && tiles[t + 1]!.row !== tile.row) || tile.kind === 'overview';
         if (several && last) pushText('\n', false);
-        spans.push({ start, end, hash: `${img.key}#${t}`, rows: img.embeddings.subarray(t * nTokens * nEmbd, (t + 1) * nTokens * nEmbd), bidirectional });
+        spans.push({ start, end, hash: `${img.key}#${t}${nonce}`, rows: img.embeddings.subarray(t * nTokens * nEmbd, (t + 1) * nTokens * nEmbd), bidirectional });
         blocks.push({ image: k, kind: tile.kind, row: tile.kind === 'grid' ? tile.row + 1 : 0, col: tile.kind === 'grid' ? tile.col + 1 : 0, box: tile.box, start, end, label });
       });
       pushText(parts[k + 1]!, false);
