@@ -308,24 +308,27 @@ export class ModelStore {
   }
 
   /** Installs `source` (a GGUF path) as `name`: the weights become a blob (hard link when possible, else a copy). */
-  async install(name: string, source: string, settings: ModelSettings): Promise<void> {
+  async install(name: string, source: string, settings: ModelSettings, projector?: string): Promise<void> {
     parseModelName(name);
-    const hex = await sha256File(source);
-    const { size } = await stat(source);
-    const dest = this.blobPath(`sha256:${hex}`);
-    if (!(await exists(dest))) {
-      await mkdir(dirname(dest), { recursive: true });
-      await linkOrCopy(source, dest);
-    }
-    const layers = [{ mediaType: LAYER.model, digest: `sha256:${hex}`, size }, ...(await this.settingsLayers(settings))];
+    const blob = async (path: string, mediaType: string): Promise<Layer> => {
+      const hex = await sha256File(path);
+      const { size } = await stat(path);
+      const dest = this.blobPath(`sha256:${hex}`);
+      if (!(await exists(dest))) {
+        await mkdir(dirname(dest), { recursive: true });
+        await linkOrCopy(path, dest);
+      }
+      return { mediaType, digest: `sha256:${hex}`, size };
+    };
+    const layers = [await blob(source, LAYER.model), ...(projector ? [await blob(projector, LAYER.projector)] : []), ...(await this.settingsLayers(settings))];
     await this.writeManifest(name, layers);
   }
 
   /** Replaces the settings layers of a model in Tessera's store. */
   async writeSettings(name: string, settings: ModelSettings): Promise<void> {
     const e = await this.get(name);
-    if (e.source !== 'tessera') return this.install(name, e.path, settings);
-    const model = e.manifest!.layers.filter((l) => l.mediaType === LAYER.model);
+    if (e.source !== 'tessera') return this.install(name, e.path, settings, e.projector);
+    const model = e.manifest!.layers.filter((l) => l.mediaType === LAYER.model || l.mediaType === LAYER.projector);
     await this.writeManifest(name, [...model, ...(await this.settingsLayers(settings))]);
   }
 
@@ -333,7 +336,7 @@ export class ModelStore {
   async copy(from: string, to: string): Promise<void> {
     parseModelName(to);
     const src = await this.get(from);
-    if (!src.manifest) return this.install(to, src.path, {});
+    if (!src.manifest) return this.install(to, src.path, {}, src.projector);
     if (src.root !== this.dir) {
       for (const l of [src.manifest.config, ...src.manifest.layers]) {
         const dest = this.blobPath(l.digest);

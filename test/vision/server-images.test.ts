@@ -5,17 +5,20 @@
  * and remote image URLs from a loopback HTTP server: refused unless TESSERA_IMAGE_FETCH=on, then fetched within
  * TESSERA_IMAGE_FETCH_MAX_BYTES.
  */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeModelsDir, ndjson, post, testApp, type TestApp } from '../server/fixtures.ts';
 import { buildPng, pattern } from './images.ts';
-import { writeGemma3Vision } from './vision-model.ts';
+import { writeGemma3Vision, type VisionFiles } from './vision-model.ts';
 
 let dir: string;
 let app: TestApp;
 let http: Server;
 let base: string;
+let files: VisionFiles;
 const png = (shift: number) => buildPng(40, 30, 2, pattern(40, 30).map((v) => (v + shift) & 255));
 const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
 const IMG = png(0);
@@ -23,7 +26,7 @@ const opts = { temperature: 0, num_predict: 3 };
 
 beforeAll(async () => {
   dir = await makeModelsDir('vision');
-  await writeGemma3Vision(dir, 'gemma3v');
+  files = await writeGemma3Vision(dir, 'gemma3v');
   app = testApp(dir);
   http = createServer((req, res) => {
     if (req.url === '/cat.png') {
@@ -127,4 +130,20 @@ describe('images through the server', () => {
     }
     expect((await post(app, '/api/generate', { model: 'tiny', prompt: 'hello', raw: true, stream: false, options: { num_predict: 2 } })).status).toBe(200);
   }, 30_000);
+
+  it('/api/create takes a projector blob beside the model (a clip GGUF), and `from` keeps the parent\'s projector', async () => {
+    const upload = async (path: string) => {
+      const bytes = readFileSync(path);
+      const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+      expect((await app.request(`/api/blobs/${digest}`, { method: 'POST', body: bytes })).status).toBeLessThan(300);
+      return digest;
+    };
+    const files_ = { 'model.gguf': await upload(files.model), 'mmproj.gguf': await upload(files.projector) };
+    expect((await post(app, '/api/create', { model: 'seer', files: files_, stream: false })).status).toBe(200);
+    expect((await (await post(app, '/api/show', { model: 'seer' })).json()).capabilities).toEqual(['completion', 'vision']);
+    const g = await post(app, '/api/generate', { model: 'seer', prompt: 'hello', images: [b64(IMG)], stream: false, options: opts });
+    expect(g.status).toBe(200);
+    expect((await post(app, '/api/create', { model: 'seer2', from: 'gemma3v', system: 'be brief', stream: false })).status).toBe(200);
+    expect((await (await post(app, '/api/show', { model: 'seer2' })).json()).capabilities).toEqual(['completion', 'vision']);
+  });
 });
