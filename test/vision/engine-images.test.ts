@@ -156,6 +156,17 @@ describe('Engine with a Gemma 3 projector', () => {
     }
   }, 60_000);
 
+  it('one slot (numParallel 1: forwards on table set 0) gives the tokens of three', async () => {
+    const one = await open(g3, { numParallel: 1 });
+    try {
+      const a = await drain(one.generate({ prompt: 'the world', images: [IMG_B], options: { ...greedy, num_predict: 6 } }));
+      const b = await drain(engine.generate({ prompt: 'the world', images: [IMG_B], options: { ...greedy, num_predict: 6 } }));
+      expect(a.tokens).toEqual(b.tokens);
+    } finally {
+      await one.close();
+    }
+  });
+
   it('chat: a message\'s images go before its text', async () => {
     const gen = engine.chat({ messages: [{ role: 'user', content: 'hello', images: [IMG_A] }], options: greedy });
     await drain(gen);
