@@ -38,6 +38,8 @@ import { StopMatcher } from './sampling/stop.ts';
 import { Utf8Stream } from './sampling/utf8.ts';
 import { renderChat } from './tokenizer/chat-template.ts';
 import { createTokenizer, type Tokenizer } from './tokenizer/index.ts';
+import { EngineVision, IMAGE_MARKER, type ImagePrompt, type PromptImageBlock, type VisionOptions } from './engine-images.ts';
+import type { LlamaModel } from './model/llama.ts';
 
 export interface EngineOptions {
   /** Path to a GGUF file. */
@@ -88,11 +90,17 @@ export interface EngineOptions {
    * Default: env TESSERA_NUM_PARALLEL, else 4. KV pages are shared by all of them (kvHotBytes).
    */
   numParallel?: number;
+  /** Path to the model's projector (a llama.cpp mmproj GGUF): requests may then carry images (src/engine-images.ts). */
+  projector?: string;
+  /** The image cache of a model with a projector: storage (default memory), off (`cache: false`), blocks per image. */
+  imageCache?: Omit<VisionOptions, 'projector'>;
 }
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant' | 'tool' | string;
   content: string;
+  /** Encoded images (PNG, JPEG, WebP, GIF) shown with this message, put before its text (needs a projector). */
+  images?: Uint8Array[];
 }
 
 export interface GenerateRequest {
@@ -111,6 +119,13 @@ export interface GenerateRequest {
   tools?: ToolDefinition[] | null;
   /** "auto" (default), "required" (always a call) or "none" (tools only shown to the template). */
   toolChoice?: ToolChoice | null;
+  /**
+   * Encoded images (needs a projector). A text prompt with IMAGE_MARKER ('<__media__>') gets them there, in order;
+   * else they go before the prompt's text.
+   */
+  images?: Uint8Array[];
+  /** Tags the image cache entries this request makes or uses (default 'default'). */
+  session?: string;
 }
 
 export interface ChatRequest {
@@ -123,6 +138,8 @@ export interface ChatRequest {
   /** Also passed to the chat template as `tools`. */
   tools?: ToolDefinition[] | null;
   toolChoice?: ToolChoice | null;
+  /** As GenerateRequest.session. */
+  session?: string;
 }
 
 /** log p of a token under softmax(raw logits) (see sampling/logprobs.ts), with the most likely alternatives. */
@@ -162,6 +179,8 @@ export interface Generation extends AsyncIterable<GenerateChunk> {
    * answered in text (or was cut off mid-call). Set when the iteration finishes; always null without tools.
    */
   toolCalls: ToolCall[] | null;
+  /** With images: where each image block went in the prompt, and whether the image cache held each image (set before the first chunk). */
+  images?: { blocks: PromptImageBlock[]; cached: boolean[]; encodeNs: number; promptTokens: number };
 }
 
 export interface ModelInfo {
@@ -183,6 +202,8 @@ export interface ModelInfo {
   /** WASM instances the model is spread over (1 unless it needs more than one instance holds). */
   shards: number;
   chatTemplate: string | null;
+  /** The projector type ('gemma3', 'mlp') when the model takes images, else null. */
+  vision: string | null;
 }
 
 export class EngineClosedError extends TesseraError {
@@ -202,6 +223,8 @@ export class Engine {
   private closed = false;
   /** Runs the generations (null for encoder models). */
   private readonly sched: BatchScheduler | null;
+  /** The projector and image cache (null: text only). */
+  vision: EngineVision | null = null;
 
   private constructor(
     readonly info: ModelInfo,
@@ -262,7 +285,14 @@ export class Engine {
           ? new KvManager(model.kv, { modelDigest: await modelDigest(file.path), hostBytes: opts.kvHostBytes ?? 256 << 20, storage: opts.kvStorage ?? null })
           : new KvManager(model.kv, { modelDigest: await modelDigest(file.path), hostBytes: 0, storage: null });
       backendInfo.tuning = await tuneForModel(be, file, model, hw, loadOpts.maxTokens, modelBytes, opts.tune);
-      return new Engine(describe(file, model, be, nCtx), tokenizer, model, be, kvm, numParallel, backendInfo);
+      const engine = new Engine(describe(file, model, be, nCtx), tokenizer, model, be, kvm, numParallel, backendInfo);
+      if (opts.projector !== undefined) {
+        if (typeof opts.projector !== 'string' || !opts.projector) throw new ValidationError("createEngine: 'projector' must be a path to an mmproj GGUF file");
+        if (!kvm || !(model as LlamaModel).enableEmbeddingInput || be instanceof ShardedBackend) throw new ValidationError(`createEngine: a projector needs a generative ${SUPPORTED_ARCHITECTURES.join('/')} model in one instance`);
+        engine.vision = await EngineVision.load({ ...opts.imageCache, projector: opts.projector }, be, model as LlamaModel, tokenizer, (fn) => engine.exclusive(fn));
+        engine.info.vision = engine.vision.projector;
+      }
+      return engine;
     } catch (e) {
       await be.close();
       throw e;
@@ -315,6 +345,7 @@ export class Engine {
     if (this.model.pooling) throw new ValidationError(`generate: ${this.info.architecture} is an embedding model; use embed()`);
     const options = resolveOptions(req.options ?? {});
     const grammar = structuredOutput(req);
+    if (req.images?.length) return this.generateWithImages(req, options, grammar);
     let tokens: number[];
     if (Array.isArray(req.prompt)) {
       tokens = req.prompt.slice();
@@ -340,6 +371,27 @@ export class Engine {
     return this.run(tokens, options, kvTypes, req.signal, req.logprobs, grammar, grammar && req.tools && req.toolChoice !== 'none' ? req.tools : null);
   }
 
+  private generateWithImages(req: GenerateRequest, options: ResolvedOptions, grammar: GrammarAutomaton | null): Generation {
+    const images = req.images!;
+    if (!this.vision) throw new ValidationError(`generate: ${this.info.architecture} model '${this.info.path}' does not support images (no projector loaded)`);
+    if (!images.every((b) => b instanceof Uint8Array)) throw new ValidationError('generate: images must be Uint8Arrays of encoded images');
+    if (typeof req.prompt !== 'string') throw new ValidationError('generate: a request with images needs a text prompt');
+    const session = req.session ?? 'default';
+    let text = req.prompt;
+    const markers = text.split(IMAGE_MARKER).length - 1;
+    if (markers === 0) text = IMAGE_MARKER.repeat(images.length) + text;
+    else if (markers !== images.length) throw new ValidationError(`generate: the prompt has ${markers} image markers for ${images.length} images`);
+    if (!req.raw && this.info.chatTemplate) {
+      const messages: ChatMessage[] = [];
+      if (req.system) messages.push({ role: 'system', content: req.system });
+      messages.push({ role: 'user', content: text });
+      text = this.renderTemplate(messages, req.tools);
+    }
+    const kvTypes = resolveKvTypes(req.options as Record<string, unknown> | undefined, this.kvm!.cache.defaultTypes);
+    const vis = { text, images, session };
+    return this.run([], options, kvTypes, req.signal, req.logprobs, grammar, grammar && req.tools && req.toolChoice !== 'none' ? req.tools : null, vis);
+  }
+
   /** The KV cache's pages, tiers and counters (null for encoder models). */
   kvStats(): KvStats | null {
     return this.kvm?.stats() ?? null;
@@ -362,8 +414,11 @@ export class Engine {
       if (typeof m?.role !== 'string' || typeof m.content !== 'string') throw new ValidationError('chat: every message needs a string role and content');
     }
     structuredOutput(req); // validates format/tools before the template sees them (cached for generate)
-    const text = this.renderTemplate(req.messages, req.tools);
-    return this.generate({ prompt: text, raw: true, options: req.options, signal: req.signal, logprobs: req.logprobs, format: req.format, tools: req.tools, toolChoice: req.toolChoice });
+    // Images go before their message's text, each as IMAGE_MARKER (replaced by its blocks after the template).
+    const images = req.messages.flatMap((m) => m.images ?? []);
+    const messages = images.length ? req.messages.map((m) => (m.images?.length ? { role: m.role, content: IMAGE_MARKER.repeat(m.images.length) + m.content } : m)) : req.messages;
+    const text = this.renderTemplate(messages, req.tools);
+    return this.generate({ prompt: text, raw: true, options: req.options, signal: req.signal, logprobs: req.logprobs, format: req.format, tools: req.tools, toolChoice: req.toolChoice, images: images.length ? images : undefined, session: req.session });
   }
 
   /** The model's chat template over `messages` (and `tools`), up to the assistant's turn (the text chat() tokenizes). */
@@ -437,20 +492,20 @@ export class Engine {
     });
   }
 
-  private run(prompt: number[], o: ResolvedOptions, kvTypes: KvTypes, signal?: AbortSignal, logprobs?: number, grammar: GrammarAutomaton | null = null, tools: ToolDefinition[] | null = null): Generation {
+  private run(prompt: number[], o: ResolvedOptions, kvTypes: KvTypes, signal?: AbortSignal, logprobs?: number, grammar: GrammarAutomaton | null = null, tools: ToolDefinition[] | null = null, vis: ImageRequest | null = null): Generation {
     const self = this;
     const gen: Generation = {
       doneReason: null,
       stats: null,
       toolCalls: null,
       [Symbol.asyncIterator]() {
-        return self.stream(prompt, o, kvTypes, gen, signal, logprobs, grammar, tools)[Symbol.asyncIterator]();
+        return self.stream(prompt, o, kvTypes, gen, signal, logprobs, grammar, tools, vis)[Symbol.asyncIterator]();
       },
     };
     return gen;
   }
 
-  private async *stream(prompt: number[], o: ResolvedOptions, kvTypes: KvTypes, gen: Generation, signal: AbortSignal | undefined, logprobs: number | undefined, grammar: GrammarAutomaton | null, tools: ToolDefinition[] | null): AsyncGenerator<GenerateChunk> {
+  private async *stream(prompt: number[], o: ResolvedOptions, kvTypes: KvTypes, gen: Generation, signal: AbortSignal | undefined, logprobs: number | undefined, grammar: GrammarAutomaton | null, tools: ToolDefinition[] | null, vis: ImageRequest | null = null): AsyncGenerator<GenerateChunk> {
     if (this.closed) throw new EngineClosedError();
     const t0 = now();
     const slot = await this.sched!.acquireSlot(signal);
@@ -462,21 +517,36 @@ export class Engine {
     }
     let seq: KvSequence | null = null;
     try {
+      // Images: encoded (through the image cache), then laid out in the prompt; the KV manager keys `kvPrompt`.
+      let ip: ImagePrompt | null = null;
+      if (vis) {
+        const { encoded, encodeNs } = await this.vision!.encodeImages(vis.images, vis.session);
+        ip = { ...this.vision!.layout(vis.text, encoded, true), cached: encoded.map((e) => e.cached), encodeNs };
+        prompt = ip.tokens;
+        gen.images = { blocks: ip.blocks, cached: ip.cached, encodeNs, promptTokens: prompt.length };
+        if (prompt.length >= this.info.nCtx) {
+          throw new ValidationError(`more images than the context fits: the prompt with ${vis.images.length} image(s) (${ip.blocks.length} blocks) is ${prompt.length} tokens, the context (num_ctx) is ${this.info.nCtx}`);
+        }
+      }
+      const kvPrompt = ip ? ip.kvTokens : prompt;
       if (prompt.length >= this.info.nCtx) throw new KvCacheFullError(prompt.length + 1, this.info.nCtx);
       // Structured output: the constraint masks each step; its text is what the tool-call parser reads.
       const constraint = grammar ? GrammarConstraint.create(grammar, this.tokenizer) : null;
       // A generation that began before this one and is evaluating a prompt with the same first page(s): wait for its
       // pages to be in the cache, then share them. Then the longest cached prefix (the prefix index; at least the last
       // prompt token is left to evaluate), under the model's lock: promoting or copying pages writes backend memory.
-      await this.sched!.awaitSharedPrefill(slot, prompt, this.kvm!.cache.pageSize, signal);
+      await this.sched!.awaitSharedPrefill(slot, kvPrompt, this.kvm!.cache.pageSize, signal);
       const release = await this.acquire();
       try {
-        seq = await this.kvm!.begin(prompt, kvTypes, { tableSet: slot.tableSet });
+        seq = await this.kvm!.begin(kvPrompt, kvTypes, { tableSet: slot.tableSet, images: ip?.spans });
       } finally {
         release();
       }
       slot.seq = seq;
-      yield* this.decode(prompt, o, slot, t0, gen, signal, logprobs, constraint);
+      const reused = seq.reused;
+      // An image prompt is evaluated here (exclusive forwards, one image block each); its decode joins the batches.
+      if (ip) await this.vision!.prefill(this.kvm!, seq, ip, slot.logits, signal);
+      yield* this.decode(prompt, o, slot, t0, gen, signal, logprobs, constraint, ip ? { start: seq.n, reused } : undefined);
       if (constraint && tools) gen.toolCalls = parseToolCalls(constraint.text(), tools);
     } finally {
       if (seq) this.kvm!.release(seq);
@@ -484,16 +554,16 @@ export class Engine {
     }
   }
 
-  private async *decode(prompt: number[], o: ResolvedOptions, slot: Slot, t0: number, gen: Generation, signal?: AbortSignal, logprobs?: number, constraint: GrammarConstraint | null = null): AsyncGenerator<GenerateChunk> {
+  private async *decode(prompt: number[], o: ResolvedOptions, slot: Slot, t0: number, gen: Generation, signal?: AbortSignal, logprobs?: number, constraint: GrammarConstraint | null = null, prefilled?: { start: number; reused: number }): AsyncGenerator<GenerateChunk> {
     const sched = this.sched!;
     const seq = slot.seq!;
     const logits = slot.logits;
     const V = this.info.nVocab;
     const nCtx = this.info.nCtx;
-    const reuse = seq.reused;
+    const reuse = prefilled ? prefilled.reused : seq.reused;
 
     // The prompt's rest, in chunks the scheduler cuts to the batch rows left beside the other generations.
-    for (let start = reuse; start < prompt.length; ) {
+    for (let start = prefilled ? prefilled.start : reuse; start < prompt.length; ) {
       if (signal?.aborted) break;
       start += await sched.step(slot, prompt, start, prompt.length - start);
     }
@@ -600,7 +670,8 @@ export class Engine {
     return release;
   }
 
-  private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+  /** Runs `fn` alone on the model (between batches). */
+  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const release = await this.acquire();
     try {
       return await fn();
@@ -618,6 +689,13 @@ export class Engine {
     });
     this.closed = true;
   }
+}
+
+/** The images of a request: the prompt text with one IMAGE_MARKER per image, and the session tagging cache entries. */
+interface ImageRequest {
+  text: string;
+  images: Uint8Array[];
+  session: string;
 }
 
 /** TESSERA_NUM_PARALLEL (Ollama's OLLAMA_NUM_PARALLEL) when set to a positive integer, else 4. */
@@ -654,6 +732,7 @@ function describe(file: GgufFile, model: Model, be: Backend, nCtx: number): Mode
     threads: be.nThreads,
     shards: be instanceof ShardedBackend ? be.shards.length : 1,
     chatTemplate: typeof template === 'string' ? template : null,
+    vision: null,
   };
 }
 

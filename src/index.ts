@@ -19,6 +19,7 @@ export { InvalidSchemaError, parseToolCalls, structuredOutput } from './grammar/
 export type { JsonSchema, OutputFormat, ToolCall, ToolChoice, ToolDefinition } from './grammar/index.ts';
 export { decodeImage, ImageError, CoreImage, planTiles, tileTensors, type DecodedImage, type DecodeLimits, type ResampleSpec, type Tile, type TileGrid } from './vision/index.ts';
 export { VisionEncoder, ImageCache, type EncodedImage, type ImageCacheOptions, type VisionEncoderOptions } from './vision/index.ts';
+export { IMAGE_MARKER, type PromptImageBlock, type VisionOptions } from './engine-images.ts';
 export { detectHardware, hardwareReport, type HardwareReport } from './hardware/report.ts';
 export { BackendUnavailableError } from './hardware/errors.ts';
 export { BACKEND_KINDS, registerBackend, type BackendEntry, type BackendInfo, type BackendKind, type BackendRequest } from './hardware/select.ts';

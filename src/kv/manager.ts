@@ -95,6 +95,20 @@ class PoolState {
   }
 }
 
+/** Positions [start, end) hold an image's embedding rows; `hash` names the image (sha256 of its bytes, settings, encoder). */
+export interface KvImageSpan {
+  start: number;
+  end: number;
+  hash: string;
+}
+
+/** Hashes of the image spans that overlap positions [start, end), in order. */
+export function imagesIn(spans: readonly KvImageSpan[], start: number, end: number): string[] {
+  const out: string[] = [];
+  for (const s of spans) if (s.start < end && s.end > start) out.push(`${s.hash}@${s.start - start}:${s.end - start}`);
+  return out;
+}
+
 export class KvSequence {
   /** i32 [maxPages]: page ids; pages[0..nPages). */
   readonly pages: Int32Array;
@@ -107,6 +121,8 @@ export class KvSequence {
   readonly keys: string[] = [];
   /** Prompt positions served from the cache at begin. */
   reused = 0;
+  /** Image embedding rows among the positions (start-ordered): their hashes enter the keys of the pages they touch. */
+  images: readonly KvImageSpan[] = [];
   released = false;
   /** The KvCache table set this sequence binds to (one per sequence that runs in the same forward). */
   tableSet = 0;
@@ -192,10 +208,11 @@ export class KvManager {
    * Starts a sequence for `prompt` and binds it. With `reuse` (default), positions of the longest
    * cached prefix (at most prompt.length − 1) are filled from the cache: `seq.n` = `seq.reused`.
    */
-  async begin(prompt: ArrayLike<number>, types: KvTypes = this.cache.defaultTypes, opts: { reuse?: boolean; tableSet?: number } = {}): Promise<KvSequence> {
+  async begin(prompt: ArrayLike<number>, types: KvTypes = this.cache.defaultTypes, opts: { reuse?: boolean; tableSet?: number; images?: readonly KvImageSpan[] } = {}): Promise<KvSequence> {
     const st = this.state(types);
     const ps = st.pool.pageSize;
     const seq = new KvSequence(this.nextId++, st, this.cache.maxPages);
+    seq.images = opts.images ?? [];
     const set = opts.tableSet ?? 0;
     if (!(Number.isInteger(set) && set >= 0 && set < this.cache.tableSets)) throw new KvRangeError(`begin: table set ${set} is outside [0, ${this.cache.tableSets})`);
     seq.tableSet = set;
@@ -207,7 +224,7 @@ export class KvManager {
         // Full pages.
         while ((seq.nPages + 1) * ps <= limit) {
           const start = seq.nPages * ps;
-          const key = chainHash(parent, st.salt, prompt, start, start + ps);
+          const key = chainHash(parent, st.salt, prompt, start, start + ps, imagesIn(seq.images, start, start + ps));
           const page = await this.findPage(st, key, parent, start);
           if (page < 0) {
             this.c.misses++;
@@ -225,7 +242,7 @@ export class KvManager {
         // evaluated): copied. Else the partial page with the longest common prefix, copied.
         const start = seq.nPages * ps;
         if (seq.n < limit && start + ps <= prompt.length) {
-          const key = chainHash(parent, st.salt, prompt, start, start + ps);
+          const key = chainHash(parent, st.salt, prompt, start, start + ps, imagesIn(seq.images, start, start + ps));
           const full = await this.findPage(st, key, parent, start);
           if (full >= 0) {
             this.c.hits++;
@@ -366,7 +383,7 @@ export class KvManager {
     while ((seq.keys.length + 1) * ps <= seq.n) {
       const i = seq.keys.length;
       const parent = i === 0 ? ROOT_KEY : seq.keys[i - 1];
-      const key = chainHash(parent, st.salt, seq.tokens, i * ps, (i + 1) * ps);
+      const key = chainHash(parent, st.salt, seq.tokens, i * ps, (i + 1) * ps, imagesIn(seq.images, i * ps, (i + 1) * ps));
       seq.keys.push(key);
       this.index(st, key, parent, i * ps, seq.pages[i]);
     }
@@ -418,6 +435,7 @@ export class KvManager {
       f.pages[f.nPages++] = page;
     }
     f.tokens.set(seq.tokens.subarray(0, n));
+    f.images = seq.images;
     f.n = n;
     return f;
   }

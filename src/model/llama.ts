@@ -239,7 +239,7 @@ export class LlamaModel implements Model {
   forwardBatch(b: Batch): void | Promise<void> {
     const { be, hp, s } = this;
     if (b.nSeq < 1 || b.nSeq > this.maxSeqs) throw new RangeError(`forwardBatch: ${b.nSeq} sequences, the model takes 1..${this.maxSeqs}`);
-    if (this.embeddingRows) throw new RangeError('forwardBatch: embedding input rows (images) go through forward, one sequence');
+    if (this.embeddingRows && (b.nSeq !== 1 || b.rowStart[0] !== 0)) throw new RangeError('forwardBatch: embedding input rows (images) run in a batch of one sequence');
     const last = b.nSeq - 1;
     const nTok = b.rowStart[last] + b.rowCount[last];
     this.layers_(nTok, b);

@@ -3,7 +3,9 @@
  * under the request's, load (with num_ctx), prompt construction (chat template, Ollama template, raw,
  * context), then the engine's token stream with its statistics.
  */
-import { decodeRequestImages, noVision } from './images.ts';
+import { IMAGE_MARKER } from '../engine-images.ts';
+import { requestImageBytes } from './image-fetch.ts';
+import { checkImageBytes, noVision } from './images.ts';
 import type { ChatMessage, Engine, GenerateChunk, Generation } from '../engine.ts';
 import type { OutputFormat, ToolCall, ToolChoice, ToolDefinition } from '../grammar/index.ts';
 import { resolveOptions } from '../sampling/options.ts';
@@ -23,7 +25,10 @@ export interface GenerationInput {
   raw?: boolean;
   /** Token ids from a previous /api/generate answer, put before the new prompt. */
   context?: number[];
+  /** Base64 strings, or `{ url }` (remote, fetched when enabled). Chat messages carry an IMAGE_MARKER per image. */
   images?: unknown[];
+  /** Tags the image cache entries (Ollama body `session`, OpenAI `user`); default 'default'. */
+  session?: string;
   options?: Record<string, unknown>;
   keepAliveMs?: number;
   /** Alternatives per token for logprobs (0..20); undefined: no logprobs. */
@@ -58,8 +63,8 @@ export interface RunningGeneration {
   heldText(): string;
 }
 
-/** The prompt's token ids. */
-function buildPrompt(engine: Engine, input: GenerationInput, template: string | undefined, system: string | undefined): number[] {
+/** The prompt's text (chat template, Ollama template or raw). */
+function buildPromptText(engine: Engine, input: GenerationInput, template: string | undefined, system: string | undefined): string {
   const tk = engine.tokenizer;
   const specials = { bos: tk.bos !== null ? tk.tokenText(tk.bos) : '', eos: tk.eos !== null ? tk.tokenText(tk.eos) : '' };
   let text: string;
@@ -75,6 +80,13 @@ function buildPrompt(engine: Engine, input: GenerationInput, template: string | 
       text = template ? renderMessages(template, messages, specials) : engine.info.chatTemplate ? engine.renderTemplate(messages) : prompt;
     }
   }
+  return text;
+}
+
+/** The prompt's token ids. */
+function buildPrompt(engine: Engine, input: GenerationInput, template: string | undefined, system: string | undefined): number[] {
+  const tk = engine.tokenizer;
+  const text = buildPromptText(engine, input, template, system);
   const context = input.context ?? [];
   const ids = tk.encode(text, { addSpecial: context.length === 0, parseSpecial: true });
   return context.length ? context.concat(ids) : ids;
@@ -85,10 +97,16 @@ function buildPrompt(engine: Engine, input: GenerationInput, template: string | 
  * unknown model, load, template, context too long) throws here, so the route can answer with a status.
  */
 export async function startGeneration(state: ServerState, input: GenerationInput): Promise<RunningGeneration> {
+  let images: Uint8Array[] | null = null;
   if (input.images?.length) {
-    // Bad images are a 400 before anything loads; no model served here has a vision encoder yet.
-    await decodeRequestImages(input.images);
-    throw noVision(input.model);
+    // Bytes (base64, or fetched when enabled) before anything loads; a model without a projector checks them and refuses.
+    images = await requestImageBytes(input.images);
+    if (!(await state.store.get(input.model)).projector) {
+      await checkImageBytes(images);
+      throw noVision(input.model);
+    }
+    if (input.context?.length) throw new HttpError(400, 'invalid_request', 'context (token ids of an earlier answer) cannot be combined with images: send the conversation as /api/chat messages');
+    if (input.prompt !== undefined && !input.prompt.includes(IMAGE_MARKER)) input = { ...input, prompt: IMAGE_MARKER.repeat(images.length) + input.prompt };
   }
   const leave = state.admission.enter();
   let lease: Lease | null = null;
@@ -104,13 +122,16 @@ export async function startGeneration(state: ServerState, input: GenerationInput
     const numCtx = options.num_ctx == null ? undefined : resolved.num_ctx;
     lease = await state.loader.acquire(input.model, numCtx);
     const engine = lease.model.engine;
-    const promptTokens = buildPrompt(engine, input, input.template || settings.template, input.system ?? settings.system);
+    // With images the engine tokenizes the text and lays the images out (the context check is its: "more images than the context fits").
+    const promptTokens = images ? [] : buildPrompt(engine, input, input.template || settings.template, input.system ?? settings.system);
     if (promptTokens.length >= engine.info.nCtx) {
       throw new HttpError(400, 'context_too_long', `the prompt is ${promptTokens.length} tokens, the context (num_ctx) is ${engine.info.nCtx}: shorten it or raise num_ctx`);
     }
     const gen = engine.generate({
-      prompt: promptTokens, raw: true, options, signal: input.signal, logprobs: input.logprobs,
+      prompt: images ? buildPromptText(engine, input, input.template || settings.template, input.system ?? settings.system) : promptTokens,
+      raw: true, options, signal: input.signal, logprobs: input.logprobs,
       format: input.format as OutputFormat | undefined, tools: input.tools as ToolDefinition[] | undefined, toolChoice: input.toolChoice,
+      ...(images ? { images, session: input.session ?? 'default' } : {}),
     });
     const iter = gen[Symbol.asyncIterator]();
     const tokens: number[] = [];

@@ -22,6 +22,15 @@ export function imageUrlBase64(url: string, what: string): string {
   throw badRequest(`${what}: expected a data:image/…;base64, URL`);
 }
 
+/**
+ * An OpenAI `image_url` as a request image: a data: URL's base64, or `{ url }` for a remote http(s) URL when the
+ * server fetches them (TESSERA_IMAGE_FETCH=on, src/server/image-fetch.ts); refused otherwise.
+ */
+export function imageUrlInput(url: string, what: string): string | { url: string } {
+  if (/^https?:\/\//i.test(url) && process.env.TESSERA_IMAGE_FETCH === 'on') return { url };
+  return imageUrlBase64(url, what);
+}
+
 /** Decodes every image; the first bad one is a 400 naming it. */
 export async function decodeRequestImages(images: readonly unknown[]): Promise<DecodedImage[]> {
   const out: DecodedImage[] = [];
@@ -36,6 +45,18 @@ export async function decodeRequestImages(images: readonly unknown[]): Promise<D
     }
   }
   return out;
+}
+
+/** Decodes each image's bytes to check it (a model without a projector says so only for good images). @throws HttpError 400 naming the first bad one */
+export async function checkImageBytes(images: readonly Uint8Array[]): Promise<void> {
+  for (let i = 0; i < images.length; i++) {
+    try {
+      await decodeImage(images[i]!);
+    } catch (e) {
+      if (e instanceof ImageError) throw new HttpError(400, 'invalid_image', `images[${i}]: ${e.message}`);
+      throw e;
+    }
+  }
 }
 
 export const noVision = (model: string) => badRequest(`model '${model}' does not support images (it has no vision encoder)`);

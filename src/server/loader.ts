@@ -134,7 +134,7 @@ export class ModelLoader {
     if (!m) {
       let p = this.loading.get(key);
       if (!p) {
-        p = this.load(key, entry.path, ctx);
+        p = this.load(key, entry.path, ctx, entry.projector);
         this.loading.set(key, p);
         p.finally(() => this.loading.delete(key)).catch(() => {});
         m = await p;
@@ -178,14 +178,14 @@ export class ModelLoader {
     return lease.loadNs;
   }
 
-  private async load(name: string, path: string, numCtx: number): Promise<LoadedModel> {
+  private async load(name: string, path: string, numCtx: number, projector?: string): Promise<LoadedModel> {
     await this.makeRoom(path, numCtx);
     const t0 = performance.now();
     const kvStorage = (await this.opts.kvStorage?.()) ?? undefined;
     const mb = this.opts.modelBackends ?? {};
     const backend = mb[name] ?? mb[name.replace(/:latest$/, '')] ?? this.opts.backend ?? 'auto'; // 'tiny' names 'tiny:latest'
     const tune = this.opts.tune === false ? false : { storage: kvStorage, budgetMs: this.opts.tuneBudgetMs };
-    const engine = await createEngine({ model: path, threads: this.opts.threads, numCtx, kvStorage, backend, tune, numParallel: this.opts.numParallel });
+    const engine = await createEngine({ model: path, threads: this.opts.threads, numCtx, kvStorage, backend, tune, numParallel: this.opts.numParallel, ...(projector ? { projector, imageCache: { storage: kvStorage ?? null, maxTiles: imageMaxTiles() } } : {}) });
     const m: LoadedModel = {
       name,
       path,
@@ -232,4 +232,10 @@ export class ModelLoader {
     await Promise.all([...this.loading.values()].map((p) => p.catch(() => null)));
     for (const name of [...this.loaded.keys()]) await this.unload(name);
   }
+}
+
+/** TESSERA_IMAGE_MAX_TILES: blocks a large image is split into at most (default 1: resized to one tile, as Ollama). */
+function imageMaxTiles(): number {
+  const n = Number(process.env.TESSERA_IMAGE_MAX_TILES);
+  return Number.isInteger(n) && n >= 1 ? Math.min(n, 64) : 1;
 }

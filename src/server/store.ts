@@ -7,7 +7,10 @@
  *                                                      `…image.license`, and the config blob
  *   <dir>/<model>[:<tag>].gguf                          a loose GGUF dropped into the directory: listed as
  *                                                      `<model>:<tag>` (library namespace); settings from a
- *                                                      `<model>[:<tag>].json` beside it (the earlier flat store)
+ *                                                      `<model>[:<tag>].json` beside it (the earlier flat store);
+ *                                                      its vision projector: `<model>[:<tag>].mmproj.gguf` beside it
+ *                                                      (not listed as a model). A manifest's projector is its
+ *                                                      `…image.projector` layer (Ollama's).
  *
  * A second, read-only root is the user's Ollama store (`~/.ollama/models`, or OLLAMA_MODELS): its models are
  * listed and run from their blobs in place, never copied. On a name clash the order is Tessera's manifests,
@@ -62,6 +65,8 @@ export interface ModelEntry {
   manifest?: Manifest;
   /** The models directory whose blobs/ the manifest points into. */
   root: string;
+  /** The vision projector (mmproj GGUF), when the model has one. */
+  projector?: string;
 }
 
 export class ReadOnlyModelError extends HttpError {
@@ -131,7 +136,9 @@ export class ModelStore {
     const ml = modelLayer(manifest);
     if (!ml) return null; // adapters-only or foreign manifests: not a runnable model
     const s = await stat(p);
+    const proj = manifest.layers.find((l) => l.mediaType === LAYER.projector);
     return {
+      ...(proj ? { projector: this.blobPath(proj.digest, root) } : {}),
       name: n.full,
       path: this.blobPath(ml.digest, root),
       size: manifest.layers.reduce((a, l) => a + l.size, 0),
@@ -148,7 +155,9 @@ export class ModelStore {
     const path = join(this.dir, n.tag === 'latest' ? `${n.model}.gguf` : `${n.model}:${n.tag}.gguf`);
     const s = await stat(path).catch(() => null);
     if (!s?.isFile()) return null;
-    return { name: n.full, path, size: s.size, modifiedAt: s.mtime, source: 'file', root: this.dir };
+    const projector = path.replace(/\.gguf$/, '.mmproj.gguf');
+    const p = await stat(projector).catch(() => null);
+    return { name: n.full, path, size: s.size, modifiedAt: s.mtime, source: 'file', root: this.dir, ...(p?.isFile() ? { projector } : {}) };
   }
 
   /** The model's entry, from Tessera's store, a loose file, or Ollama's store. @throws InvalidModelNameError, ModelNotFoundError */
@@ -196,7 +205,7 @@ export class ModelStore {
     } catch {
       /* no store yet */
     }
-    for (const f of files.filter((x) => x.endsWith('.gguf')).sort()) {
+    for (const f of files.filter((x) => x.endsWith('.gguf') && !x.endsWith('.mmproj.gguf')).sort()) {
       let n: ModelName;
       try {
         n = parseModelName(f.slice(0, -5));
@@ -299,24 +308,27 @@ export class ModelStore {
   }
 
   /** Installs `source` (a GGUF path) as `name`: the weights become a blob (hard link when possible, else a copy). */
-  async install(name: string, source: string, settings: ModelSettings): Promise<void> {
+  async install(name: string, source: string, settings: ModelSettings, projector?: string): Promise<void> {
     parseModelName(name);
-    const hex = await sha256File(source);
-    const { size } = await stat(source);
-    const dest = this.blobPath(`sha256:${hex}`);
-    if (!(await exists(dest))) {
-      await mkdir(dirname(dest), { recursive: true });
-      await linkOrCopy(source, dest);
-    }
-    const layers = [{ mediaType: LAYER.model, digest: `sha256:${hex}`, size }, ...(await this.settingsLayers(settings))];
+    const blob = async (path: string, mediaType: string): Promise<Layer> => {
+      const hex = await sha256File(path);
+      const { size } = await stat(path);
+      const dest = this.blobPath(`sha256:${hex}`);
+      if (!(await exists(dest))) {
+        await mkdir(dirname(dest), { recursive: true });
+        await linkOrCopy(path, dest);
+      }
+      return { mediaType, digest: `sha256:${hex}`, size };
+    };
+    const layers = [await blob(source, LAYER.model), ...(projector ? [await blob(projector, LAYER.projector)] : []), ...(await this.settingsLayers(settings))];
     await this.writeManifest(name, layers);
   }
 
   /** Replaces the settings layers of a model in Tessera's store. */
   async writeSettings(name: string, settings: ModelSettings): Promise<void> {
     const e = await this.get(name);
-    if (e.source !== 'tessera') return this.install(name, e.path, settings);
-    const model = e.manifest!.layers.filter((l) => l.mediaType === LAYER.model);
+    if (e.source !== 'tessera') return this.install(name, e.path, settings, e.projector);
+    const model = e.manifest!.layers.filter((l) => l.mediaType === LAYER.model || l.mediaType === LAYER.projector);
     await this.writeManifest(name, [...model, ...(await this.settingsLayers(settings))]);
   }
 
@@ -324,7 +336,7 @@ export class ModelStore {
   async copy(from: string, to: string): Promise<void> {
     parseModelName(to);
     const src = await this.get(from);
-    if (!src.manifest) return this.install(to, src.path, {});
+    if (!src.manifest) return this.install(to, src.path, {}, src.projector);
     if (src.root !== this.dir) {
       for (const l of [src.manifest.config, ...src.manifest.layers]) {
         const dest = this.blobPath(l.digest);

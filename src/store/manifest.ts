@@ -12,6 +12,8 @@ export const LAYER = {
   system: 'application/vnd.ollama.image.system',
   params: 'application/vnd.ollama.image.params',
   license: 'application/vnd.ollama.image.license',
+  /** A vision projector (llama.cpp mmproj GGUF), as Ollama stores one beside the model. */
+  projector: 'application/vnd.ollama.image.projector',
 } as const;
 
 export interface Layer {

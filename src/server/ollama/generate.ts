@@ -5,6 +5,7 @@
 import type { Context, Hono } from 'hono';
 import { stream } from 'hono/streaming';
 import type { ChatMessage, GenerateChunk, TokenLogprob } from '../../engine.ts';
+import { IMAGE_MARKER } from '../../engine-images.ts';
 import { badRequest } from '../errors.ts';
 import { type GenerationInput, type RunningGeneration, startGeneration, tokenPiece } from '../generation.ts';
 import { parseKeepAlive } from '../keep-alive.ts';
@@ -117,6 +118,7 @@ export function generateRoutes(app: Hono, state: ServerState): void {
       raw: b.raw ?? false,
       context: b.context ?? undefined,
       images: b.images ?? undefined,
+      session: b.session ?? undefined,
       options: b.options ?? undefined,
       keepAliveMs: keepAlive,
       logprobs: logprobCount(b.logprobs, b.top_logprobs),
@@ -131,7 +133,8 @@ export function generateRoutes(app: Hono, state: ServerState): void {
     const t0 = performance.now();
     const b = await parseBody(c, chatBody);
     const keepAlive = keepAliveMs(b.keep_alive);
-    const messages: ChatMessage[] = (b.messages ?? []).map((m) => ({ role: m.role, content: m.content ?? '' }));
+    // A message's images go before its text (IMAGE_MARKER, replaced by the image's blocks after the template).
+    const messages: ChatMessage[] = (b.messages ?? []).map((m) => ({ role: m.role, content: IMAGE_MARKER.repeat(m.images?.length ?? 0) + (m.content ?? '') }));
     if (messages.length === 0) {
       const head = { model: b.model, created_at: new Date().toISOString(), message: { role: 'assistant', content: '' }, done: true };
       if (keepAlive === 0) {
@@ -146,6 +149,7 @@ export function generateRoutes(app: Hono, state: ServerState): void {
       model: b.model,
       messages,
       images,
+      session: b.session ?? undefined,
       options: b.options ?? undefined,
       keepAliveMs: keepAlive,
       logprobs: logprobCount(b.logprobs, b.top_logprobs),

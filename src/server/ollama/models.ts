@@ -131,7 +131,7 @@ export function modelRoutes(app: Hono, state: ServerState): void {
       ...(s.license ? { license: s.license } : {}),
       details: details(g),
       model_info: g.info,
-      capabilities: g.embedding ? ['embedding'] : ['completion'],
+      capabilities: g.embedding ? ['embedding'] : e.projector ? ['completion', 'vision'] : ['completion'],
       modified_at: e.modifiedAt.toISOString(),
     });
   });
@@ -175,12 +175,22 @@ export function modelRoutes(app: Hono, state: ServerState): void {
     const mf = b.modelfile ? parseModelfile(b.modelfile) : {};
     let settings: ModelSettings = {};
     let source: string | undefined;
+    let projector: string | undefined;
     const steps: string[] = [];
 
     const files = Object.entries(b.files ?? {});
     if (files.length) {
-      const ggufs = files.filter(([f]) => f.endsWith('.gguf'));
-      if (ggufs.length !== 1) throw badRequest(`files: expected exactly one .gguf file, got ${ggufs.length} (adapters and projectors are not supported yet)`);
+      // A vision projector (an mmproj GGUF: general.architecture "clip") may come beside the model, as Ollama takes it.
+      const ggufs: [string, string][] = [];
+      for (const [f, digest] of files.filter(([f]) => f.endsWith('.gguf'))) {
+        const path = await store.blobFile(digest);
+        if ((await openGguf(path)).metadata.get('general.architecture') === 'clip') {
+          if (projector) throw badRequest('files: more than one projector (clip) .gguf file');
+          projector = path;
+          steps.push(`using projector blob ${digest}`);
+        } else ggufs.push([f, digest]);
+      }
+      if (ggufs.length !== 1) throw badRequest(`files: expected exactly one model .gguf file (and optionally one projector), got ${ggufs.length} (adapters are not supported yet)`);
       source = await store.blobFile(ggufs[0][1]);
       steps.push(`using blob ${ggufs[0][1]}`);
     }
@@ -192,6 +202,7 @@ export function modelRoutes(app: Hono, state: ServerState): void {
       } else {
         const parent = await store.get(from);
         source = parent.path;
+        projector ??= parent.projector;
         settings = await store.settings(from);
       }
       steps.push(`using ${from}`);
@@ -218,7 +229,7 @@ export function modelRoutes(app: Hono, state: ServerState): void {
         await quantizeGguf(source, tmp, q);
         steps.push(`quantizing to ${q}`);
         await loader.unload(full);
-        await store.install(name, tmp, settings);
+        await store.install(name, tmp, settings, projector);
       } catch (e) {
         if (e instanceof HttpError) throw e;
         throw new HttpError(400, 'quantize', `quantize ${q}: ${(e as Error).message}`);
@@ -227,7 +238,7 @@ export function modelRoutes(app: Hono, state: ServerState): void {
       }
     } else {
       await loader.unload(full);
-      await store.install(name, source, settings);
+      await store.install(name, source, settings, projector);
     }
     steps.push('writing manifest');
     return statusResponse(c, b.stream ?? true, steps);

@@ -28,6 +28,8 @@ export const generateBody = z.looseObject({
   raw: z.boolean({ error: 'must be a boolean' }).nullish(),
   format,
   images,
+  /** Tags the image cache entries the request makes or uses (Tessera's). */
+  session: z.string({ error: 'must be a string' }).nullish(),
   keep_alive: keepAlive,
   options,
   think: z.union([z.boolean(), z.string()]).nullish(),
@@ -46,6 +48,7 @@ export const chatBody = z.looseObject({
   model: modelName,
   messages: z.array(chatMessage, { error: 'must be an array of messages' }).nullish(),
   tools: z.array(z.unknown(), { error: 'must be an array' }).nullish(),
+  session: z.string({ error: 'must be a string' }).nullish(),
   format,
   stream: z.boolean({ error: 'must be a boolean' }).nullish(),
   keep_alive: keepAlive,

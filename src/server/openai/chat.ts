@@ -3,7 +3,8 @@
  * (`data: {chunk}\n\n` … `data: [DONE]\n\n`), with logprobs, usage (stream_options.include_usage) and
  * Ollama options through the extra `options` field.
  */
-import { imageUrlBase64 } from '../images.ts';
+import { imageUrlInput } from '../images.ts';
+import { IMAGE_MARKER } from '../../engine-images.ts';
 import type { Context, Hono } from 'hono';
 import { stream } from 'hono/streaming';
 import type { ToolChoice } from '../../grammar/index.ts';
@@ -41,8 +42,8 @@ function toOptions(b: Sampling, maxTokens: number | null | undefined): Record<st
   return o;
 }
 
-/** Message content: a string, or text parts joined; image parts' bytes (base64) go to `images`. */
-function contentText(content: string | { type: string; text?: string; image_url?: unknown }[] | null | undefined, images: string[], where: string): string {
+/** Message content: a string, or text parts joined; image parts (base64, or a URL to fetch) go to `images`, an IMAGE_MARKER where each was. */
+function contentText(content: string | { type: string; text?: string; image_url?: unknown }[] | null | undefined, images: (string | { url: string })[], where: string): string {
   if (content == null) return '';
   if (typeof content === 'string') return content;
   let s = '';
@@ -52,7 +53,8 @@ function contentText(content: string | { type: string; text?: string; image_url?
       const u = p.image_url as { url?: unknown } | string | undefined;
       const url = typeof u === 'string' ? u : u?.url;
       if (typeof url !== 'string') throw badRequest(`${where}.content[${j}].image_url.url: expected a string`);
-      images.push(imageUrlBase64(url, `${where}.content[${j}].image_url`));
+      images.push(imageUrlInput(url, `${where}.content[${j}].image_url`));
+      s += IMAGE_MARKER;
     } else throw badRequest(`content part type '${p.type}' is not supported`);
   });
   return s;
@@ -116,7 +118,7 @@ function sse(c: Context, run: RunningGeneration, body: (s: { write(obj: unknown)
 export function chatCompletionRoutes(app: Hono, state: ServerState): void {
   app.post('/v1/chat/completions', async (c) => {
     const b = await parseBody(c, chatCompletionBody);
-    const images: string[] = [];
+    const images: (string | { url: string })[] = [];
     const messages: ChatMessage[] = b.messages.map((m, i) => ({ role: m.role, content: contentText(m.content as Parameters<typeof contentText>[0], images, `messages[${i}]`) }));
     const rf = b.response_format;
     const format = rf?.type === 'json_object' ? 'json' : rf?.type === 'json_schema' ? (rf.json_schema?.schema ?? badRequestThrow('response_format.json_schema.schema is required')) : undefined;
@@ -126,6 +128,7 @@ export function chatCompletionRoutes(app: Hono, state: ServerState): void {
       model: b.model,
       messages,
       images,
+      session: b.user ? b.user.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 100) : undefined, // image cache sessions are [A-Za-z0-9._-]{1,100}
       options: toOptions(b, b.max_completion_tokens ?? b.max_tokens),
       keepAliveMs: keepAliveMs(b.keep_alive),
       logprobs: topLp,
