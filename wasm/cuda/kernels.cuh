@@ -209,23 +209,24 @@ struct Elementwise {
   }
 };
 
-struct Rope {  // a thread per (token, head, dim) of the head_dim dims: pairs rotate, dims ≥ n_rot copy
+struct Rope {  // a thread per (token, head, pair) rotating both values (in place safe), then one per copied dim ≥ n_rot
   const float* x; float* out; const i32* pos; u32 n_head, head_dim, n_rot, mode; float theta_scale, freq_scale; const float* ff;
+  HD u32 per_head() const { return n_rot / 2 + (head_dim - n_rot); }
   HD void operator()(long i) const {
-    u32 e = (u32)(i % head_dim);
-    size_t base = (size_t)(i / head_dim) * head_dim;
-    long t = i / ((long)head_dim * n_head);
-    if (e >= n_rot) { out[base + e] = x[base + e]; return; }
+    u32 k = (u32)(i % per_head());
+    long th = i / per_head();
+    size_t base = (size_t)th * head_dim;
+    long t = th / n_head;
     u32 half = n_rot / 2;
-    u32 p, a, bidx;  // pair index, its two elements
-    if (mode == 2) { p = e < half ? e : e - half; a = p; bidx = p + half; }
-    else { p = e / 2; a = 2 * p; bidx = 2 * p + 1; }
+    if (k >= half) { u32 e = n_rot + (k - half); out[base + e] = x[base + e]; return; }
+    u32 p = k, a = mode == 2 ? p : 2 * p, b = mode == 2 ? p + half : 2 * p + 1;
     float theta = (float)pos[t];
-    for (u32 k = 0; k < p; k++) theta *= theta_scale;
-    float th = freq_scale * (ff ? theta / ff[p] : theta);
-    float c = cosf(th), s = sinf(th);
-    float x0 = x[base + a], x1 = x[base + bidx];
-    out[base + e] = e == a ? x0 * c - x1 * s : x0 * s + x1 * c;
+    for (u32 j = 0; j < p; j++) theta *= theta_scale;
+    float th_ = freq_scale * (ff ? theta / ff[p] : theta);
+    float c = cosf(th_), s = sinf(th_);
+    float x0 = x[base + a], x1 = x[base + b];
+    out[base + a] = x0 * c - x1 * s;
+    out[base + b] = x0 * s + x1 * c;
   }
 };
 

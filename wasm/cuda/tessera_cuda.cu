@@ -264,7 +264,9 @@ u32 tsr_cuda_run(u32 h, u32 cmds, u32 n, u32 top) {
         break;
       case 4: {  // ROPE x, out, pos, n_tok, n_head, head_dim, n_rot, mode, base, scale, ff
         float ts = powf(F(9), -2.0f / (float)a[7]);
-        LAUNCH_THREADS((Rope{(const float*)P(1), (float*)P(2), (const i32*)P(3), a[5], a[6], a[7], a[8], ts, F(10), (const float*)P(11)}), (size_t)a[4] * a[5] * a[6]);
+        Rope r{(const float*)P(1), (float*)P(2), (const i32*)P(3), a[5], a[6], a[7], a[8], ts, F(10), (const float*)P(11)};
+        if (a[7] > a[6] || a[7] % 2) { set_err("cuda ROPE: n_rot %u with head_dim %u", a[7], a[6]); return 1; }
+        LAUNCH_THREADS(r, (size_t)a[4] * a[5] * r.per_head());
         wrote(c, a[2], (size_t)a[4] * a[5] * a[6] * 4);
         break;
       }
