@@ -220,8 +220,14 @@ u32 tsr_cuda_run(u32 h, u32 cmds, u32 n, u32 top) {
   g_stream = c->stream;
 #endif
   u8* D = c->dev;
+  static const bool trace = getenv("TESSERA_CUDA_TRACE") != nullptr;
+  size_t up = 0, nup = 0, down = 0;
   for (Range& r : c->ranges) {
-    if (!r.owned && !dev_h2d(D + r.off, c->host + r.off, r.bytes, c->stream)) return 1;
+    if (!r.owned) {
+      if (!dev_h2d(D + r.off, c->host + r.off, r.bytes, c->stream)) return 1;
+      up += r.bytes;
+      nup++;
+    }
     r.lo = r.hi = 0;
   }
   const u32* W = (const u32*)(c->host + cmds);
@@ -341,8 +347,11 @@ u32 tsr_cuda_run(u32 h, u32 cmds, u32 n, u32 top) {
   }
 #undef P
 #undef F
-  for (Range& r : c->ranges)
+  for (Range& r : c->ranges) {
     if (r.hi > r.lo && !dev_d2h(c->host + r.lo, D + r.lo, r.hi - r.lo, c->stream)) return 1;
+    down += r.hi - r.lo;
+  }
+  if (trace) fprintf(stderr, "tsr_cuda_run: %u commands, %zu ranges: uploaded %zu bytes in %zu, downloaded %zu bytes\n", n, c->ranges.size(), up, nup, down);
   return dev_sync(c->stream) ? 0 : 1;
 }
 
