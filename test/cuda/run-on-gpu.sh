@@ -4,7 +4,7 @@
 #   1. nvidia-smi and the driver probe;
 #   2. test/cuda/ops.test.ts (conformance, emulation and GPU suites) and test/cuda/cuda-vs-llamacpp.test.ts (logits
 #      vs llama.cpp's recorded answers, test/fixtures/oracle-cuda);
-#   3. bench/cuda.ts: the CUDA backend vs the native backend (all cores) on the 1B-shape Q4_0 and Q4_K_M models
+#   3. bench/cuda.ts: the CUDA backend vs the native backend (all cores) on the 1B-shape Q4_K_M and Q4_0 models
 #      (generated there, about a minute each), prefill 512 tokens and 64 decode steps.
 # Writes $OUT/gpu.txt, tests.log, bench.log, cuda-bench.json. About 4 minutes.
 set -uo pipefail
@@ -21,5 +21,5 @@ export TESSERA_ORACLE_DIR=test/fixtures/oracle-cuda
 timeout 150 node node_modules/vitest/vitest.mjs run test/cuda/ops.test.ts test/cuda/cuda-vs-llamacpp.test.ts --reporter=verbose > "$OUT/tests.log" 2>&1
 echo "tests exit $? after $(( $(date +%s) - t0 )) s"; grep -E "Tests |Test Files|FAIL|×|skipped: no CUDA" "$OUT/tests.log" | head -40
 left=$(( 280 - ($(date +%s) - t0) ))
-timeout "$(( left > 30 ? left : 30 ))" node dist/bench/cuda.js --shape "${SHAPE:-1b}" --types "${TYPES:-Q4_0,Q4_K_M}" --prompt 512 --predict 64 --reps 2 --out "$OUT" > "$OUT/bench.log" 2>&1
+timeout "$(( left > 30 ? left : 30 ))" node dist/bench/cuda.js --shape "${SHAPE:-1b}" --types "${TYPES:-Q4_K_M,Q4_0}" --prompt 512 --predict 64 --reps 2 --out "$OUT" > "$OUT/bench.log" 2>&1
 echo "bench exit $? after $(( $(date +%s) - t0 )) s"; grep -v "^[│┌├└]" "$OUT/bench.log" | tail -12
