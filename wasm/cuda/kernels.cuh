@@ -126,9 +126,9 @@ struct Matmul {
         }
       }
     }
-    for (int k = 0; k < MM_TT; k++) {
-      float s = wp.sum(acc[k]);  // every lane reduces all MM_TT slots: uniform control flow
-      if (lane == 0 && (u32)k < nt) out[(size_t)(t0 + k) * n_out + r] = s;
+    for (u32 k = 0; k < nt; k++) {  // nt is the same for the whole warp: uniform control flow around the reduction
+      float s = wp.sum(acc[k]);
+      if (lane == 0) out[(size_t)(t0 + k) * n_out + r] = s;
     }
   }
 };
