@@ -105,7 +105,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
   };
 }
 
-/** Every engine, without llamabench until bench/build-llama-bench.sh has built it. */
+/** Every engine, without llamabench until bench/build-llama-bench.sh has built it, and without cuda (named only). */
 function defaultEngines(): EngineName[] {
-  return ENGINE_NAMES.filter((e) => e !== 'llamabench' || existsSync(llamaBenchPath()));
+  return ENGINE_NAMES.filter((e) => (e !== 'llamabench' || existsSync(llamaBenchPath())) && e !== 'cuda');
 }

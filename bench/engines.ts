@@ -30,6 +30,12 @@ export const ENGINES: Record<EngineName, EngineRunner> = {
     // The same child, on the native backend (src/backend/native: the core as a shared library over koffi).
     command: (req) => ({ cmd: process.execPath, args: [peer('tessera-child'), JSON.stringify({ ...req, backend: 'native' })] }),
   },
+  cuda: {
+    name: 'cuda',
+    label: 'Tessera (cuda)',
+    // The same child, on the CUDA backend (src/backend/cuda); only when named (--engines), as it needs a GPU.
+    command: (req) => ({ cmd: process.execPath, args: [peer('tessera-child'), JSON.stringify({ ...req, backend: 'cuda' })] }),
+  },
   llamacpp: {
     name: 'llamacpp',
     label: 'llama.cpp (native)',

@@ -1,6 +1,6 @@
 /** Shapes shared by the benchmark driver (bench/run.ts) and the engine child processes (bench/peers/). */
 
-export const ENGINE_NAMES = ['tessera', 'native', 'llamacpp', 'llamabench', 'wllama'] as const;
+export const ENGINE_NAMES = ['tessera', 'native', 'cuda', 'llamacpp', 'llamabench', 'wllama'] as const;
 export type EngineName = (typeof ENGINE_NAMES)[number];
 
 /** The prompt every engine evaluates: `tokens` (BOS first) is what `text` tokenizes to with the model's own vocabulary. */

@@ -2,14 +2,16 @@
  * Tessera engine child: loads the model through the public API and times Engine.bench (prefill of the prompt in
  * batches of up to numBatch tokens, then nPredict greedy single-token steps). Started by bench/run.ts with Node.
  * Extra request fields: `wasmVariant` ('auto' | 'simd' | 'relaxed'), passed to createEngine; `backend: 'native'`
- * runs the native backend (src/backend/native) instead, reported as engine 'native'.
+ * runs the native backend (src/backend/native) instead, reported as engine 'native'; `backend: 'cuda'` the CUDA
+ * backend (src/backend/cuda), reported as 'cuda'.
  */
 import { createEngine, type EngineOptions } from '../../src/index.ts';
 import { readRequest, writeResult } from './protocol.ts';
 import type { EngineRequest, EngineResult, RunSample } from '../types.ts';
 
-const req = readRequest<EngineRequest & { wasmVariant?: EngineOptions['wasmVariant']; backend?: 'native' }>();
+const req = readRequest<EngineRequest & { wasmVariant?: EngineOptions['wasmVariant']; backend?: 'native' | 'cuda' }>();
 const native = req.backend === 'native';
+const cuda = req.backend === 'cuda';
 const nPrompt = req.prompt.tokens.length;
 const t0 = performance.now();
 const engine = await createEngine({
@@ -18,7 +20,7 @@ const engine = await createEngine({
   numCtx: nPrompt + req.nPredict + 16,
   numBatch: Math.max(512, nPrompt),
   wasmVariant: req.wasmVariant ?? 'auto',
-  backend: native ? 'native' : 'wasm',
+  backend: cuda ? 'cuda' : native ? 'native' : 'wasm',
 });
 const loadMs = performance.now() - t0;
 const samples: RunSample[] = [];
@@ -29,7 +31,7 @@ for (let r = 0; r < req.warmup + req.reps; r++) {
 const info = engine.info;
 await engine.close();
 const result: EngineResult = {
-  engine: native ? 'native' : 'tessera',
+  engine: cuda ? 'cuda' : native ? 'native' : 'tessera',
   detail: `backend ${info.backend}, ${info.threads} threads, ${(info.memoryBytes / 2 ** 20).toFixed(0)} MiB backend memory, Node ${process.versions.node}`,
   loadMs,
   samples,

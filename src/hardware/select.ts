@@ -100,11 +100,17 @@ const cudaEntry: BackendEntry = {
   probe(hw, modelBytes) {
     const d = hw.cuda.devices[0];
     if (!hw.cuda.available || !d) return { usable: false, reason: hw.cuda.reason };
-    const fits = modelBytes <= d.totalMemBytes * 0.9;
-    const fitWhy = `model ${(modelBytes / GiB).toFixed(2)} GiB ${fits ? 'fits' : 'exceeds 90% of'} ${(d.totalMemBytes / GiB).toFixed(1)} GiB on ${d.name}`;
+    // The CUDA arena is addressed by u32 offsets (wasm/cuda/README.md): at most 4 GiB with activations and KV.
+    const fits = modelBytes <= d.totalMemBytes * 0.9 && modelBytes <= 3.5 * GiB;
+    const fitWhy = modelBytes > 3.5 * GiB
+      ? `model ${(modelBytes / GiB).toFixed(2)} GiB exceeds the CUDA backend's 3.5 GiB arena`
+      : `model ${(modelBytes / GiB).toFixed(2)} GiB ${fits ? 'fits' : 'exceeds 90% of'} ${(d.totalMemBytes / GiB).toFixed(1)} GiB on ${d.name}`;
     return gpuVerdict(true, `${d.name}: ${d.smCount} SMs, ${(d.bandwidthBytesPerSec / 1e9).toFixed(0)} GB/s`, fits, fitWhy, this.create !== null);
   },
-  create: null, // wired to createCudaBackend at merge
+  create: async () => {
+    const { createCudaBackend } = await import('../backend/cuda/index.ts');
+    return createCudaBackend();
+  },
 };
 
 const webgpuEntry: BackendEntry = {

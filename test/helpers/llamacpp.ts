@@ -1,5 +1,14 @@
-/** Runs the llama.cpp oracle (test/oracle/llamacpp.mjs) in a child process. */
+/**
+ * Runs the llama.cpp oracle (test/oracle/llamacpp.mjs) in a child process.
+ *
+ * Recorded results, for machines without node-llama-cpp (the lent GPU machine, test/cuda/run-on-gpu.sh):
+ * TESSERA_ORACLE_DIR=dir answers a request from `dir/<key>.json` when present, else runs the oracle and, with
+ * TESSERA_ORACLE_RECORD=1, writes its answer there. The key hashes the model file's bytes and the request.
+ */
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export type TopLogprobs = [id: number, logprob: number][];
@@ -19,7 +28,22 @@ export function runLlamaCpp(req: { model: string; tokens: number[]; topK?: numbe
   return runOracle(req) as Promise<OracleResult>;
 }
 
-function runOracle(req: object): Promise<unknown> {
+async function runOracle(req: object): Promise<unknown> {
+  const dir = process.env.TESSERA_ORACLE_DIR;
+  const model = (req as { model?: string }).model;
+  if (!dir || !model) return spawnOracle(req);
+  const h = createHash('sha256').update(readFileSync(model)).update(JSON.stringify({ ...req, model: undefined }));
+  const file = join(dir, `${h.digest('hex').slice(0, 24)}.json`);
+  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8'));
+  const res = await spawnOracle(req);
+  if (process.env.TESSERA_ORACLE_RECORD === '1') {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(file, JSON.stringify(res));
+  }
+  return res;
+}
+
+function spawnOracle(req: object): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [SCRIPT], { env: { ...process.env, UV_THREADPOOL_SIZE: '1' }, stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
