@@ -17,6 +17,7 @@ import { dequantize } from '../../src/gguf/quant.ts';
 import { GgmlType } from '../../src/gguf/types.ts';
 import { LlamaModel } from '../../src/model/llama.ts';
 import { mropeSections, writeSyntheticLlama } from '../../src/synth/llama.ts';
+import { qwenImagePositions } from '../../src/vision/encoder/index.ts';
 import { ropeMultiF64 } from './reference/rope-f64.ts';
 
 const DIR = join(tmpdir(), `tessera-mrope-${process.pid}`);
@@ -109,8 +110,10 @@ describe('qwen2vl text model with M-RoPE image positions', () => {
       mpos[i] = t; mpos[n + i] = hh; mpos[2 * n + i] = w; mpos[3 * n + i] = 0;
     };
     set(0, 0, 0, 0); set(1, 1, 1, 1);
-    for (let r = 0; r < 2; r++) for (let c = 0; c < 3; c++) set(2 + r * 3 + c, 2, 2 + r, 2 + c);
-    for (let i = 8; i < n; i++) set(i, i - 3, i - 3, i - 3);
+    const next = qwenImagePositions(mpos, n, 2, 2, 2, 3);
+    expect(next).toBe(5);
+    expect([mpos[2 + 4], mpos[n + 2 + 4], mpos[2 * n + 2 + 4]]).toEqual([2, 3, 3]); // token (y 1, x 1)
+    for (let i = 8; i < n; i++) set(i, next + i - 8, next + i - 8, next + i - 8);
     const run = async (explicit: Int32Array | null) => {
       model.inputTokens.set(tokens);
       model.inputPositions.set(Array.from({ length: n }, (_, i) => i));

@@ -78,9 +78,8 @@ export function readRopeVisionHParams(file: GgufFile): RopeVisionHParams {
       for (let il = 0; il < nLayer; il++) fullAttn[il] = indexes ? indexes.includes(il) : (il + 1) % pattern === 0;
     }
   }
-  const outName = qwen ? 'mm.2.weight' : 'mm.2.weight';
-  const out = file.tensorByName.get(outName);
-  if (!out) throw bad(`missing tensor '${outName}'`);
+  const out = file.tensorByName.get('mm.2.weight');
+  if (!out) throw bad("missing tensor 'mm.2.weight'");
   return {
     projector, imageSize: u('image_size'), patchSize, nEmbd, nFf: u('feed_forward_length'), nLayer, nHead, headDim,
     eps: file.getF32('clip.vision.attention.layer_norm_epsilon', qwen ? 1e-6 : 1e-5),

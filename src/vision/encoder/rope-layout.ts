@@ -67,3 +67,22 @@ export function qwenWindows(pw: number, ph: number, grid: number): QwenWindows {
 export function qwenPatchRow(w: QwenWindows, py: number, px: number): number {
   return w.idx[(py >> 1) * w.mw + (px >> 1)]! * 4 + (py & 1) * 2 + (px & 1);
 }
+
+/**
+ * Qwen2-VL M-RoPE positions of an image's `rows × cols` tokens (raster order) starting at text position
+ * `pos0`, written into `mpos` `[4][nTok]` at rows `[row0, row0 + rows·cols)`: t = pos0, h = pos0 + y,
+ * w = pos0 + x, e = 0 (llama.cpp's mtmd `set_position_mrope_2d`). Returns the next text position,
+ * pos0 + max(rows, cols) (an image advances the text positions by its larger side, not its token count).
+ */
+export function qwenImagePositions(mpos: Int32Array, nTok: number, row0: number, pos0: number, rows: number, cols: number): number {
+  for (let y = 0; y < rows; y++) {
+    for (let x = 0; x < cols; x++) {
+      const i = row0 + y * cols + x;
+      mpos[i] = pos0;
+      mpos[nTok + i] = pos0 + y;
+      mpos[2 * nTok + i] = pos0 + x;
+      mpos[3 * nTok + i] = 0;
+    }
+  }
+  return pos0 + Math.max(rows, cols);
+}
