@@ -1,9 +1,9 @@
 /**
  * 2D-RoPE vision encoder speed on the WASM backend, synthetic towers of the real widths with fewer blocks
  * (F16 matrices), one 448×448 image (32×32 = 1024 patches of 14 px):
- * - Qwen2.5-VL-like: n_embd 1280, 16 heads (80), n_ff 3420, 8 blocks, window 112 px (4×4 merge units),
- *   every 4th block full attention; against the same file with every block full (n_wa_pattern 1), interleaved;
- * - Mistral-Small-3.1-like (pixtral): n_embd 1024, 16 heads (64), n_ff 4096, 6 blocks, 2×2 patch merger.
+ * - Qwen2.5-VL-like: n_embd 1280, 16 heads (80), n_ff 3420, 4 blocks, window 112 px (4×4 merge units),
+ *   every 2nd block full attention; against the same file with every block full (n_wa_pattern 1), interleaved;
+ * - Mistral-Small-3.1-like (pixtral): n_embd 1024, 16 heads (64), n_ff 4096, 2 blocks, 2×2 patch merger.
  *
  *   npm run build && node dist/bench/vision-rope-encode.js [threads] [reps]
  */
@@ -21,14 +21,17 @@ const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.
 const dir = join(tmpdir(), 'tessera-bench-vision-rope');
 mkdirSync(dir, { recursive: true });
 
-const QWEN: SynthRopeMmprojSpec = { projector: 'qwen2.5vl_merger', imageSize: 448, patchSize: 14, nEmbd: 1280, nFf: 3420, nLayer: 8, nHead: 16, nOut: 2048, waPattern: 4, windowSize: 112, type: 'F16', seed: 1 };
-const PIXTRAL: SynthRopeMmprojSpec = { projector: 'pixtral', imageSize: 448, patchSize: 14, nEmbd: 1024, nFf: 4096, nLayer: 6, nHead: 16, nOut: 2048, merge: 2, type: 'F16', seed: 2 };
+const QWEN: SynthRopeMmprojSpec = { projector: 'qwen2.5vl_merger', imageSize: 448, patchSize: 14, nEmbd: 1280, nFf: 3420, nLayer: 4, nHead: 16, nOut: 2048, waPattern: 2, windowSize: 112, type: 'F16', seed: 1 };
+const PIXTRAL: SynthRopeMmprojSpec = { projector: 'pixtral', imageSize: 448, patchSize: 14, nEmbd: 1024, nFf: 4096, nLayer: 2, nHead: 16, nOut: 2048, merge: 2, type: 'F16', seed: 2 };
 
 const be = await WasmBackend.create({ threads });
 const load = async (name: string, spec: SynthRopeMmprojSpec) => {
   const path = join(dir, `${name}.gguf`);
+  const t0 = performance.now();
   await writeSyntheticRopeMmproj(path, spec);
-  return RopeVisionEncoder.load(await openGguf(path), be);
+  const e = await RopeVisionEncoder.load(await openGguf(path), be);
+  console.log(`${name}: written and loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  return e;
 };
 const encs = { 'qwen windows': await load('qwen-win', QWEN), 'qwen all full': await load('qwen-full', { ...QWEN, waPattern: 1 }), 'pixtral merger': await load('pixtral', PIXTRAL) };
 const img = Float32Array.from({ length: 3 * 448 * 448 }, () => Math.random() * 2 - 1);

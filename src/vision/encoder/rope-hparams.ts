@@ -50,7 +50,10 @@ export function readRopeVisionHParams(file: GgufFile): RopeVisionHParams {
   const projector = file.getStr('clip.vision.projector_type', file.getStr('clip.projector_type', '')) as RopeVisionProjector;
   if (!ROPE_PROJECTORS.includes(projector)) throw bad(`clip.projector_type '${projector}' is not a 2D-RoPE tower (${ROPE_PROJECTORS.join(', ')})`);
   if (!file.getBool('clip.has_vision_encoder', true)) throw bad('the file has no vision encoder (clip.has_vision_encoder is false)');
-  if (!file.getBool('clip.use_silu', false)) throw bad(`${projector}: only the SiLU-gated FFN (clip.use_silu) is supported`);
+  // The towers use a SiLU-gated FFN (clip.use_silu; files that lack the key still carry ffn_gate).
+  if (!file.getBool('clip.use_silu', false) && !file.tensorByName.has('v.blk.0.ffn_gate.weight')) {
+    throw bad(`${projector}: only the SiLU-gated FFN (clip.use_silu, v.blk.N.ffn_gate) is supported`);
+  }
   const u = (k: string) => file.getU32(`clip.vision.${k}`);
   const patchSize = u('patch_size');
   const nEmbd = u('embedding_length');
