@@ -22,8 +22,20 @@ export interface Tensor {
   readonly byteSize: number;
 }
 
-export const RopeMode = { NORMAL: 0, NEOX: 2 } as const;
+/**
+ * RoPE modes (wasm/ABI.md, op 4). NORMAL/NEOX take one position per token; the multi-position modes take
+ * `pos` i32 `[n_stream][nTok]` (stream k of token t at `k·nTok + t`, ggml's `ggml_rope_multi` layout):
+ * - MROPE (ggml's, Qwen2-VL text): 4 streams (t, h, w, e) chosen per pair by `sections`;
+ * - VISION (ggml's, Qwen2-VL/2.5-VL ViT): 4 streams, `nRot = headDim/2`, each section restarts its frequencies;
+ * - ROPE_2D (Pixtral, llama.cpp's build_rope_2d): 2 streams (row, col), half the rotated dims each.
+ */
+export const RopeMode = { NORMAL: 0, NEOX: 2, MROPE: 8, VISION: 24, ROPE_2D: 64 } as const;
 export type RopeMode = (typeof RopeMode)[keyof typeof RopeMode];
+
+/** Position streams a RoPE mode reads per token (the length of `pos` is this times nTok). */
+export function ropeStreams(mode: RopeMode): number {
+  return mode === RopeMode.MROPE || mode === RopeMode.VISION ? 4 : mode === RopeMode.ROPE_2D ? 2 : 1;
+}
 
 export interface RopeParams {
   nHead: number;
@@ -34,6 +46,8 @@ export interface RopeParams {
   freqScale: number;
   /** Optional per-dimension divisors `[n_rot/2]` (Llama 3.1 `rope_freqs.weight`). */
   freqFactors: Tensor | null;
+  /** MROPE/VISION: rotated pairs per stream (t, h, w, e), e.g. Qwen2-VL text [16, 24, 24, 0]. */
+  sections?: readonly [number, number, number, number];
 }
 
 /** One layer's view of a sequence's KV pages: page address tables owned by the KV cache. */
@@ -85,7 +99,7 @@ export interface Backend {
   getRows(out: Tensor, table: Tensor, ids: Tensor, n: number): void;
   /** out[r] = x[r] / sqrt(mean(x[r]²) + eps) · w, rows of `w.dims[0]` or `n` values. */
   rmsNorm(out: Tensor, x: Tensor, w: Tensor | null, eps: number, n: number, nRows: number): void;
-  /** In place over x `[nTok][nHead][headDim]`, positions `pos` i32 `[nTok]`. */
+  /** In place over x `[nTok][nHead][headDim]`, positions `pos` i32 `[ropeStreams(p.mode)][nTok]`. */
   rope(x: Tensor, pos: Tensor, nTok: number, p: RopeParams): void;
   softmax(out: Tensor, x: Tensor, n: number, nRows: number, scale: number): void;
   swiglu(out: Tensor, gate: Tensor, up: Tensor, n: number): void;

@@ -190,7 +190,8 @@ export abstract class RecordingBackend implements Backend {
   }
   rope(x: Tensor, pos: Tensor, nTok: number, p: RopeParams): void {
     const ff = p.freqFactors ? ptr(p.freqFactors) : 0;
-    this.cmds.push(Op.ROPE, ptr(x), ptr(x), ptr(pos), nTok, p.nHead, p.headDim, p.nRot, p.mode, bits(p.freqBase), bits(p.freqScale), ff);
+    const sec = p.sections ?? [0, 0, 0, 0];
+    this.cmds.push(Op.ROPE, ptr(x), ptr(x), ptr(pos), nTok, p.nHead, p.headDim, p.nRot, p.mode, bits(p.freqBase), bits(p.freqScale), ff, sec[0] | (sec[1] << 16), sec[2] | (sec[3] << 16));
   }
   softmax(out: Tensor, x: Tensor, n: number, nRows: number, scale: number): void {
     this.cmds.push(Op.SOFTMAX, ptr(x), ptr(out), n, nRows, bits(scale));

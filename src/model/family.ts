@@ -6,13 +6,14 @@
  * |---------------|------|--------|----------------------------------------------------------------------|
  * | llama/mistral | norm | SwiGLU |                                                                      |
  * | qwen2         | NeoX | SwiGLU | q/k/v biases (tensors)                                               |
+ * | qwen2vl       | M-RoPE | SwiGLU | qwen2 with M-RoPE: rope.dimension_sections over (t, h, w) positions |
  * | qwen3         | NeoX | SwiGLU | q/k RMSNorm (tensors)                                                |
  * | phi3          | NeoX | SwiGLU | fused qkv and gate/up (tensors); its sliding window ignored, as llama.cpp does |
  * | gemma2        | NeoX | GEGLU  | ×√n_embd embeddings, post-norms, window on even layers, soft caps    |
  * | gemma3        | NeoX | GEGLU  | ×√n_embd, post-norms, q/k norm, window on 5 of 6 layers (base 10000) |
  */
 import type { GgufFile } from '../gguf/reader.ts';
-import type { HParams } from './hparams.ts';
+import { type HParams, ModelFormatError } from './hparams.ts';
 
 export interface LayerFeatures {
   /** Sliding window of this layer's attention (0: none). */
@@ -33,9 +34,11 @@ export interface FamilyFeatures {
   /** Soft cap of the output logits (0: none). */
   finalSoftcap: number;
   layers: LayerFeatures[];
+  /** M-RoPE sections (t, h, w, e) in rotated pairs (qwen2vl's rope.dimension_sections), or null: 1D RoPE. */
+  ropeSections: [number, number, number, number] | null;
 }
 
-const NEOX = new Set(['qwen2', 'qwen3', 'phi3', 'gemma2', 'gemma3']);
+const NEOX = new Set(['qwen2', 'qwen2vl', 'qwen3', 'phi3', 'gemma2', 'gemma3']);
 
 export function familyFeatures(file: GgufFile, hp: HParams): FamilyFeatures {
   const a = hp.arch;
@@ -74,5 +77,14 @@ export function familyFeatures(file: GgufFile, hp: HParams): FamilyFeatures {
     attnSoftcap: a === 'gemma2' ? file.getF32(k('attn_logit_softcapping'), 50) : 0,
     finalSoftcap: a === 'gemma2' ? file.getF32(k('final_logit_softcapping'), 30) : 0,
     layers,
+    ropeSections: a === 'qwen2vl' ? readSections(file, k('rope.dimension_sections'), hp.nRot) : null,
   };
+}
+
+function readSections(file: GgufFile, key: string, nRot: number): [number, number, number, number] {
+  const s = file.getArr(key).map(Number);
+  while (s.length < 4) s.push(0);
+  const sum = s.slice(0, 4).reduce((a, b) => a + b, 0);
+  if (s.some((v) => !Number.isInteger(v) || v < 0 || v > 0xffff) || sum < 1 || sum > nRot / 2) throw new ModelFormatError(file.path, `${key} [${s.join(', ')}] must be 4 counts of rotated pairs summing to 1..${nRot / 2}`);
+  return [s[0]!, s[1]!, s[2]!, s[3]!];
 }

@@ -9,7 +9,8 @@
  *   q, k, v = h @ Wq.T, h @ Wk.T, h @ Wv.T
  *     qwen2: q, k, v += bq, bk, bv            (biases)
  *     qwen3: q, k = rms_norm(q) * q_norm, rms_norm(k) * k_norm   (per head, over head_dim)
- *   q, k = rope(q, pos), rope(k, pos)         (llama: adjacent pairs; qwen2/3: NeoX halves)
+ *   q, k = rope(q, pos), rope(k, pos)         (llama: adjacent pairs; qwen2/3: NeoX halves;
+ *                                              qwen2vl: M-RoPE over (t, h, w) positions, see `mropePositions`)
  *   o = attention(q, cache ∪ {k, v}) @ Wo.T   (gemma: sliding window on some layers, soft-capped scores)
  *   x = x + o                                 (gemma: x + rms_norm(o) * post_attention_norm)
  *   h = rms_norm(x) * ffn_norm
@@ -84,6 +85,16 @@ export class LlamaModel implements Model {
   private embIn: { rows: Tensor[]; attnPos: Tensor; attnPosRow: Tensor[]; view: Float32Array; attnPosView: Int32Array } | null = null;
   /** Rows `[start, start+n)` of the next forward take `inputEmbeddings` rows instead of token embeddings (unscaled, as llama.cpp); `bidirectional`: they attend to each other (Gemma 3 images). */
   embeddingRows: { start: number; n: number; bidirectional: boolean } | null = null;
+  /**
+   * qwen2vl (M-RoPE): i32 `[4][nTok]` RoPE positions (t, h, w, e; stream k of row i at `k·nTok + i`) of the next
+   * forward, read when `mropeExplicit` is set (image rows: t fixed, (h, w) the patch grid; llama.cpp's layout);
+   * otherwise filled from `inputPositions` as (p, p, p, 0), which makes M-RoPE the 1D NeoX RoPE. Null for 1D models.
+   * KV slots and the causal order stay `inputPositions`.
+   */
+  readonly mropePositions: Int32Array | null = null;
+  /** Set after writing `mropePositions`; cleared by the next forward. */
+  mropeExplicit = false;
+  private readonly mropePos: Tensor | null = null; // i32 [4·max_tok]
 
   private constructor(
     readonly hp: HParams,
@@ -103,8 +114,13 @@ export class LlamaModel implements Model {
     this.tokensView = be.i32(s.tokens);
     this.posView = be.i32(s.pos);
     this.logitsView = be.f32(s.logits);
-    const mode = fam.neoxRope ? RopeMode.NEOX : RopeMode.NORMAL;
-    this.ropeQ = fam.layers.map((l) => ({ nHead: hp.nHead, headDim: hp.headDim, nRot: hp.nRot, mode, freqBase: l.ropeBase, freqScale: l.ropeScale, freqFactors: null }));
+    const sections = fam.ropeSections ?? undefined;
+    const mode = sections ? RopeMode.MROPE : fam.neoxRope ? RopeMode.NEOX : RopeMode.NORMAL;
+    this.ropeQ = fam.layers.map((l) => ({ nHead: hp.nHead, headDim: hp.headDim, nRot: hp.nRot, mode, freqBase: l.ropeBase, freqScale: l.ropeScale, freqFactors: null, sections }));
+    if (sections) {
+      this.mropePos = be.buffer(GgmlType.I32, [4 * maxTokens]);
+      this.mropePositions = be.i32(this.mropePos);
+    }
     this.ropeK = this.ropeQ.map((r) => ({ ...r, nHead: hp.nHeadKv }));
     this.attn = fam.layers.map((l) => ({ nHead: hp.nHead, nHeadKv: hp.nHeadKv, headDim: hp.headDim, scale: fam.attnScale, window: l.window, softcap: fam.attnSoftcap }));
   }
@@ -266,6 +282,7 @@ export class LlamaModel implements Model {
     if (fam.embedScale !== 1) be.scale(s.x, s.x, fam.embedScale, nTok * nEmbd);
     // Attention positions per row: the token positions, or (bidirectional image range) its last position.
     const qPosRow = this.embeddingRows && this.embIn ? this.embeddingInput_(nTok) : s.posRow;
+    const ropePos = this.mropePos ? this.mropeInput_(nTok) : s.pos;
     for (let il = 0; il < hp.nLayer; il++) {
       const L = this.layers[il];
       be.rmsNorm(s.h, s.x, L.attnNorm, hp.rmsEps, nEmbd, nTok);
@@ -277,8 +294,8 @@ export class LlamaModel implements Model {
       if (L.bv) be.add(s.v, s.v, L.bv, nTok * kvDim, kvDim);
       if (L.qNorm) be.rmsNorm(s.q, s.q, L.qNorm, hp.rmsEps, headDim, nTok * nHead);
       if (L.kNorm) be.rmsNorm(s.k, s.k, L.kNorm, hp.rmsEps, headDim, nTok * nHeadKv);
-      be.rope(s.q, s.pos, nTok, ropeQ[il]);
-      be.rope(s.k, s.pos, nTok, ropeK[il]);
+      be.rope(s.q, ropePos, nTok, ropeQ[il]);
+      be.rope(s.k, ropePos, nTok, ropeK[il]);
       for (let j = 0; j < b.nSeq; j++) {
         const r = b.rowStart[j];
         const n = b.rowCount[j];
@@ -299,6 +316,18 @@ export class LlamaModel implements Model {
       if (L.ffnPostNorm) be.rmsNorm(s.o, s.o, L.ffnPostNorm, hp.rmsEps, nEmbd, nTok);
       be.add(s.x, s.x, s.o, nTok * nEmbd);
     }
+  }
+
+  /** M-RoPE positions of this forward: the caller's, or (p, p, p, 0) from the token positions. */
+  private mropeInput_(nTok: number): Tensor {
+    const m = this.mropePositions!;
+    if (!this.mropeExplicit) {
+      const p = this.posView.subarray(0, nTok);
+      for (let k = 0; k < 3; k++) m.set(p, k * nTok);
+      m.fill(0, 3 * nTok, 4 * nTok);
+    }
+    this.mropeExplicit = false;
+    return this.mropePos!;
   }
 
   /** Copies the embedding rows over x; returns the attention position rows (bidirectional range: its last position). */

@@ -73,6 +73,7 @@ const ARCHITECTURES: Record<string, Loader> = {
   mistral: (f, b, o) => LlamaModel.load(f, b, o),
   mistral3: (f, b, o) => LlamaModel.load(f, b, o),
   qwen2: (f, b, o) => LlamaModel.load(f, b, o),
+  qwen2vl: (f, b, o) => LlamaModel.load(f, b, o),
   qwen3: (f, b, o) => LlamaModel.load(f, b, o),
   phi3: (f, b, o) => LlamaModel.load(f, b, o),
   gemma2: (f, b, o) => LlamaModel.load(f, b, o),

@@ -17,7 +17,7 @@
 import { ValidationError } from '../errors.ts';
 import { ggmlByteSize, ggmlTypeTraits } from '../gguf/ggml-types.ts';
 import { quantizeInto } from '../gguf/quant.ts';
-import { GgmlType, type GgufValue, gv } from '../gguf/types.ts';
+import { GgmlType, GgufValueType, type GgufValue, gv } from '../gguf/types.ts';
 import { type GgufTensorSpec, writeGguf } from '../gguf/writer.ts';
 import { Xoshiro128, fnv1a } from './prng.ts';
 
@@ -28,7 +28,7 @@ export type SynthWeightType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0' | 'Q4_1' 
  * Phi-3 (fused attn_qkv, and ffn_up holding gate then up; every part drawn with the q/k std), Gemma 2 and 3
  * (post-attention and post-FFN norms; Gemma 3 also q/k norms).
  */
-export type SynthArch = 'llama' | 'mistral3' | 'qwen2' | 'qwen3' | 'phi3' | 'gemma2' | 'gemma3';
+export type SynthArch = 'llama' | 'mistral3' | 'qwen2' | 'qwen2vl' | 'qwen3' | 'phi3' | 'gemma2' | 'gemma3';
 
 export interface SynthLlamaSpec {
   /** Default 'llama'. qwen2 adds attn_{q,k,v}.bias (F32), qwen3 attn_{q,k}_norm.weight (F32 [head_dim]). */
@@ -122,7 +122,7 @@ export function resolveSynthLlama(spec: SynthLlamaSpec): Required<Omit<SynthLlam
   const headDim = spec.headDim ?? spec.nEmbd / spec.nHead;
   check(Number.isInteger(headDim) && headDim > 0, 'headDim must be a positive integer');
   const arch = spec.arch ?? 'llama';
-  check(['llama', 'mistral3', 'qwen2', 'qwen3', 'phi3', 'gemma2', 'gemma3'].includes(arch), `unknown arch ${arch}`);
+  check(['llama', 'mistral3', 'qwen2', 'qwen2vl', 'qwen3', 'phi3', 'gemma2', 'gemma3'].includes(arch), `unknown arch ${arch}`);
   check(headDim % 2 === 0, 'head dim must be even (RoPE)');
   for (const t of [spec.type, ...Object.values(spec.typeOverrides ?? {})]) {
     const block = ggmlTypeTraits(GGML_TYPE[t])?.blockSize ?? 1;
@@ -163,7 +163,7 @@ export function planSynthLlama(spec: SynthLlamaSpec): WeightPlan[] {
     );
     if (p.arch === 'phi3') plan.push(mat(`${b}attn_qkv.weight`, p.nEmbd, nQ + 2 * nKv, p.qkScale * inv));
     else plan.push(mat(`${b}attn_q.weight`, p.nEmbd, nQ, p.qkScale * inv), mat(`${b}attn_k.weight`, p.nEmbd, nKv, p.qkScale * inv), mat(`${b}attn_v.weight`, p.nEmbd, nKv, inv));
-    if (p.arch === 'qwen2') {
+    if (p.arch === 'qwen2' || p.arch === 'qwen2vl') {
       plan.push(vec(`${b}attn_q.bias`, nQ, 0, 0.3 * p.qkScale), vec(`${b}attn_k.bias`, nKv, 0, 0.3 * p.qkScale), vec(`${b}attn_v.bias`, nKv, 0, 0.1));
     }
     if (p.arch === 'qwen3' || p.arch === 'gemma3') {
@@ -208,6 +208,12 @@ export function generateWeight(w: WeightPlan, seed: number, scratch: Float32Arra
   return out;
 }
 
+/** Qwen2-VL's M-RoPE sections [16, 24, 24, 0] (head 128) scaled to a head of `headDim`: t gets the rest. */
+export function mropeSections(headDim: number): [number, number, number, number] {
+  const hw = Math.floor((headDim / 2) * (24 / 64));
+  return [headDim / 2 - 2 * hw, hw, hw, 0];
+}
+
 /** The general.* and llama.* metadata of a synthetic llama, followed by the tokenizer keys. */
 export function synthLlamaMetadata(spec: SynthLlamaSpec): Record<string, GgufValue> {
   const p = resolveSynthLlama(spec);
@@ -228,6 +234,8 @@ export function synthLlamaMetadata(spec: SynthLlamaSpec): Record<string, GgufVal
     [`${a}.attention.layer_norm_rms_epsilon`]: gv.f32(p.rmsEps),
     [`${a}.rope.dimension_count`]: gv.u32(p.headDim),
     ...(p.window > 0 ? { [`${a}.attention.sliding_window`]: gv.u32(p.window) } : {}),
+    // qwen2vl: M-RoPE sections (t, h, w, e) in rotated pairs, Qwen2-VL's [16, 24, 24, 0] scaled to head_dim/2.
+    ...(a === 'qwen2vl' ? { [`${a}.rope.dimension_sections`]: gv.arr(GgufValueType.INT32, Int32Array.from(mropeSections(p.headDim))) } : {}),
     ...(a === 'gemma2' ? { [`${a}.attn_logit_softcapping`]: gv.f32(p.attnSoftcap), [`${a}.final_logit_softcapping`]: gv.f32(p.finalSoftcap) } : {}),
     ...spec.tokenizer,
   };

@@ -19,7 +19,7 @@
  * records them, on the same kernels, so results are bit-identical to one instance.
  * Nothing is allocated per op or per compute (steps live in a preallocated table).
  */
-import type { AttentionParams, Backend, KvLayerView, RopeParams, Tensor } from '../backend.ts';
+import { type AttentionParams, type Backend, type KvLayerView, type RopeParams, type Tensor, ropeStreams } from '../backend.ts';
 import { TesseraError } from '../../errors.ts';
 import type { GgmlType } from '../../gguf/types.ts';
 import { WasmBackend, type WasmBackendOptions } from '../wasm/backend.ts';
@@ -289,7 +289,7 @@ export class ShardedBackend implements Backend {
   rope(x: Tensor, pos: Tensor, nTok: number, p: RopeParams): void {
     const s = this.on(this.shardOf(p.freqFactors, this.cur));
     const bytes = nTok * p.nHead * p.headDim * 4;
-    this.rd(pos, nTok * 4, s);
+    this.rd(pos, ropeStreams(p.mode) * nTok * 4, s);
     this.rd(x, bytes, s);
     this.wr(x, bytes, s);
     this.be(s).rope(this.p(x, s), this.p(pos, s), nTok, this.ropeOn(p, s));

@@ -361,6 +361,7 @@ export class WebGpuBackend implements Backend {
   }
 
   rope(x: Tensor, pos: Tensor, nTok: number, p: RopeParams): void {
+    if (p.mode !== 0 && p.mode !== 2) throw new WebGpuError(`webgpu: RoPE mode ${p.mode} (multi-position) is not implemented`);
     const xa = act(x, 'rope x');
     const ff = p.freqFactors ? wt(p.freqFactors, 'freq factors').only : null;
     const thetaScale = Math.fround(Math.pow(p.freqBase, -2 / p.nRot));

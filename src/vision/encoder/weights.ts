@@ -69,6 +69,21 @@ export class VisionWeightLoader {
     });
   }
 
+  /**
+   * Loads a matrix of GGUF dims `[nIn, nOut]` with its input columns reordered: an F32 tensor whose row r
+   * holds `src[r][perm[c]]` at column c (Pixtral's patch merger, whose unfolded input we gather tap-major).
+   */
+  async loadPermutedCols(name: string, nIn: number, nOut: number, perm: Int32Array): Promise<Tensor> {
+    const info = this.info(name, [nIn, nOut]);
+    const bytes = await readTensor(this.file, info);
+    this.hash.update(bytes);
+    const src = dequantize(info.type, bytes, nIn * nOut);
+    return this.be.weight(GgmlType.F32, [nIn, nOut], async (dest) => {
+      const out = new Float32Array(dest.buffer, dest.byteOffset, nIn * nOut);
+      for (let r = 0; r < nOut; r++) for (let c = 0; c < nIn; c++) out[r * nIn + c] = src[r * nIn + perm[c]!]!;
+    });
+  }
+
   /** sha256 (hex) of the metadata and every tensor loaded so far. */
   digest(): string {
     return this.hash.copy().digest('hex');

@@ -17,4 +17,5 @@ pub mod quant;
 pub mod quant32;
 pub mod quant_k;
 pub mod rope;
+pub mod rope_multi;
 pub mod softmax;

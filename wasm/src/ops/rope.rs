@@ -1,4 +1,5 @@
-//! ROPE (op 4): rotary position embedding, modes 0 (normal, adjacent pairs) and 2 (NeoX).
+//! ROPE (op 4): rotary position embedding, modes 0 (normal, adjacent pairs) and 2 (NeoX);
+//! the multi-position modes (M-RoPE 8, vision 24, 2D 64) are in `rope_multi.rs`.
 //!
 //! `x, out: f32 [n_tok][n_head][head_dim]` (in place allowed), `pos: i32 [n_tok]`.
 //! Pair `i < n_rot/2` is rotated by `θ_i = freq_scale · (pos · base^(−2i/n_rot)) / ff[i]`;
@@ -34,9 +35,13 @@ pub struct Rope {
     pub freq_scale: f32,
 }
 
-/// Op 4. Args: `x, out, pos, n_tok, n_head, head_dim, n_rot, mode, freq_base, freq_scale, freq_factors`.
+/// Op 4. Args: `x, out, pos, n_tok, n_head, head_dim, n_rot, mode, freq_base, freq_scale, freq_factors`
+/// (multi-position modes: `, sections01, sections23`).
 #[inline(never)]
 pub unsafe fn run(a: &Args, cx: &Ctx) {
+    if crate::ops::rope_multi::is_multi(a[7]) {
+        return crate::ops::rope_multi::run(a, cx);
+    }
     let p = Rope {
         n_tok: a[3] as usize,
         n_head: a[4] as usize,
@@ -111,7 +116,7 @@ fn fill_cache(p: &Rope, pos: i32, ts: f32, ff: *const f32, ca: &mut [f32; MAX_RO
     });
 }
 
-unsafe fn rotate_normal_scalar(src: *const f32, dst: *mut f32, n_rot: usize, ca: &[f32], cb: &[f32]) {
+pub(crate) unsafe fn rotate_normal_scalar(src: *const f32, dst: *mut f32, n_rot: usize, ca: &[f32], cb: &[f32]) {
     for i in (0..n_rot).step_by(2) {
         let (c, s) = (ca[i], cb[i + 1]);
         let (x0, x1) = (*src.add(i), *src.add(i + 1));
@@ -120,7 +125,7 @@ unsafe fn rotate_normal_scalar(src: *const f32, dst: *mut f32, n_rot: usize, ca:
     }
 }
 
-unsafe fn rotate_neox_scalar(src: *const f32, dst: *mut f32, n_rot: usize, ca: &[f32], cb: &[f32]) {
+pub(crate) unsafe fn rotate_neox_scalar(src: *const f32, dst: *mut f32, n_rot: usize, ca: &[f32], cb: &[f32]) {
     let half = n_rot / 2;
     for i in 0..half {
         let (c, s) = (ca[i], cb[i]);
@@ -132,7 +137,7 @@ unsafe fn rotate_neox_scalar(src: *const f32, dst: *mut f32, n_rot: usize, ca: &
 
 // The SIMD versions use separate mul and add/sub (no fma), so they equal the scalar twins bit for bit.
 
-unsafe fn rotate_normal_simd(src: *const f32, dst: *mut f32, n_rot: usize, ca: &[f32], cb: &[f32]) {
+pub(crate) unsafe fn rotate_normal_simd(src: *const f32, dst: *mut f32, n_rot: usize, ca: &[f32], cb: &[f32]) {
     let mut i = 0;
     while i + 4 <= n_rot {
         let v = F32x4::load(src.add(i));
@@ -146,7 +151,7 @@ unsafe fn rotate_normal_simd(src: *const f32, dst: *mut f32, n_rot: usize, ca: &
     }
 }
 
-unsafe fn rotate_neox_simd(src: *const f32, dst: *mut f32, n_rot: usize, ca: &[f32], cb: &[f32]) {
+pub(crate) unsafe fn rotate_neox_simd(src: *const f32, dst: *mut f32, n_rot: usize, ca: &[f32], cb: &[f32]) {
     let half = n_rot / 2;
     let mut i = 0;
     while i + 4 <= half {
@@ -362,7 +367,7 @@ const fn factorial(k: f64) -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -396,7 +401,7 @@ mod tests {
         }
     }
 
-    fn ulps(a: f32, b: f32) -> u32 {
+    pub(crate) fn ulps(a: f32, b: f32) -> u32 {
         if a == b {
             return 0;
         }
@@ -428,7 +433,7 @@ mod tests {
         out
     }
 
-    fn lcg(seed: &mut u64) -> f32 {
+    pub(crate) fn lcg(seed: &mut u64) -> f32 {
         *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
     }
