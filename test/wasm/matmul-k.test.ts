@@ -25,6 +25,9 @@ const SHAPES: [number, number, number][] = [
   [4096, 3, 33],
   [2048 + 256, 17, 1],
   [1024, 8, 8],
+  // Batches of 3 and 7 (4 + 3) tokens: decode tiles for several tokens inside each chunk of rows.
+  [512, 17, 3],
+  [1024, 9, 7],
 ];
 const REL = 1e-5;
 

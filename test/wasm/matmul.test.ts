@@ -21,7 +21,7 @@ import { CoreType } from '../../src/backend/wasm/abi.ts';
 import { kRandomWeights } from './quant-k-ref.ts';
 import { WTYPES, activationsAs, blockMins, dequantRows, hasMin, q8_1Sums, randomWeights, type WType } from './quant-ref.ts';
 
-/** [n_in, n_out, n_tok]: every n_in ∈ {32, 64, 4096, 2048+32k}, n_out ∈ {1, 3, 17, 256}, n_tok ∈ {1, 2, 5, 16, 33}. */
+/** [n_in, n_out, n_tok]: every n_in ∈ {32, 64, 4096, 2048+32k}, n_out ∈ {1, 3, 17, 40, 256}, n_tok ∈ {1, 2, 3, 5, 7, 16, 33}. */
 const SHAPES: [number, number, number][] = [
   [32, 1, 1],
   [32, 3, 2],
@@ -33,6 +33,9 @@ const SHAPES: [number, number, number][] = [
   [2048 + 32 * 5, 256, 5],
   [2048 + 32, 1, 16],
   [2048 + 32 * 7, 17, 33],
+  // Batches of 3 and 7 (4 + 3) tokens: decode tiles for several tokens inside each chunk of rows.
+  [64, 17, 3],
+  [2048 + 32 * 3, 40, 7],
 ];
 const REL = 1e-5;
 

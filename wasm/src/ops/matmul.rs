@@ -346,42 +346,54 @@ pub trait Tiles {
     unsafe fn toks<const R: usize>(&self, m: &Mm, r0: usize, t0: usize);
 }
 
-/// Covers `rows × 0..n_tok`: prefill tiles for whole groups of 4 tokens (rows outer, so a
-/// tile's weight rows stay in L1 while the token groups pass), decode tiles for the rest.
+/// Covers `rows × 0..n_tok` in chunks of 8 rows (rows outer, so a chunk's weight rows stay in
+/// L1 while all the tokens pass: a batch of 2..8 tokens streams the weights from memory once,
+/// not once per token): prefill tiles for whole groups of 4 tokens, decode tiles for the rest.
+/// Every output's tile computes it the same way whatever the chunking (lane-wise math).
 #[cfg(target_arch = "wasm32")]
 unsafe fn drive_q<K: Tiles>(k: &K, m: &Mm, rows: Range<usize>) {
     let n4 = m.n_tok / PREFILL_TOKS * PREFILL_TOKS;
-    if n4 > 0 {
-        let mut r = rows.start;
-        while r + PREFILL_ROWS <= rows.end {
+    let mut r0 = rows.start;
+    while r0 < rows.end {
+        let end = rows.end.min(r0 + 2 * DECODE_ROWS);
+        let mut r = r0;
+        while n4 > 0 && r + PREFILL_ROWS <= end {
             for t0 in (0..n4).step_by(PREFILL_TOKS) {
                 k.toks::<PREFILL_ROWS>(m, r, t0);
             }
             r += PREFILL_ROWS;
         }
-        while r < rows.end {
+        while n4 > 0 && r < end {
             for t0 in (0..n4).step_by(PREFILL_TOKS) {
                 k.toks::<1>(m, r, t0);
             }
             r += 1;
         }
+        for t in n4..m.n_tok {
+            decode_q(k, m, r0..end, t);
+        }
+        r0 = end;
     }
-    for t in n4..m.n_tok {
-        let mut r = rows.start;
-        while r + 2 * DECODE_ROWS <= rows.end {
-            k.rows8(m, r, t);
-            r += 2 * DECODE_ROWS;
-        }
-        while r + DECODE_ROWS <= rows.end {
-            k.rows::<DECODE_ROWS>(m, r, t);
-            r += DECODE_ROWS;
-        }
-        match rows.end - r {
-            1 => k.rows::<1>(m, r, t),
-            2 => k.rows::<2>(m, r, t),
-            3 => k.rows::<3>(m, r, t),
-            _ => {}
-        }
+}
+
+/// Decode tiles over `rows` (at most 8) for token `t`.
+#[cfg(target_arch = "wasm32")]
+#[inline(always)]
+unsafe fn decode_q<K: Tiles>(k: &K, m: &Mm, rows: Range<usize>, t: usize) {
+    let mut r = rows.start;
+    if r + 2 * DECODE_ROWS <= rows.end {
+        k.rows8(m, r, t);
+        r += 2 * DECODE_ROWS;
+    }
+    if r + DECODE_ROWS <= rows.end {
+        k.rows::<DECODE_ROWS>(m, r, t);
+        r += DECODE_ROWS;
+    }
+    match rows.end - r {
+        1 => k.rows::<1>(m, r, t),
+        2 => k.rows::<2>(m, r, t),
+        3 => k.rows::<3>(m, r, t),
+        _ => {}
     }
 }
 

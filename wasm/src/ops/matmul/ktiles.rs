@@ -372,39 +372,52 @@ impl<K: KBlock> KTiles<K> {
         facc
     }
 
-    /// Covers `rows × 0..n_tok`: prefill tiles (1 row × 4 tokens) for whole groups of 4 tokens,
-    /// rows outer so a row's blocks stay in L1 while the token groups pass; decode tiles
+    /// Covers `rows × 0..n4` with prefill tiles (`n4` a multiple of 4), row by row (a
+    /// function of its own, so the prefill loop is compiled once and apart from the decode one).
+    #[inline(never)]
+    unsafe fn drive_toks(&self, m: &Mm, rows: Range<usize>, n4: usize) {
+        let mut lanes = [0.0f32; 4];
+        for r in rows {
+            for t0 in (0..n4).step_by(PREFILL_TOKS) {
+                v128_store(lanes.as_mut_ptr() as *mut v128, Self::toks4(m, r, t0));
+                for (j, &v) in lanes.iter().enumerate() {
+                    m.set_out(t0 + j, r, v);
+                }
+            }
+        }
+    }
+
+    /// Covers `rows × 0..n_tok` in chunks of 4 rows (rows outer, so a chunk's blocks stay in
+    /// L1 while all the tokens pass: a batch of 2..8 tokens streams the weights from memory
+    /// once): prefill tiles (1 row × 4 tokens) for whole groups of 4 tokens, decode tiles
     /// (4 rows × 1 token; a partial tile repeats its last row) for the rest.
     #[inline(never)]
     pub unsafe fn drive(&self, m: &Mm, rows: Range<usize>) {
         let n4 = m.n_tok / PREFILL_TOKS * PREFILL_TOKS;
         let mut lanes = [0.0f32; 4];
-        if n4 > 0 {
-            for r in rows.clone() {
-                for t0 in (0..n4).step_by(PREFILL_TOKS) {
-                    v128_store(lanes.as_mut_ptr() as *mut v128, Self::toks4(m, r, t0));
-                    for (j, &v) in lanes.iter().enumerate() {
-                        m.set_out(t0 + j, r, v);
-                    }
-                }
-            }
+        if n4 == m.n_tok {
+            // Prefill only: chunks matter only for the decode tiles' tokens.
+            return self.drive_toks(m, rows, n4);
         }
         let rb = m.row_bytes;
-        for t in n4..m.n_tok {
-            let mut r = rows.start;
-            while r < rows.end {
-                let n = (rows.end - r).min(DECODE_ROWS);
-                let o = [0, (n.min(2) - 1) * rb, (n.min(3) - 1) * rb, (n - 1) * rb];
+        let mut r0 = rows.start;
+        while r0 < rows.end {
+            let n = (rows.end - r0).min(DECODE_ROWS);
+            if n4 > 0 {
+                self.drive_toks(m, r0..r0 + n, n4);
+            }
+            let o = [0, (n.min(2) - 1) * rb, (n.min(3) - 1) * rb, (n - 1) * rb];
+            for t in n4..m.n_tok {
                 #[cfg(not(target_feature = "relaxed-simd"))]
-                let v = Self::rows4_pairs(m, m.row(r), &o, t);
+                let v = Self::rows4_pairs(m, m.row(r0), &o, t);
                 #[cfg(target_feature = "relaxed-simd")]
-                let v = Self::rows4(m, m.row(r), &o, t);
+                let v = Self::rows4(m, m.row(r0), &o, t);
                 v128_store(lanes.as_mut_ptr() as *mut v128, v);
                 for (i, &v) in lanes.iter().enumerate().take(n) {
-                    m.set_out(t, r + i, v);
+                    m.set_out(t, r0 + i, v);
                 }
-                r += n;
             }
+            r0 += n;
         }
     }
 }

@@ -23,9 +23,12 @@ pub unsafe fn dot_scalar(m: &Mm, r: usize, t: usize) -> f32 {
     sum
 }
 
-/// The SIMD tiles (matmul/tiles.rs) over [`Q4Block`].
-#[cfg(target_arch = "wasm32")]
+/// The SIMD tiles (matmul/tiles.rs) over [`Q4Block`] (relaxed-simd).
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
 pub type Simd = super::tiles::QTiles<simd::Q4Block>;
+/// simd128: decode tiles over [`Q4Scaled`](simd::Q4Scaled), prefill tiles over [`Q4Block`].
+#[cfg(all(target_arch = "wasm32", not(target_feature = "relaxed-simd")))]
+pub type Simd = super::tiles::Split<simd::Q4Scaled, simd::Q4Block>;
 
 #[cfg(target_arch = "wasm32")]
 pub mod simd {
@@ -83,6 +86,41 @@ pub mod simd {
         #[inline(always)]
         unsafe fn load_a(q: *const i8) -> [v128; 4] {
             super::super::wasm::load_i16x32(q)
+        }
+        #[inline(always)]
+        fn dot(w: &[v128; 4], a: &[v128; 4]) -> v128 {
+            super::super::wasm::dot_i16x32(w, a)
+        }
+    }
+
+    /// simd128 decode: [`Q4Block`] with one op less per unpacked vector. Masking the u16
+    /// lanes in place (`& 0x000F`, `& 0x00F0`, `& 0x0F00`, `>> 12`: 4 ops instead of 6) leaves
+    /// the nibbles scaled by 1, 16, 256 and 1; the activations are scaled to match (by 256, 16,
+    /// 1, 256: `a·256` still fits an i16, −32768..32512), so every product is `256·n·a` and
+    /// the block sum is `256·Σ n·a` (|·| ≤ 256·32·15·128 < 2^24), shifted back exactly by the
+    /// tiles (`SHR`). The activation shifts are paid once per block for the 8 rows of a decode
+    /// tile, the nibble ops per row. Prefill keeps [`Q4Block`] (there the activations are the
+    /// per-row loads).
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    pub struct Q4Scaled;
+
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    impl QBlock for Q4Scaled {
+        const BYTES: usize = Q4_0_BYTES;
+        const OFFSET8: bool = true;
+        const SHR: u32 = 8;
+        type W = [v128; 4];
+        type A = [v128; 4];
+        #[inline(always)]
+        unsafe fn load_w(p: *const u8) -> [v128; 4] {
+            let v = v128_load(p as *const v128);
+            [v128_and(v, u16x8_splat(0x000F)), v128_and(v, u16x8_splat(0x0F00)), v128_and(v, u16x8_splat(0x00F0)), u16x8_shr(v, 12)]
+        }
+        #[inline(always)]
+        unsafe fn load_a(q: *const i8) -> [v128; 4] {
+            // Elements 2k (×1 nibble: ×256), 2k+1 (×256 nibble: ×1), 16+2k (×16: ×16), 17+2k (×1: ×256).
+            let [a0, a1, a2, a3] = super::super::wasm::load_i16x32(q);
+            [i16x8_shl(a0, 8), a1, i16x8_shl(a2, 4), i16x8_shl(a3, 8)]
         }
         #[inline(always)]
         fn dot(w: &[v128; 4], a: &[v128; 4]) -> v128 {

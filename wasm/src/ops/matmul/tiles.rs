@@ -29,6 +29,9 @@ pub trait QBlock {
     const OFF_SHL: u32 = 0;
     /// Value `c·d + m` with the f16 `m` at block byte 2; the activations are Q8_1 kind (`s`).
     const MIN: bool = false;
+    /// `dot` gives the block sum times `2^SHR` (a multiple of it: the tiles shift it back
+    /// exactly, before adding the offset).
+    const SHR: u32 = 0;
     /// A weight block unpacked for `dot`.
     type W: Copy;
     /// An activation block (32 i8 values) as `dot` wants it.
@@ -55,6 +58,9 @@ impl<K: QBlock> QTiles<K> {
         pin(sink, h01);
         let h23 = sum2(K::dot(&K::load_w(w.add(o[2] + 2)), a), K::dot(&K::load_w(w.add(o[3] + 2)), a));
         let mut v = sum2x2(h01, h23);
+        if K::SHR > 0 {
+            v = i32x4_shr(v, K::SHR);
+        }
         if K::OFFSET8 {
             v = i32x4_add(v, i32x4_shl(v128_load32_splat(q.add(Q8Rows::OFF) as *const u32), K::OFF_SHL));
         }
@@ -156,6 +162,9 @@ impl<K: QBlock> Tiles for QTiles<K> {
                 pin(&mut sink, h01);
                 let h23 = sum2(K::dot(&wv, &K::load_a(qs[2] as *const i8)), K::dot(&wv, &K::load_a(qs[3] as *const i8)));
                 let mut v = sum2x2(h01, h23);
+                if K::SHR > 0 {
+                    v = i32x4_shr(v, K::SHR);
+                }
                 if K::OFFSET8 {
                     v = i32x4_add(v, off);
                 }
@@ -175,5 +184,30 @@ impl<K: QBlock> Tiles for QTiles<K> {
                 m.set_out(t0 + j, r0 + i, v);
             }
         });
+    }
+}
+
+/// Decode tiles of one block kind `D`, prefill tiles of another `P` (the same math: every
+/// output is the same integer block sums and the same f32 steps, so the same bits).
+#[allow(dead_code)] // the simd128 Q4_0 kernel only
+pub struct Split<D: QBlock, P: QBlock>(PhantomData<(D, P)>);
+
+#[allow(dead_code)]
+impl<D: QBlock, P: QBlock> Split<D, P> {
+    pub const NEW: Self = Split(PhantomData);
+}
+
+impl<D: QBlock, P: QBlock> Tiles for Split<D, P> {
+    #[inline(always)]
+    unsafe fn rows8(&self, m: &Mm, r0: usize, t: usize) {
+        QTiles::<D>::NEW.rows8(m, r0, t)
+    }
+    #[inline(always)]
+    unsafe fn rows<const R: usize>(&self, m: &Mm, r0: usize, t: usize) {
+        QTiles::<D>::NEW.rows::<R>(m, r0, t)
+    }
+    #[inline(always)]
+    unsafe fn toks<const R: usize>(&self, m: &Mm, r0: usize, t0: usize) {
+        QTiles::<P>::NEW.toks::<R>(m, r0, t0)
     }
 }
