@@ -57,6 +57,8 @@ mod nibbles;
 mod tiles;
 #[cfg(target_arch = "wasm32")]
 mod wasm;
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c"))]
+mod x86;
 
 use super::quant::{self, Q8Rows, QK};
 use super::quant32;
@@ -311,6 +313,10 @@ pub unsafe fn compute(m: &Mm, rows: Range<usize>, scalar: bool) {
             quant::BF16 => drive_float(&float::Simd::<float::Bf16>::new(m), m, rows),
             _ => {}
         };
+    }
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c"))]
+    if !scalar && x86::compute(m, rows.clone()) {
+        return;
     }
     let _ = scalar;
     for r in rows {
