@@ -38,7 +38,7 @@ fn avx2_kernels_match_scalar_twins_bitwise() {
     let mut rng = Rng(0x51CE_D00D_1234_5678);
     for t in [Q4_0, Q8_0, Q4_K, Q6_K] {
         let k = t == Q4_K || t == Q6_K;
-        let ins: &[usize] = if k { &[256, 512, 2048 + 256] } else { &[32, 96, 2048 + 32 * 3] };
+        let ins: &[usize] = if k { &[256, 512, 2048 + 256] } else { &[32, 96, 2048 + 32 * 3, 8192 + 32] };
         for &n_in in ins {
             for &(n_out, n_tok) in &[(1usize, 1usize), (5, 2), (8, 1), (13, 8), (24, 9), (17, 19)] {
                 let w = weights(t, n_out, n_in, &mut rng);
