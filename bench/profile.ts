@@ -3,13 +3,14 @@
  * and of decode steps, on a synthetic bench model or any GGUF, next to the unprofiled times.
  *
  *   npm run build && node dist/bench/profile.js [--types Q4_0,Q8_0,Q4_K_M] [--model PATH] [--threads 2]
- *       [--prompt 128] [--predict 16] [--shape 1b]
+ *       [--prompt 128] [--predict 16] [--shape 1b] [--backend wasm|native]
  *
  * Profiled runs execute one command at a time (a thread wake-up and a barrier each), so their total exceeds the
  * unprofiled time; the table's shares and the matmul GMAC/s (multiply-adds ÷ that op's wall time) are the point.
  * Memory bandwidth sets a matmul's ceiling at (bandwidth ÷ weight bytes) × n_in·n_out per second in decode.
  */
 import { parseArgs } from 'node:util';
+import { NativeBackend } from '../src/backend/native/backend.ts';
 import { WasmBackend, type OpProfile } from '../src/backend/wasm/backend.ts';
 import { openGguf } from '../src/gguf/reader.ts';
 import { GgmlType } from '../src/gguf/types.ts';
@@ -20,7 +21,7 @@ import { formatTable } from './table.ts';
 const { values } = parseArgs({
   options: {
     types: { type: 'string' }, model: { type: 'string' }, threads: { type: 'string' },
-    prompt: { type: 'string' }, predict: { type: 'string' }, shape: { type: 'string' },
+    prompt: { type: 'string' }, predict: { type: 'string' }, shape: { type: 'string' }, backend: { type: 'string' },
   },
 });
 const threads = Number(values.threads ?? 2);
@@ -34,7 +35,7 @@ else for (const t of (values.types ?? 'Q4_0').split(',')) paths.push(await synth
 
 for (const { label, path } of paths) {
   const file = await openGguf(path);
-  const be = await WasmBackend.create({ threads });
+  const be = values.backend === 'native' ? await NativeBackend.create({ threads }) : await WasmBackend.create({ threads });
   const m = await loadModel(file, be, { nCtx: nPrompt + nPredict + 8, maxTokens: nPrompt, kvType: GgmlType.F16 });
   const prefill = async () => {
     for (let i = 0; i < nPrompt; i++) {
@@ -63,7 +64,7 @@ for (const { label, path } of paths) {
       k, String(e.calls / steps), (e.ms / steps).toFixed(2), `${((100 * e.ms) / total).toFixed(1)}%`, e.macs ? (e.macs / (e.ms * 1e6)).toFixed(2) : '',
     ]);
     console.log(`\n${label} ${name}: unprofiled ${(plainMs / steps).toFixed(1)} ms per ${name === 'prefill' ? `${nPrompt}-token batch` : 'token'}, ` +
-      `profiled ${(total / steps).toFixed(1)} ms (${threads} threads, ${be.variant})`);
+      `profiled ${(total / steps).toFixed(1)} ms (${threads} threads, ${be instanceof NativeBackend ? `native ${be.simdLevel}` : be.variant})`);
     console.log(formatTable(['op', 'calls', 'ms', 'share', 'GMAC/s'], rows, ['l', 'r', 'r', 'r', 'r']));
   };
   const pp: OpProfile = new Map();

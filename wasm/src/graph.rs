@@ -131,8 +131,10 @@ pub const CHUNK_COUNTERS: usize = 8;
 
 /// Spin iterations (each one atomic load) before sleeping; ~tens of µs. (2^19, ~1 ms, was
 /// measured 15× slower per barrier on this project's oversubscribed 2-core VM: a spinning
-/// thread keeps its core from the descheduled thread it waits for.)
-const SPIN: u32 = 1 << 14;
+/// thread keeps its core from the descheduled thread it waits for.) Natively each iteration
+/// also runs `pause` (`spin_loop`), ~100 ns on this VM's EPYC (2^14 of them: ~1.7 ms), so the
+/// native build spins 2^8 times (~25 µs).
+const SPIN: u32 = if cfg!(target_arch = "wasm32") { 1 << 14 } else { 1 << 8 };
 
 impl Barrier {
     pub const fn new() -> Self {

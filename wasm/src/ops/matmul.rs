@@ -11,9 +11,9 @@
 //!   bf16 `[n_tok][n_in]` for BF16, unused for F32 (so `n_tok·n_in·2` bytes cover every type).
 //!
 //! Phase 1: the threads convert `x` (split over all its blocks). Barrier. Phase 2: the threads
-//! split the output rows. Each weight type (one file each) provides a scalar twin (the only
-//! path off wasm32, and the one `cx.scalar` selects) and a wasm SIMD kernel ([`Tiles`] for the
-//! quantized types): decode (one token) streams 4 rows at a time sharing the activation loads,
+//! split the output rows. Each weight type (one file each) provides a scalar twin (the path
+//! off wasm32 except for the AVX2 kernels of matmul/x86/, and the one `cx.scalar` selects) and
+//! a wasm SIMD kernel ([`Tiles`] for the quantized types): decode (one token) streams 4 rows at a time sharing the activation loads,
 //! prefill unpacks each weight block once for 4 tokens. Both reduce the four rows' (or
 //! tokens') integer block sums into one vector (lane = row or token) before the f32 work, so
 //! the f32 part costs one convert and one multiply-add per block and 4 outputs.
@@ -57,6 +57,8 @@ mod nibbles;
 mod tiles;
 #[cfg(target_arch = "wasm32")]
 mod wasm;
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c"))]
+mod x86;
 
 use super::quant::{self, Q8Rows, QK};
 use super::quant32;
@@ -311,6 +313,10 @@ pub unsafe fn compute(m: &Mm, rows: Range<usize>, scalar: bool) {
             quant::BF16 => drive_float(&float::Simd::<float::Bf16>::new(m), m, rows),
             _ => {}
         };
+    }
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c"))]
+    if !scalar && x86::compute(m, rows.clone()) {
+        return;
     }
     let _ = scalar;
     for r in rows {

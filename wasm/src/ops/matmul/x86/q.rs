@@ -1,0 +1,262 @@
+//! AVX2 tiles of the 32-value block types (Q4_0, Q8_0) × [`Q8Rows`] activations (element order
+//! natively). Per block `b` and output `(t, r)`: `acc += (d_w[r][b]·d_x[t][b])·f32(isum)`, with
+//! `isum` the exact integer dot (Q4_0: `Σ n·q` plus the activations' `−8·Σq`), like the twins
+//! in q4_0.rs and q8_0.rs.
+
+use super::{f16x8, reduce8, splat32, store, tile_rows, u32x8, LANES};
+use crate::ops::matmul::Mm;
+use crate::ops::quant::{read_u16, Q8Rows, Q4_0_BYTES, Q8_0_BYTES, QK};
+use core::arch::x86_64::*;
+use core::ops::Range;
+
+/// One weight type: block `{ f16 d; values }` and its integer block dot with 32 activations.
+pub trait Block {
+    const BYTES: usize;
+    /// Add the activations' `−8·Σq` (Q4_0's nibbles `n` stand for `n − 8`).
+    const OFFSET8: bool;
+    /// A weight block unpacked for `dot`.
+    type W: Copy;
+    /// `p`: the block after its 2-byte `d`.
+    unsafe fn load_w(p: *const u8) -> Self::W;
+    /// 8 i32 lanes summing to `Σ_j w_j·a_j` (exact).
+    unsafe fn dot(w: &Self::W, a: __m256i) -> __m256i;
+}
+
+#[allow(non_camel_case_types)]
+pub struct Q4_0;
+#[allow(non_camel_case_types)]
+pub struct Q8_0;
+
+impl Block for Q4_0 {
+    const BYTES: usize = Q4_0_BYTES;
+    const OFFSET8: bool = true;
+    type W = __m256i;
+    /// Byte j holds element j (low nibble) and j + 16 (high): 32 u8 in element order.
+    #[inline(always)]
+    unsafe fn load_w(p: *const u8) -> __m256i {
+        let v = _mm_loadu_si128(p as *const __m128i);
+        _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16::<4>(v), v), _mm256_set1_epi8(0x0F))
+    }
+    #[inline(always)]
+    unsafe fn dot(w: &__m256i, a: __m256i) -> __m256i {
+        _mm256_madd_epi16(_mm256_maddubs_epi16(*w, a), _mm256_set1_epi16(1))
+    }
+}
+
+impl Block for Q8_0 {
+    const BYTES: usize = Q8_0_BYTES;
+    const OFFSET8: bool = false;
+    /// `|w|` (as u8: −128 → 128) and `w`.
+    type W = (__m256i, __m256i);
+    #[inline(always)]
+    unsafe fn load_w(p: *const u8) -> (__m256i, __m256i) {
+        let w = _mm256_loadu_si256(p as *const __m256i);
+        (_mm256_sign_epi8(w, w), w)
+    }
+    /// `|w|·(a·sign w)`: exact since the activations are in −127..127 (their negation fits).
+    #[inline(always)]
+    unsafe fn dot(w: &(__m256i, __m256i), a: __m256i) -> __m256i {
+        _mm256_madd_epi16(_mm256_maddubs_epi16(w.0, _mm256_sign_epi8(a, w.1)), _mm256_set1_epi16(1))
+    }
+}
+
+/// Decode tile: rows `r0..r0+n` (n ≤ 8) × token `t`; lane i = row i.
+#[inline(always)]
+unsafe fn rows8<K: Block>(m: &Mm, r0: usize, n: usize, t: usize) {
+    let p = tile_rows(m, r0, n);
+    let mut q = m.q8().blk(t, 0) as *const u8;
+    let mut acc = _mm256_setzero_ps();
+    for b in 0..m.n_in / QK {
+        let o = b * K::BYTES;
+        let a = _mm256_loadu_si256(q as *const __m256i);
+        let mut v = [_mm256_setzero_si256(); LANES];
+        for i in 0..LANES {
+            v[i] = K::dot(&K::load_w(p[i].add(o + 2)), a);
+        }
+        let mut s = reduce8(&v);
+        if K::OFFSET8 {
+            s = _mm256_add_epi32(s, splat32(q.add(Q8Rows::OFF)));
+        }
+        let d = [p[0].add(o), p[1].add(o), p[2].add(o), p[3].add(o), p[4].add(o), p[5].add(o), p[6].add(o), p[7].add(o)];
+        let sc = _mm256_mul_ps(f16x8(&d), _mm256_castsi256_ps(splat32(q.add(Q8Rows::D))));
+        acc = _mm256_add_ps(acc, _mm256_mul_ps(sc, _mm256_cvtepi32_ps(s)));
+        q = q.add(Q8Rows::BLOCK);
+    }
+    store(m, acc, n, |i| (t, r0 + i));
+}
+
+/// Prefill tile: row `r` × tokens `t0..t0+8`; lane j = token j. The weight block is unpacked
+/// once for the 8 tokens.
+#[inline(always)]
+unsafe fn toks8<K: Block>(m: &Mm, r: usize, t0: usize) {
+    let tb = m.n_in / QK * Q8Rows::BLOCK;
+    let q0 = m.q8().blk(t0, 0) as *const u8;
+    let mut q = [q0; LANES];
+    for (j, qj) in q.iter_mut().enumerate() {
+        *qj = q0.add(j * tb);
+    }
+    let mut w = m.row(r);
+    let mut acc = _mm256_setzero_ps();
+    for _ in 0..m.n_in / QK {
+        let wv = K::load_w(w.add(2));
+        let mut v = [_mm256_setzero_si256(); LANES];
+        for j in 0..LANES {
+            v[j] = K::dot(&wv, _mm256_loadu_si256(q[j] as *const __m256i));
+        }
+        let mut s = reduce8(&v);
+        if K::OFFSET8 {
+            s = _mm256_add_epi32(s, u32x8(&q, Q8Rows::OFF));
+        }
+        let dw = _mm256_broadcastss_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(read_u16(w) as i32)));
+        let sc = _mm256_mul_ps(dw, _mm256_castsi256_ps(u32x8(&q, Q8Rows::D)));
+        acc = _mm256_add_ps(acc, _mm256_mul_ps(sc, _mm256_cvtepi32_ps(s)));
+        for qj in q.iter_mut() {
+            *qj = qj.add(Q8Rows::BLOCK);
+        }
+        w = w.add(K::BYTES);
+    }
+    store(m, acc, LANES, |j| (t0 + j, r));
+}
+
+/// Blocks a [`Panel`] holds (n_in ≤ 8192); longer rows take [`toks8`].
+const PANEL_BLOCKS: usize = 256;
+
+/// The activations of 8 tokens (`t0..t0+8`), block by block, transposed so that lane j of
+/// every vector is token j: `a[b][k]` holds the 4 values `4k..4k+4` of block `b` of each token
+/// (32 bytes), `d[b]` and `off[b]` their scales and `−8·Σq`. With it a block's integer dot
+/// comes out with one token per i32 lane, without [`reduce8`]: each 4 weights are broadcast
+/// to all lanes and `maddubs` against `a[b][k]` (ggml's "repacked" kernels do the converse).
+#[repr(C, align(32))]
+struct Panel {
+    a: [[__m256i; 8]; PANEL_BLOCKS],
+    d: [__m256; PANEL_BLOCKS],
+    off: [__m256i; PANEL_BLOCKS],
+}
+
+/// 8×8 transpose of i32 lanes: lane j of result k = lane k of `r[j]`.
+#[inline(always)]
+pub unsafe fn transpose8(r: &[__m256i; 8]) -> [__m256i; 8] {
+    let (lo, hi) = (|a: usize| _mm256_unpacklo_epi32(r[a], r[a + 1]), |a: usize| _mm256_unpackhi_epi32(r[a], r[a + 1]));
+    let (t0, t1, t2, t3, t4, t5, t6, t7) = (lo(0), hi(0), lo(2), hi(2), lo(4), hi(4), lo(6), hi(6));
+    let (u0, u1, u2, u3) = (_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2), _mm256_unpacklo_epi64(t1, t3), _mm256_unpackhi_epi64(t1, t3));
+    let (u4, u5, u6, u7) = (_mm256_unpacklo_epi64(t4, t6), _mm256_unpackhi_epi64(t4, t6), _mm256_unpacklo_epi64(t5, t7), _mm256_unpackhi_epi64(t5, t7));
+    [
+        _mm256_permute2x128_si256::<0x20>(u0, u4),
+        _mm256_permute2x128_si256::<0x20>(u1, u5),
+        _mm256_permute2x128_si256::<0x20>(u2, u6),
+        _mm256_permute2x128_si256::<0x20>(u3, u7),
+        _mm256_permute2x128_si256::<0x31>(u0, u4),
+        _mm256_permute2x128_si256::<0x31>(u1, u5),
+        _mm256_permute2x128_si256::<0x31>(u2, u6),
+        _mm256_permute2x128_si256::<0x31>(u3, u7),
+    ]
+}
+
+impl Panel {
+    /// Fills blocks `0..n_in/32` from tokens `t0..t0+8`.
+    #[inline(always)]
+    unsafe fn fill(&mut self, m: &Mm, t0: usize) {
+        let tb = m.n_in / QK * Q8Rows::BLOCK;
+        let q0 = m.q8().blk(t0, 0) as *const u8;
+        for b in 0..m.n_in / QK {
+            let mut q = [q0; 8];
+            for (j, qj) in q.iter_mut().enumerate() {
+                *qj = q0.add(j * tb + b * Q8Rows::BLOCK);
+            }
+            self.a[b] = transpose8(&q.map(|p| _mm256_loadu_si256(p as *const __m256i)));
+            self.d[b] = _mm256_castsi256_ps(u32x8(&q, Q8Rows::D));
+            self.off[b] = u32x8(&q, Q8Rows::OFF);
+        }
+    }
+}
+
+/// The 4 weights at `p` in every i32 lane.
+#[inline(always)]
+unsafe fn bcast4(p: *const u8) -> __m256i {
+    _mm256_set1_epi32((p as *const i32).read_unaligned())
+}
+
+/// A weight type's block dot against a [`Panel`] block: lane j = token j's exact `isum`
+/// (Q4_0 without the `−8·Σq`).
+pub trait PanelDot: Block {
+    unsafe fn pdot(p: *const u8, a: &[__m256i; 8]) -> __m256i;
+}
+
+impl PanelDot for Q4_0 {
+    /// Bytes `4k..4k+4` hold elements `4k..` (low nibbles, values `a[k]`) and `16+4k..`
+    /// (high, `a[4+k]`). The 8 `maddubs` sum in i16: |Σ| ≤ 8·2·15·127 < 2^15.
+    #[inline(always)]
+    unsafe fn pdot(p: *const u8, a: &[__m256i; 8]) -> __m256i {
+        let m = _mm256_set1_epi8(0x0F);
+        let mut s = _mm256_setzero_si256();
+        for k in 0..4 {
+            let d = bcast4(p.add(4 * k));
+            s = _mm256_add_epi16(s, _mm256_maddubs_epi16(_mm256_and_si256(d, m), a[k]));
+            s = _mm256_add_epi16(s, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16::<4>(d), m), a[4 + k]));
+        }
+        _mm256_madd_epi16(s, _mm256_set1_epi16(1))
+    }
+}
+
+impl PanelDot for Q8_0 {
+    /// `|w|·(a·sign w)` per 4 weights, widened to i32 each time (pairs reach 2·128·127).
+    #[inline(always)]
+    unsafe fn pdot(p: *const u8, a: &[__m256i; 8]) -> __m256i {
+        let mut s = _mm256_setzero_si256();
+        for (k, ak) in a.iter().enumerate() {
+            let d = bcast4(p.add(4 * k));
+            let x = _mm256_maddubs_epi16(_mm256_sign_epi8(d, d), _mm256_sign_epi8(*ak, d));
+            s = _mm256_add_epi32(s, _mm256_madd_epi16(x, _mm256_set1_epi16(1)));
+        }
+        s
+    }
+}
+
+/// Prefill tile over a panel: row `r` × tokens `t0..t0+8`; lane j = token j.
+#[inline(always)]
+unsafe fn panel8<K: PanelDot>(m: &Mm, pn: &Panel, r: usize, t0: usize) {
+    let mut w = m.row(r);
+    let mut acc = _mm256_setzero_ps();
+    for b in 0..m.n_in / QK {
+        let mut s = K::pdot(w.add(2), &pn.a[b]);
+        if K::OFFSET8 {
+            s = _mm256_add_epi32(s, pn.off[b]);
+        }
+        let dw = _mm256_broadcastss_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(read_u16(w) as i32)));
+        acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_mul_ps(dw, pn.d[b]), _mm256_cvtepi32_ps(s)));
+        w = w.add(K::BYTES);
+    }
+    store(m, acc, LANES, |j| (t0 + j, r));
+}
+
+/// Covers `rows × 0..n_tok`: prefill tiles for whole groups of 8 tokens (token groups outer:
+/// the 8 tokens' activations, transposed once into a [`Panel`] on the stack, stay in L1 while
+/// the chunk's rows pass), decode tiles for the rest.
+#[inline(never)]
+pub unsafe fn drive<K: PanelDot>(m: &Mm, rows: Range<usize>) {
+    let n8 = m.n_tok / LANES * LANES;
+    if n8 > 0 && m.n_in / QK <= PANEL_BLOCKS {
+        // ~80 KiB of stack (worker threads have 4 MiB); every block used is filled first.
+        let pn = &mut core::mem::zeroed::<Panel>();
+        for t0 in (0..n8).step_by(LANES) {
+            pn.fill(m, t0);
+            for r in rows.clone() {
+                panel8::<K>(m, pn, r, t0);
+            }
+        }
+    } else {
+        for t0 in (0..n8).step_by(LANES) {
+            for r in rows.clone() {
+                toks8::<K>(m, r, t0);
+            }
+        }
+    }
+    for t in n8..m.n_tok {
+        let mut r = rows.start;
+        while r < rows.end {
+            let n = (rows.end - r).min(LANES);
+            rows8::<K>(m, r, n, t);
+            r += n;
+        }
+    }
+}

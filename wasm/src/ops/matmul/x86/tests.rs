@@ -1,0 +1,63 @@
+//! The AVX2 kernels against the scalar twins (themselves checked against f64 references in
+//! ../tests.rs and ../tests_k.rs): the integer dots are exact and the f32 updates are the
+//! twins' in the same order, so every output must have the twin's bits. Run with
+//! `RUSTFLAGS='-C target-cpu=x86-64-v3'` (or a CPU with AVX2, FMA and F16C) to cover them.
+
+use super::super::tests::{mm, Rng};
+use super::super::{compute, convert};
+use crate::graph::{split_range, Barrier, Ctx};
+use crate::ops::quant::{self, Q4_0, Q4_K, Q6_K, Q8_0};
+
+/// Random weight bytes of type `t` with finite f16 scales (some subnormal) where the type has
+/// them; every other byte random (Q8_0's −128 and Q6_K's −128 scales included).
+fn weights(t: u32, n_out: usize, n_in: usize, rng: &mut Rng) -> Vec<u8> {
+    let mut bytes: Vec<u8> = (0..n_out * quant::row_bytes(t, n_in).unwrap()).map(|_| rng.next() as u8).collect();
+    let (bsize, scales): (usize, &[usize]) = match t {
+        Q4_0 => (18, &[0]),
+        Q8_0 => (34, &[0]),
+        Q4_K => (144, &[0, 2]),
+        Q6_K => (210, &[208]),
+        _ => unreachable!(),
+    };
+    for blk in bytes.chunks_mut(bsize) {
+        for &o in scales {
+            let h = if rng.next() % 16 == 0 { (rng.next() % 0x400) as u16 } else { 0x0400 + (rng.next() % 0x2800) as u16 };
+            let h = h | if rng.next() % 4 == 0 { 0x8000 } else { 0 };
+            blk[o..o + 2].copy_from_slice(&h.to_le_bytes());
+        }
+    }
+    bytes
+}
+
+#[test]
+fn avx2_kernels_match_scalar_twins_bitwise() {
+    if !(is_x86_feature_detected!("avx2") && cfg!(target_feature = "avx2")) {
+        eprintln!("skipped: not built with AVX2 (RUSTFLAGS='-C target-cpu=x86-64-v3')");
+        return;
+    }
+    let mut rng = Rng(0x51CE_D00D_1234_5678);
+    for t in [Q4_0, Q8_0, Q4_K, Q6_K] {
+        let k = t == Q4_K || t == Q6_K;
+        let ins: &[usize] = if k { &[256, 512, 2048 + 256] } else { &[32, 96, 2048 + 32 * 3, 8192 + 32] };
+        for &n_in in ins {
+            for &(n_out, n_tok) in &[(1usize, 1usize), (5, 2), (8, 1), (13, 8), (24, 9), (17, 19)] {
+                let w = weights(t, n_out, n_in, &mut rng);
+                let x: Vec<f32> = (0..n_tok * n_in).map(|i| (rng.unit() * if i % 13 == 0 { 8.0 } else { 1.0 }) as f32).collect();
+                let mut scratch = vec![0u8; n_tok * n_in * 2];
+                let (mut want, mut got) = (vec![f32::NAN; n_tok * n_out], vec![f32::NAN; n_tok * n_out]);
+                for (out, scalar) in [(&mut want, true), (&mut got, false)] {
+                    let m = mm(t, &w, &x, out, &mut scratch, n_in, n_out, n_tok);
+                    let sync = Barrier::new();
+                    unsafe { convert(&m, &Ctx { ith: 0, nth: 1, scalar, sync: &sync }) };
+                    // Phase 2 as 2 threads: uneven row ranges exercise the partial tiles.
+                    for ith in 0..2 {
+                        unsafe { compute(&m, split_range(n_out, ith, 2), scalar) };
+                    }
+                }
+                for i in 0..n_tok * n_out {
+                    assert_eq!(got[i].to_bits(), want[i].to_bits(), "type {t} n_in {n_in} n_out {n_out} n_tok {n_tok} at {i}: {} vs {}", got[i], want[i]);
+                }
+            }
+        }
+    }
+}
