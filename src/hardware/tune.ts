@@ -199,7 +199,7 @@ export async function tuneBackend(be: Backend, opts: TuneOptions): Promise<Tunin
       for (let ci = 1; ci < cands.length; ci++) if (fastest[ci] < fastest[best] && winsOverDefault(ci) >= MIN_WINS) best = ci;
       if (fastest[best] > fastest[0] * (1 - MIN_GAIN) || rounds < 3) best = 0;
       be.chunks.set(choice(cands[best]));
-      choices.push({ ...choice(cands[best]), defaultMs: round3(fastest[0]), bestMs: round3(fastest[best]), candidates: cands, rounds });
+      choices.push({ ...choice(cands[best]), defaultMs: sig4(fastest[0]), bestMs: sig4(fastest[best]), candidates: cands, rounds });
       await new Promise((r) => setTimeout(r, 0)); // let the event loop breathe between shapes
     }
   } finally {
@@ -218,7 +218,8 @@ export async function tuneBackend(be: Backend, opts: TuneOptions): Promise<Tunin
   return { source: 'measured', reason, key, kernelVersion: kv, budgetMs, elapsedMs, choices };
 }
 
-const round3 = (x: number) => Math.round(x * 1000) / 1000;
+/** 4 significant digits: a tiny model's matmul takes microseconds, which 3 decimals of ms would round together. */
+const sig4 = (x: number) => Number(x.toPrecision(4));
 
 /** u32 [n][5]: wtype, n_in, n_out, phase (0 decode, 1 prefill), chunk rows; timings in the metadata. */
 function encodeChoices(choices: TunedShape[], kv: string, fingerprint: string): StoredValue {

@@ -125,7 +125,7 @@ describe('autotuning', () => {
     for (const c of ta.choices.filter((x) => x.rounds > 0)) {
       if (c.rounds < 3) expect(c.chunkRows, 'cut short by the deadline: default').toBe(0);
       expect(c.bestMs!).toBeLessThanOrEqual(c.defaultMs!);
-      if (c.chunkRows !== 0) expect(c.bestMs!).toBeLessThan(c.defaultMs! * 0.97);
+      if (c.chunkRows !== 0) expect(c.bestMs!).toBeLessThanOrEqual(c.defaultMs! * 0.97 * (1 + 1e-3)); // MIN_GAIN, up to the 4-digit rounding
     }
 
     const b = await engine({ model: MODEL, threads: 2, hardware: hw, tune: { storage }, logitRows: 16 });
