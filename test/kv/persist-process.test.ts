@@ -9,7 +9,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { RedisServer, redisRequired, redisServerBinary } from '../helpers/redis-server.ts';
 import { tinyLlamaVocab, writeSyntheticLlama } from '../../src/synth/index.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -58,5 +59,21 @@ it('the same through the filesystem driver (src/storage/fs.ts)', () => {
   const b = child(prompt, store, 'fs');
   expect(a.cached).toBe(0);
   expect(b.cached).toBe(32);
+  expect(b.tokens).toEqual(a.tokens);
+});
+
+// Stateless replicas sharing one Redis: A and B are separate processes with nothing in common but the URL.
+let redis: RedisServer | undefined;
+afterAll(async () => {
+  await redis?.dispose();
+});
+it.skipIf(!redisServerBinary && !redisRequired)('the same through one Redis shared by both processes (src/storage/redis.ts)', async () => {
+  redis = await RedisServer.start();
+  const prompt = Array.from({ length: 53 }, (_, i) => 3 + ((i * 29 + 7) % 250)); // 3 full pages + 5
+  const a = child(prompt, `${redis.url}/0?prefix=persist:`, 'redis');
+  const b = child(prompt, `${redis.url}/0?prefix=persist:`, 'redis');
+  expect(a.cached).toBe(0);
+  expect(b.cached).toBe(48);
+  expect(b.promptTokens - b.cached).toBe(5);
   expect(b.tokens).toEqual(a.tokens);
 });
