@@ -4,10 +4,9 @@
  * and the device arena (what the kernels see); wasm/cuda/README.md describes when bytes cross between them.
  */
 import { TesseraError } from '../../errors.ts';
-import { Arena } from '../wasm/arena.ts';
 import { CMD_WORDS } from '../wasm/abi.ts';
 import type { CommandList } from '../wasm/commands.ts';
-import type { CoreMemory } from '../recorder.ts';
+import { MappedArena } from '../mapped-arena.ts';
 import { platformKey } from '../native/core.ts';
 import { CUDA_ABI_VERSION, CUDA_FILES, CUDA_HEAP_BASE, type CudaExports } from './abi.ts';
 import { openCudaLibrary } from './ffi.ts';
@@ -67,7 +66,6 @@ export function loadCudaLibrary(kind: CudaLibraryKind = 'gpu'): Promise<CudaLibr
   return p;
 }
 
-const PAGE = 65536;
 
 export interface CudaCoreOptions {
   /** 'gpu' (default) or 'emu': the host emulation of the same kernels (tests without a GPU). */
@@ -77,32 +75,15 @@ export interface CudaCoreOptions {
   reserveMiB?: number;
 }
 
-export class CudaCore implements CoreMemory {
-  readonly arena: Arena;
-  private buf: ArrayBuffer;
+export class CudaCore extends MappedArena {
   private closed = false;
 
   private constructor(
     readonly lib: CudaLibrary,
     readonly handle: number,
-    readonly reserveBytes: number,
+    reserveBytes: number,
   ) {
-    const ex = lib.exports;
-    this.buf = ex.view(handle, CUDA_HEAP_BASE + PAGE);
-    const self = this;
-    const memory = {
-      get buffer() {
-        return self.buf;
-      },
-      grow(pages: number): number {
-        const have = self.buf.byteLength;
-        if (have + pages * PAGE > self.reserveBytes) throw new RangeError(`cuda arena reservation (${self.reserveBytes} bytes) exhausted`);
-        const want = Math.min(self.reserveBytes, Math.max(have + pages * PAGE, have * 2));
-        self.buf = ex.view(handle, want);
-        return have / PAGE;
-      },
-    };
-    this.arena = new Arena(memory, CUDA_HEAP_BASE);
+    super((bytes) => lib.exports.view(handle, bytes), CUDA_HEAP_BASE, reserveBytes, 'cuda');
   }
 
   static async create(opts: CudaCoreOptions = {}): Promise<CudaCore> {
@@ -119,23 +100,6 @@ export class CudaCore implements CoreMemory {
 
   private check(status: number, what: string): void {
     if (status !== 0) throw new CudaRuntimeError(`cuda ${what}: ${this.lib.exports.error()}`);
-  }
-
-  alloc(bytes: number, align = 64): number {
-    return this.arena.alloc(bytes, align);
-  }
-
-  u8(ptr: number, len: number): Uint8Array {
-    return new Uint8Array(this.buf, ptr, len);
-  }
-  f32(ptr: number, n: number): Float32Array {
-    return new Float32Array(this.buf, ptr, n);
-  }
-  i32(ptr: number, n: number): Int32Array {
-    return new Int32Array(this.buf, ptr, n);
-  }
-  u32(ptr: number, n: number): Uint32Array {
-    return new Uint32Array(this.buf, ptr, n);
   }
 
   /** Copies host mirror bytes to the device now (weights, once at load). */
@@ -167,7 +131,7 @@ export class CudaCore implements CoreMemory {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.buf = new ArrayBuffer(0);
+    this.unmap();
     this.lib.exports.destroy(this.handle);
   }
 }

@@ -4,10 +4,9 @@
  * host views the recorder builds on. Pointer words are arena offsets (wasm/ABI.md "Native library").
  */
 import { TesseraError } from '../../errors.ts';
-import { Arena } from '../wasm/arena.ts';
 import { CMD_WORDS, SYNC_BYTES } from '../wasm/abi.ts';
 import type { CommandList } from '../wasm/commands.ts';
-import type { CoreMemory } from '../recorder.ts';
+import { MappedArena } from '../mapped-arena.ts';
 import { NATIVE_ABI_VERSION, NATIVE_FILES, NATIVE_HEAP_BASE, NATIVE_RESERVE_MIB, SIMD_LEVELS, type NativeExports, type SimdLevel } from './abi.ts';
 import { openLibrary } from './ffi.ts';
 
@@ -107,8 +106,6 @@ function runs(cpu: number, lv: SimdLevel): boolean {
   return cpu !== 3 && cpu >= need;
 }
 
-const PAGE = 65536;
-
 export interface NativeCoreOptions {
   threads: number;
   simd?: 'auto' | SimdLevel;
@@ -120,36 +117,19 @@ export interface NativeCoreOptions {
  * One context: arena + threads. The arena never moves, so views made before a growth stay valid
  * (unlike WASM memory); the `buffer` below only widens to cover what was handed out.
  */
-export class NativeCore implements CoreMemory {
-  readonly arena: Arena;
+export class NativeCore extends MappedArena {
   readonly sync: number;
   /** Threads of the context, counting the caller. */
   readonly maxThreads: number;
-  private buf: ArrayBuffer;
   private closed = false;
 
   private constructor(
     readonly lib: NativeLibrary,
     readonly handle: number,
-    readonly reserveBytes: number,
+    reserveBytes: number,
   ) {
-    const ex = lib.exports;
-    this.maxThreads = ex.threads(handle);
-    this.buf = ex.view(handle, NATIVE_HEAP_BASE + PAGE);
-    const self = this;
-    const memory = {
-      get buffer() {
-        return self.buf;
-      },
-      grow(pages: number): number {
-        const have = self.buf.byteLength;
-        const want = Math.min(self.reserveBytes, Math.max(have + pages * PAGE, have * 2));
-        if (have + pages * PAGE > self.reserveBytes) throw new RangeError(`native arena reservation (${self.reserveBytes} bytes) exhausted`);
-        self.buf = ex.view(handle, want);
-        return have / PAGE;
-      },
-    };
-    this.arena = new Arena(memory, NATIVE_HEAP_BASE);
+    super((bytes) => lib.exports.view(handle, bytes), NATIVE_HEAP_BASE, reserveBytes, 'native');
+    this.maxThreads = lib.exports.threads(handle);
     this.sync = this.arena.alloc(SYNC_BYTES, 64);
   }
 
@@ -165,28 +145,6 @@ export class NativeCore implements CoreMemory {
     return this.maxThreads;
   }
 
-  alloc(bytes: number, align = 64): number {
-    return this.arena.alloc(bytes, align);
-  }
-  mark(): number {
-    return this.arena.mark();
-  }
-  release(mark: number): void {
-    this.arena.release(mark);
-  }
-
-  u8(ptr: number, len: number): Uint8Array {
-    return new Uint8Array(this.buf, ptr, len);
-  }
-  f32(ptr: number, n: number): Float32Array {
-    return new Float32Array(this.buf, ptr, n);
-  }
-  i32(ptr: number, n: number): Int32Array {
-    return new Int32Array(this.buf, ptr, n);
-  }
-  u32(ptr: number, n: number): Uint32Array {
-    return new Uint32Array(this.buf, ptr, n);
-  }
 
   /** Forces every kernel onto its scalar twin (tests). Process-wide for this library. */
   setScalar(on: boolean): void {
@@ -208,7 +166,7 @@ export class NativeCore implements CoreMemory {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.buf = new ArrayBuffer(0); // new views throw instead of reading unmapped memory
+    this.unmap(); // new views throw instead of reading unmapped memory
     this.lib.exports.destroy(this.handle);
   }
 }
