@@ -3,13 +3,18 @@
  *
  * - A sequence (`KvSequence`) owns a page table: ids of pages of one pool (one K/V type pair).
  *   `begin` starts one for a prompt, reusing every cached page of its longest cached prefix
- *   (by reference count, no copy), then the best partial page left by a finished sequence
- *   (copied: copy on write). At least one prompt token is always left to evaluate.
+ *   (by reference count, no copy), then, for the page after it, the cached page under the same
+ *   parent whose leading tokens match most of what is left of the prompt: a full page (hot or host
+ *   tier) or the partial last page of a finished sequence, copied (copy on write: the copy's
+ *   matching rows are used, the rest is overwritten). At least one prompt token is always left to
+ *   evaluate. Leading-token matching is in-process only: storage is looked up by whole-page key.
  *   `prepare` adds pages for the next batch, `commit` records what the forward wrote (full pages
  *   enter the index at once, so a request running beside this one shares them), `fork` shares a
  *   prefix with a new sequence, `remove` drops a range at the end, `release` ends a sequence.
  * - The prefix index maps a full page's chain key (chain-hash.ts) to where the page is:
- *   hot (a page of backend memory), host (a copy in a JS ArrayBuffer) or storage (page-store.ts).
+ *   hot (a page of backend memory), host (a copy in a JS ArrayBuffer) or storage (page-store.ts);
+ *   in memory it also maps a parent key to its child pages with their token ids, so the page where
+ *   a prompt diverges from a cached one is matched by its longest common leading run.
  * - Tiers: pages no sequence holds stay hot until a new page is needed; then the victim is the
  *   page with the lowest decayed access frequency (LRFU: on each use `crf = 1 + crf·2^(−Δ/H)`,
  *   Δ = requests since its last use, H = `halfLife`), so a page used by many requests outlives a
@@ -61,6 +66,8 @@ interface PageEntry {
   key: string;
   parent: string;
   start: number; // first position
+  tokens: Int32Array; // i32 [pageSize]: the token at each position of the page
+  images: readonly KvImageSpan[]; // image spans overlapping the page
   tier: Tier;
   page: number; // hot: page id; host: −1
   host: Uint8Array | null; // host: the page's bytes (PagePool.copyOut layout)
@@ -73,6 +80,7 @@ interface Tail {
   parent: string;
   start: number;
   tokens: Int32Array;
+  images: readonly KvImageSpan[]; // image spans overlapping the page
   page: number;
   crf: number;
   last: number;
@@ -81,6 +89,8 @@ interface Tail {
 /** Per pool: the index over its pages. */
 class PoolState {
   readonly byKey = new Map<string, PageEntry>();
+  /** Parent key → the in-memory (hot or host) full pages under it. */
+  readonly children = new Map<string, Set<PageEntry>>();
   /** [nPages]: the index entry of a hot page, or null. */
   readonly byPage: (PageEntry | null)[];
   readonly tails = new Map<string, Tail[]>();
@@ -92,6 +102,19 @@ class PoolState {
   ) {
     this.byPage = new Array(pool.nPages).fill(null);
     this.tailOf = new Array(pool.nPages).fill(null);
+  }
+  /** Enters `e` under its key and its parent. */
+  add(e: PageEntry): void {
+    this.byKey.set(e.key, e);
+    let set = this.children.get(e.parent);
+    if (!set) this.children.set(e.parent, (set = new Set()));
+    set.add(e);
+  }
+  /** Takes `e` out of the in-memory index. */
+  remove(e: PageEntry): void {
+    if (this.byKey.get(e.key) === e) this.byKey.delete(e.key);
+    const set = this.children.get(e.parent);
+    if (set?.delete(e) && set.size === 0) this.children.delete(e.parent);
   }
 }
 
@@ -107,6 +130,27 @@ export function imagesIn(spans: readonly KvImageSpan[], start: number, end: numb
   const out: string[] = [];
   for (const s of spans) if (s.start < end && s.end > start) out.push(`${s.hash}@${s.start - start}:${s.end - start}`);
   return out;
+}
+
+/** The spans that overlap positions [start, end). */
+function spansIn(spans: readonly KvImageSpan[], start: number, end: number): KvImageSpan[] {
+  return spans.filter((s) => s.start < end && s.end > start);
+}
+
+/**
+ * Positions [start, start + m) of a cached page whose spans are `a` hold what a prompt whose spans
+ * are `b` needs only up to the first position an image of one of them, not the same in both, covers:
+ * the token ids there are placeholders. Returns m cut to that.
+ */
+function imageSafeRun(a: readonly KvImageSpan[], b: readonly KvImageSpan[], start: number, m: number): number {
+  const same = (s: KvImageSpan, o: readonly KvImageSpan[]) => o.some((x) => x.hash === s.hash && x.start === s.start && x.end === s.end);
+  for (const [x, y] of [
+    [a, b],
+    [b, a],
+  ] as const) {
+    for (const s of x) if (s.start < start + m && s.end > start && !same(s, y)) m = Math.max(0, s.start - start);
+  }
+  return m;
 }
 
 export class KvSequence {
@@ -161,8 +205,10 @@ export interface KvStats {
   demotes: number;
   /** Pages dropped from memory with no copy kept anywhere. */
   drops: number;
-  /** Partial pages reused by copy. */
+  /** Partial pages of finished sequences reused by copy. */
   tailHits: number;
+  /** Full pages (hot or host) reused in part by copy: the prompt matches their leading tokens only. */
+  partialHits: number;
   /** Prompt tokens served from the cache. */
   reusedTokens: number;
 }
@@ -180,7 +226,7 @@ export class KvManager {
   private nextId = 1;
   /** Per KvCache table set: the sequence its tables point at. */
   private readonly bound: (KvSequence | null)[];
-  private readonly c = { hits: 0, misses: 0, promotes: 0, demotes: 0, drops: 0, tailHits: 0, reusedTokens: 0 };
+  private readonly c = { hits: 0, misses: 0, promotes: 0, demotes: 0, drops: 0, tailHits: 0, partialHits: 0, reusedTokens: 0 };
 
   constructor(
     readonly cache: KvCache,
@@ -225,7 +271,7 @@ export class KvManager {
         while ((seq.nPages + 1) * ps <= limit) {
           const start = seq.nPages * ps;
           const key = chainHash(parent, st.salt, prompt, start, start + ps, imagesIn(seq.images, start, start + ps));
-          const page = await this.findPage(st, key, parent, start);
+          const page = await this.findPage(st, key, parent, start, prompt, seq.images);
           if (page < 0) {
             this.c.misses++;
             break;
@@ -238,28 +284,20 @@ export class KvManager {
           seq.n = start + ps;
           parent = key;
         }
-        // A cached full page of which only a part may be used (the last prompt token must be
-        // evaluated): copied. Else the partial page with the longest common prefix, copied.
+        // The page after the last whole match is used in part, copied (copy on write). When the prompt
+        // holds that page whole but its last token must be evaluated, the page itself, looked up by key
+        // (in any tier, storage too); else the cached page under the same parent whose leading tokens
+        // match most of the prompt's rest (in memory).
         const start = seq.nPages * ps;
-        if (seq.n < limit && start + ps <= prompt.length) {
+        if (seq.n < limit && start + ps > limit && start + ps <= prompt.length) {
           const key = chainHash(parent, st.salt, prompt, start, start + ps, imagesIn(seq.images, start, start + ps));
-          const full = await this.findPage(st, key, parent, start);
+          const full = await this.findPage(st, key, parent, start, prompt, seq.images);
           if (full >= 0) {
             this.c.hits++;
-            st.pool.refs[full]++; // pinned while copying
-            try {
-              const page = this.allocPage(st);
-              st.pool.copyPage(full, page, limit - start);
-              st.pool.refs[page] = 1;
-              seq.pages[seq.nPages++] = page;
-              for (let i = start; i < limit; i++) seq.tokens[i] = prompt[i];
-              seq.n = limit;
-            } finally {
-              st.pool.refs[full]--;
-            }
+            this.copyInto(st, seq, full, null, prompt, limit - start);
           }
         }
-        if (seq.n < limit && seq.n === seq.nPages * ps) this.reuseTail(st, seq, parent, prompt, limit);
+        if (seq.n < limit && seq.n === start) this.reusePartial(st, seq, parent, prompt, limit);
       } catch (e) {
         if (!(e instanceof KvCacheFullError)) {
           this.release(seq);
@@ -274,15 +312,18 @@ export class KvManager {
     return seq;
   }
 
-  /** A hot page holding `key` (promoted from host or storage when needed), or −1. */
-  private async findPage(st: PoolState, key: string, parent: string, start: number): Promise<number> {
+  /**
+   * A hot page holding `key` (promoted from host or storage when needed), or −1. `tokens` and `images`:
+   * the prompt, whose positions [start, start + pageSize) the key names.
+   */
+  private async findPage(st: PoolState, key: string, parent: string, start: number, tokens: ArrayLike<number>, images: readonly KvImageSpan[]): Promise<number> {
     const e = st.byKey.get(key);
     if (e) {
       this.touch(e);
       if (e.tier === 'hot') return e.page;
       // Out of the host tier first, so that making room in it cannot evict this page.
       const bytes = e.host!;
-      st.byKey.delete(key);
+      st.remove(e);
       this.hostBytes -= st.pool.pageBytes;
       this.hostPages--;
       let page: number;
@@ -290,7 +331,7 @@ export class KvManager {
         page = this.allocPage(st);
       } catch (err) {
         if (this.hostBytes + st.pool.pageBytes <= this.hostBudget) {
-          st.byKey.set(key, e);
+          st.add(e);
           this.hostBytes += st.pool.pageBytes;
           this.hostPages++;
         }
@@ -300,7 +341,7 @@ export class KvManager {
       e.host = null;
       e.tier = 'hot';
       e.page = page;
-      st.byKey.set(key, e);
+      st.add(e);
       st.byPage[page] = e;
       this.c.promotes++;
       return page;
@@ -314,41 +355,72 @@ export class KvManager {
       await this.store.drop(skey);
       return -1;
     }
-    if (st.byKey.has(key)) return this.findPage(st, key, parent, start); // filled while we waited
+    if (st.byKey.has(key)) return this.findPage(st, key, parent, start, tokens, images); // filled while we waited
     const page = this.allocPage(st);
     st.pool.copyIn(page, d.bytes);
-    const ent: PageEntry = { key, parent, start, tier: 'hot', page, host: null, crf: 0, last: this.clock };
+    const ps = st.pool.pageSize;
+    const ent: PageEntry = { key, parent, start, tokens: Int32Array.from({ length: ps }, (_, i) => tokens[start + i]), images: spansIn(images, start, start + ps), tier: 'hot', page, host: null, crf: 0, last: this.clock };
     this.touch(ent);
-    st.byKey.set(key, ent);
+    st.add(ent);
     st.byPage[page] = ent;
     this.c.promotes++;
     return page;
   }
 
-  private reuseTail(st: PoolState, seq: KvSequence, parent: string, prompt: ArrayLike<number>, limit: number): void {
-    const list = st.tails.get(parent);
-    if (!list) return;
-    let best: Tail | null = null;
+  /**
+   * Positions [seq.n, seq.n + m) from the cached page under `parent` (a full page in memory, or a
+   * finished sequence's partial last page) whose leading tokens match the most of `prompt[seq.n, limit)`:
+   * m rows of a copy of it (copy on write). A hot page wins a tie over a host one (a cheaper copy).
+   */
+  private reusePartial(st: PoolState, seq: KvSequence, parent: string, prompt: ArrayLike<number>, limit: number): void {
+    const start = seq.n;
+    let best: PageEntry | Tail | null = null;
     let bestLen = 0;
-    for (const t of list) {
+    let bestHot = false;
+    const consider = (c: PageEntry | Tail, hot: boolean) => {
       let m = 0;
-      const max = Math.min(t.tokens.length, limit - t.start);
-      while (m < max && t.tokens[m] === prompt[t.start + m]) m++;
-      if (m > bestLen) {
-        best = t;
+      const max = Math.min(c.tokens.length, limit - start);
+      while (m < max && c.tokens[m] === prompt[start + m]) m++;
+      m = imageSafeRun(c.images, seq.images, start, m);
+      if (m > bestLen || (m > 0 && m === bestLen && hot && !bestHot)) {
+        best = c;
         bestLen = m;
+        bestHot = hot;
       }
+    };
+    for (const e of st.children.get(parent) ?? []) consider(e, e.tier === 'hot');
+    for (const t of st.tails.get(parent) ?? []) consider(t, true);
+    const c = best as PageEntry | Tail | null;
+    if (!c) return;
+    this.touch(c);
+    if ('key' in c) {
+      this.c.partialHits++;
+      if (c.tier === 'hot') this.copyInto(st, seq, c.page, null, prompt, bestLen);
+      else this.copyInto(st, seq, -1, c.host!, prompt, bestLen);
+    } else {
+      this.c.tailHits++;
+      this.copyInto(st, seq, c.page, null, prompt, bestLen);
     }
-    if (!best) return;
-    best.crf = 1 + best.crf * this.decay(best.last);
-    best.last = this.clock;
-    const page = this.allocPage(st, best.page);
-    st.pool.copyPage(best.page, page, bestLen);
-    st.pool.refs[page] = 1;
-    seq.pages[seq.nPages++] = page;
-    for (let i = 0; i < bestLen; i++) seq.tokens[best.start + i] = prompt[best.start + i];
-    seq.n = best.start + bestLen;
-    this.c.tailHits++;
+  }
+
+  /**
+   * Appends to `seq` a new page holding a copy of the first `m` positions of hot page `from`
+   * (or of the host bytes `host`: the whole page is copied, the rows past m are overwritten later).
+   */
+  private copyInto(st: PoolState, seq: KvSequence, from: number, host: Uint8Array | null, prompt: ArrayLike<number>, m: number): void {
+    if (from >= 0) st.pool.refs[from]++; // pinned while a page is found and copied
+    try {
+      const page = this.allocPage(st);
+      if (host) st.pool.copyIn(page, host);
+      else st.pool.copyPage(from, page, m);
+      st.pool.refs[page] = 1;
+      seq.pages[seq.nPages++] = page;
+    } finally {
+      if (from >= 0) st.pool.refs[from]--;
+    }
+    const start = seq.n;
+    for (let i = start; i < start + m; i++) seq.tokens[i] = prompt[i];
+    seq.n = start + m;
   }
 
   /** Points the model's layer tables at `seq`'s pages (a no-op when it is bound already). */
@@ -385,7 +457,7 @@ export class KvManager {
       const parent = i === 0 ? ROOT_KEY : seq.keys[i - 1];
       const key = chainHash(parent, st.salt, seq.tokens, i * ps, (i + 1) * ps, imagesIn(seq.images, i * ps, (i + 1) * ps));
       seq.keys.push(key);
-      this.index(st, key, parent, i * ps, seq.pages[i]);
+      this.index(st, seq, key, parent, i * ps, seq.pages[i]);
     }
   }
 
@@ -395,19 +467,20 @@ export class KvManager {
     this.commit(seq, seq.tokens, seq.n, 1);
   }
 
-  /** Enters a page that just became full (and writes it behind). */
-  private index(st: PoolState, key: string, parent: string, start: number, page: number): void {
+  /** Enters page `page` of `seq` (positions [start, start + pageSize)), which just became full, and writes it behind. */
+  private index(st: PoolState, seq: KvSequence, key: string, parent: string, start: number, page: number): void {
     const old = st.byKey.get(key);
     if (old && old.tier === 'hot') return; // computed by another sequence too: ours stays private
     if (old) {
       // A host copy of the same page: the hot one replaces it.
       this.hostBytes -= st.pool.pageBytes;
       this.hostPages--;
-      st.byKey.delete(key);
+      st.remove(old);
     }
-    const e: PageEntry = { key, parent, start, tier: 'hot', page, host: null, crf: 0, last: this.clock };
+    const ps = st.pool.pageSize;
+    const e: PageEntry = { key, parent, start, tokens: seq.tokens.slice(start, start + ps), images: spansIn(seq.images, start, start + ps), tier: 'hot', page, host: null, crf: 0, last: this.clock };
     this.touch(e);
-    st.byKey.set(key, e);
+    st.add(e);
     st.byPage[page] = e;
     if (this.store && this.writeBehind && !old) {
       const bytes = new Uint8Array(st.pool.pageBytes);
@@ -481,7 +554,7 @@ export class KvManager {
       const dup = list.some((t) => t.tokens.length >= tokens.length && tokens.every((x, i) => t.tokens[i] === x));
       if (!dup && st.pool.refs[page] === 1 && !st.byPage[page]) {
         st.pool.refs[page] = 0;
-        const t: Tail = { parent, start: full * ps, tokens, page, crf: 1, last: this.clock };
+        const t: Tail = { parent, start: full * ps, tokens, images: spansIn(seq.images, full * ps, (full + 1) * ps), page, crf: 1, last: this.clock };
         st.tailOf[page] = t;
         list.push(t);
         st.tails.set(parent, list);
@@ -600,7 +673,7 @@ export class KvManager {
 
   /** An entry leaves memory: it stays findable in storage when written there, else it is gone. */
   private leaveMemory(st: PoolState, e: PageEntry): void {
-    st.byKey.delete(e.key);
+    st.remove(e);
     if (this.store && this.writeBehind) this.c.demotes++;
     else this.c.drops++;
   }
