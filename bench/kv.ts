@@ -6,6 +6,13 @@
  *              user turn): the ratio is what the prefix index saves. Default model: 1b Q4_0.
  *   pagesize   prefill (`--prompt` tokens) and decode (`--predict` steps) at page sizes 16..256
  *              (Engine.bench, best of `--reps`). Default model: tiny Q4_0.
+ *   chat       reuse granularity at page sizes 16/32/64/128: (1) `--users` requests sharing a `--system`-token
+ *              system prompt (default 300: not a multiple of 16 or 64) with different `--user`-token messages;
+ *              (2) a `--turns`-turn conversation, each turn's prompt the history (answers included) plus a
+ *              new message. Per page size: prompt tokens evaluated and mean TTFT of the requests after the
+ *              first, in the same engine; then a fresh engine on the same storage (what a new process
+ *              sees: whole pages only) answering a new user's request; and the KV bytes in use.
+ *              Default model: 1b Q4_0.
  *   types      bytes per token of each K/V type and the context that fits `--budget` MiB, for the
  *              model's shape (arithmetic from the page layout; no model run). Default: 1b.
  *   coldstart  the serverless cold start: process A (fresh, empty filesystem storage) answers a prompt with a
@@ -14,7 +21,7 @@
  *              ratio A/B of TTFT. Default model: 1b Q4_0.
  *
  * Flags: --shape 1b|tiny, --type Q4_0|Q8_0, --threads N, --model PATH, --system N, --prompt N,
- * --predict N, --reps N, --budget MiB. Prints a table; writes nothing else.
+ * --predict N, --reps N, --budget MiB, --users N, --user N, --turns N, --sizes 16,32,64,128. Prints a table; writes nothing else.
  */
 import { createEngine } from '../src/engine.ts';
 import { kvRowBytes, KV_TYPE_NAMES, type KvTypeName } from '../src/kv/kv-type.ts';
@@ -106,6 +113,104 @@ async function pagesize(f: Record<string, string>): Promise<void> {
   console.log(`(${path}, ${threads} threads, prompt ${nPrompt}, predict ${nPredict}, best of ${reps}, sizes interleaved)`);
 }
 
+/** A greedy answer of `n` tokens: TTFT, tokens served from the cache, the tokens. */
+async function answer(e: Awaited<ReturnType<typeof createEngine>>, prompt: number[], n: number): Promise<{ ms: number; cached: number; tokens: number[] }> {
+  const t0 = performance.now();
+  const gen = e.generate({ prompt, options: { temperature: 0, num_predict: n } });
+  let ms = -1;
+  const out: number[] = [];
+  for await (const c of gen) {
+    if (ms < 0) ms = performance.now() - t0;
+    if (c.token >= 0) out.push(c.token);
+  }
+  if (ms < 0) ms = performance.now() - t0;
+  return { ms, cached: gen.stats?.cachedTokens ?? -1, tokens: out };
+}
+
+async function chat(f: Record<string, string>): Promise<void> {
+  const { MemoryStorage } = await import('../src/storage/memory.ts');
+  const path = await modelPath(f, '1b');
+  const threads = Number(f.threads ?? 2);
+  const nSys = Number(f.system ?? 300);
+  const nUsers = Number(f.users ?? 4);
+  const nUser = Number(f.user ?? 24);
+  const nTurns = Number(f.turns ?? 4);
+  const nPredict = Number(f.predict ?? 8);
+  const sizes = (f.sizes ?? '16,32,64,128').split(',').map(Number);
+  const numCtx = Math.max(nSys + nUser + nPredict, nTurns * (nUser + nPredict) + nSys) + 64;
+  const rows: string[][] = [];
+  for (const ps of sizes) {
+    const storage = new MemoryStorage();
+    const e = await createEngine({ model: path, threads, numCtx, kvPageSize: ps, kvStorage: storage });
+    const V = e.info.nVocab;
+    const sys = tokens(nSys, 1, V);
+    // (1) Shared system prompt: user k's message differs (seed 10 + k), lengths vary by a few tokens.
+    const user = (k: number) => tokens(nUser + (k % 3), 10 + k, V);
+    await answer(e, [...sys, ...user(0)], nPredict); // cold
+    let evalSys = 0;
+    let msSys = 0;
+    for (let k = 1; k < nUsers; k++) {
+      const p = [...sys, ...user(k)];
+      const r = await answer(e, p, nPredict);
+      evalSys += p.length - r.cached;
+      msSys += r.ms;
+    }
+    // (2) A conversation: the system prompt, then turns of (message, answer); each prompt is the whole history.
+    let hist = [...sys.slice(0, Math.floor(nSys / 3))];
+    let evalChat = 0;
+    let msChat = 0;
+    for (let t = 0; t < nTurns; t++) {
+      const p = [...hist, ...tokens(nUser + t, 50 + t, V)];
+      const r = await answer(e, p, nPredict);
+      if (t > 0) {
+        evalChat += p.length - r.cached;
+        msChat += r.ms;
+      }
+      hist = [...p, ...r.tokens];
+    }
+    const kv = e.kvStats()!;
+    await e.kvFlush();
+    await e.close();
+    // (3) A fresh engine on the same storage: a new user's request (whole pages only come back).
+    const b = await createEngine({ model: path, threads, numCtx, kvPageSize: ps, kvStorage: storage });
+    const p = [...sys, ...user(nUsers)];
+    const rb = await answer(b, p, 1);
+    await b.close();
+    const perReq = (n: number, k: number) => (k > 0 ? (n / k).toFixed(1) : '—');
+    rows.push([
+      String(ps),
+      perReq(evalSys, nUsers - 1),
+      perReq(msSys, nUsers - 1),
+      perReq(evalChat, nTurns - 1),
+      perReq(msChat, nTurns - 1),
+      String(p.length - rb.cached),
+      rb.ms.toFixed(0),
+      (kv.hot.bytes / 2 ** 20).toFixed(1),
+      `${kv.partialHits}/${kv.tailHits}`,
+    ]);
+  }
+  console.log(
+    formatTable(
+      ['page size', 'shared sys: evaluated/req', 'TTFT ms', 'chat: evaluated/turn', 'TTFT ms', 'fresh engine, storage: evaluated', 'TTFT ms', 'KV MiB in use', 'partial/tail hits'],
+      rows,
+      ['r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    ),
+  );
+  // The least each request can evaluate: its own message (a turn also its previous answer's last token, which
+  // was sampled but never run through the model).
+  let leastSys = 0;
+  for (let k = 1; k < nUsers; k++) leastSys += nUser + (k % 3);
+  let leastChat = 0;
+  for (let t = 1; t < nTurns; t++) leastChat += nUser + t + 1;
+  console.log(
+    `least possible: shared sys ${(leastSys / Math.max(1, nUsers - 1)).toFixed(1)}/req, chat ${(leastChat / Math.max(1, nTurns - 1)).toFixed(1)}/turn, fresh engine ${nUser + (nUsers % 3)} + what the whole pages miss of the ${nSys} system tokens`,
+  );
+  console.log(
+    `(${path}, ${threads} threads; system prompt ${nSys} tokens, ${nUsers} users; a ${nTurns}-turn conversation from the first ${Math.floor(nSys / 3)} system tokens; ` +
+      `${nPredict} tokens per answer; per-request figures are means over the requests after the first)`,
+  );
+}
+
 function types(f: Record<string, string>): void {
   const shape = SHAPES[(f.shape as ShapeName) ?? '1b'];
   const budget = Number(f.budget ?? 1024) * 2 ** 20;
@@ -173,9 +278,10 @@ const f = flags(rest);
 if (what === 'prefix') await prefix(f);
 else if (what === 'pagesize') await pagesize(f);
 else if (what === 'types') types(f);
+else if (what === 'chat') await chat(f);
 else if (what === 'coldstart') await coldstart(f);
 else if (what === 'coldstart-child') await coldstartChild(f);
 else {
-  console.error('usage: node dist/bench/kv.js prefix|pagesize|types|coldstart [flags] (see bench/kv.ts)');
+  console.error('usage: node dist/bench/kv.js prefix|pagesize|chat|types|coldstart [flags] (see bench/kv.ts)');
   process.exitCode = 2;
 }

@@ -21,7 +21,7 @@ import { GrammarConstraint } from './grammar/constraint.ts';
 import { structuredOutput, type OutputFormat } from './grammar/structured.ts';
 import { parseToolCalls, type ToolCall, type ToolChoice, type ToolDefinition } from './grammar/tools.ts';
 import { GgmlType } from './gguf/types.ts';
-import { KvCacheFullError } from './kv/cache.ts';
+import { DEFAULT_PAGE_SIZE, KvCacheFullError } from './kv/cache.ts';
 import { planMemory } from './model/memory-plan.ts';
 import { kvTypeId, parseKvType, resolveKvTypes, type KvTypeName, type KvTypes } from './kv/kv-type.ts';
 import { KvManager, type KvSequence, type KvStats } from './kv/manager.ts';
@@ -66,7 +66,7 @@ export interface EngineOptions {
   kvType?: KvTypeName;
   kvTypeK?: KvTypeName;
   kvTypeV?: KvTypeName;
-  /** Tokens per KV page, 16..256 (default 64, bench/kv-page-size.ts). */
+  /** Tokens per KV page, 16..256 (default DEFAULT_PAGE_SIZE = 16: src/kv/cache.ts, bench/kv.ts pagesize and chat). */
   kvPageSize?: number;
   /** Byte budget of hot KV pages in WASM memory, per K/V type pair (default: two full contexts). */
   kvHotBytes?: number;
@@ -273,7 +273,7 @@ export class Engine {
     try {
       const kt = parseKvType(opts.kvTypeK ?? opts.kvType ?? 'f16', 'kvTypeK');
       const vt = parseKvType(opts.kvTypeV ?? opts.kvType ?? 'f16', 'kvTypeV');
-      const ps = opts.kvPageSize ?? 64;
+      const ps = opts.kvPageSize ?? DEFAULT_PAGE_SIZE;
       if (!Number.isInteger(ps) || ps < 16 || ps > 256) throw new ValidationError(`createEngine: kvPageSize must be an integer in 16..256, got ${ps}`);
       for (const [k, v] of [['kvHotBytes', opts.kvHotBytes], ['kvHostBytes', opts.kvHostBytes]] as const) {
         if (v !== undefined && !(Number.isSafeInteger(v) && v >= 0)) throw new ValidationError(`createEngine: ${k} must be a non-negative integer, got ${v}`);

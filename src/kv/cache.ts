@@ -27,7 +27,7 @@ export interface KvCacheSpec {
   headDim: number;
   /** Positions one sequence may hold. */
   nCtx: number;
-  pageSize?: number; // tokens per page, default 64 (1..4095; the engine allows 16..256)
+  pageSize?: number; // tokens per page, default DEFAULT_PAGE_SIZE (1..4095; the engine allows 16..256)
   kvType?: GgmlType; // K's type: F16 (default), F32, Q8_0, Q4_0
   vType?: GgmlType; // V's type (default: kvType)
   /** Byte budget of each K/V type pair's pool of hot pages (default: `hotContexts` sequences of nCtx). */
@@ -60,7 +60,7 @@ interface LayerState {
  * repeated 150-token prompt evaluated 10 tokens instead of 1). 64 keeps that case whole for answers up to a page;
  * 16 becomes the better default once full pages are matched by their leading tokens.
  */
-export const DEFAULT_PAGE_SIZE = 64;
+export const DEFAULT_PAGE_SIZE = 16;
 /** K/V type pairs one model serves at once (each pool allocates its own hot budget at first use). */
 export const MAX_POOLS = 4;
 

@@ -15,6 +15,7 @@ import { TesseraError } from '../errors.ts';
 import { MAX_MEMORY_BYTES } from '../backend/wasm/arena.ts';
 import type { GgufFile } from '../gguf/reader.ts';
 import { GgmlType } from '../gguf/types.ts';
+import { DEFAULT_PAGE_SIZE } from '../kv/cache.ts';
 import { readHParams } from './hparams.ts';
 
 /** The model does not fit: `needed` and `available` bytes are in the message and on the error. */
@@ -57,7 +58,7 @@ export interface MemoryPlan {
 }
 
 /** KvCache's default page size (tokens). */
-const KV_PAGE = 64;
+const KV_PAGE = DEFAULT_PAGE_SIZE;
 /** Per-allocation alignment slack (the arena aligns to 64). */
 const ALIGN = 64;
 

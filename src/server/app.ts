@@ -158,7 +158,7 @@ function registerGauges(state: ServerState): void {
     { labels: { tier: 'host' }, value: kv().reduce((s, k) => s + k.host.pages, 0) },
   ]);
   m.gauge('tessera_kv_events', 'KV prefix cache counters since load, over loaded models (hits, misses, promotes, demotes, drops, storage reads/writes).', () =>
-    (['hits', 'misses', 'promotes', 'demotes', 'drops', 'tailHits', 'reusedTokens'] as const).map((e): { labels: Record<string, string>; value: number } => ({ labels: { event: e }, value: kv().reduce((s, k) => s + k[e], 0) }))
+    (['hits', 'misses', 'promotes', 'demotes', 'drops', 'tailHits', 'partialHits', 'reusedTokens'] as const).map((e): { labels: Record<string, string>; value: number } => ({ labels: { event: e }, value: kv().reduce((s, k) => s + k[e], 0) }))
       .concat((['writes', 'readHits', 'corrupt', 'writeErrors', 'readErrors'] as const).map((e) => ({ labels: { event: `storage_${e}` }, value: kv().reduce((s, k) => s + k.storage[e], 0) }))),
   );
 }

@@ -2,13 +2,16 @@
  * The server's KV prefix cache outlives the process (issue: paged KV cache, item 6): app A (TESSERA_STORAGE=fs)
  * evaluates a long prompt and closes; app B, fresh, on the same cache directory, answers the same prompt
  * evaluating only what follows the last full page, with A's exact output. Within one app, a repeated prompt
- * evaluates one token.
+ * evaluates one token, also when generation filled the page that holds the prompt's tail (its leading rows match).
  */
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_PAGE_SIZE } from '../../src/kv/cache.ts';
 import { makeModelsDir, post, testApp } from './fixtures.ts';
+
+const PS = DEFAULT_PAGE_SIZE; // the server's page size
 
 const total0 = (r: { prompt_eval_count: number }) => r.prompt_eval_count;
 
@@ -36,7 +39,7 @@ describe('prefix cache across server restarts (fs storage)', () => {
     const b = testApp(dir, { storage: 'fs', storageUrl: cache });
     const rb = await (await post(b, '/api/generate', req)).json();
     const total = ra.prompt_eval_count as number;
-    const fullPages = Math.floor((total - 1) / 64) * 64; // pages of 64 tokens; at least one token is evaluated
+    const fullPages = Math.floor((total - 1) / PS) * PS; // whole pages only from storage; at least one token is evaluated
     expect(rb.prompt_eval_count).toBe(total - fullPages);
     expect(rb.response).toBe(ra.response);
     await b.close();
