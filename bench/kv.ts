@@ -138,57 +138,65 @@ async function chat(f: Record<string, string>): Promise<void> {
   const nPredict = Number(f.predict ?? 8);
   const sizes = (f.sizes ?? '16,32,64,128').split(',').map(Number);
   const numCtx = Math.max(nSys + nUser + nPredict, nTurns * (nUser + nPredict) + nSys) + 64;
-  const rows: string[][] = [];
-  for (const ps of sizes) {
-    const storage = new MemoryStorage();
-    const e = await createEngine({ model: path, threads, numCtx, kvPageSize: ps, kvStorage: storage });
-    const V = e.info.nVocab;
-    const sys = tokens(nSys, 1, V);
-    // (1) Shared system prompt: user k's message differs (seed 10 + k), lengths vary by a few tokens.
-    const user = (k: number) => tokens(nUser + (k % 3), 10 + k, V);
-    await answer(e, [...sys, ...user(0)], nPredict); // cold
-    let evalSys = 0;
-    let msSys = 0;
-    for (let k = 1; k < nUsers; k++) {
-      const p = [...sys, ...user(k)];
+  // One engine per page size, each with its own storage; every step of the workload runs on each in turn, so a
+  // change of machine load while the bench runs falls on all page sizes alike.
+  const storages = sizes.map(() => new MemoryStorage());
+  const engines = [];
+  for (const [i, ps] of sizes.entries()) engines.push(await createEngine({ model: path, threads, numCtx, kvPageSize: ps, kvStorage: storages[i] }));
+  const V = engines[0].info.nVocab;
+  const sys = tokens(nSys, 1, V);
+  // (1) Shared system prompt: user k's message differs (seed 10 + k), lengths vary by a few tokens.
+  const user = (k: number) => tokens(nUser + (k % 3), 10 + k, V);
+  const evalSys = sizes.map(() => 0);
+  const msSys = sizes.map(() => 0);
+  for (let k = 0; k < nUsers; k++) {
+    const p = [...sys, ...user(k)];
+    for (const [i, e] of engines.entries()) {
       const r = await answer(e, p, nPredict);
-      evalSys += p.length - r.cached;
-      msSys += r.ms;
+      if (k === 0) continue; // cold
+      evalSys[i] += p.length - r.cached;
+      msSys[i] += r.ms;
     }
-    // (2) A conversation: the system prompt, then turns of (message, answer); each prompt is the whole history.
-    let hist = [...sys.slice(0, Math.floor(nSys / 3))];
-    let evalChat = 0;
-    let msChat = 0;
-    for (let t = 0; t < nTurns; t++) {
-      const p = [...hist, ...tokens(nUser + t, 50 + t, V)];
+  }
+  // (2) A conversation: part of the system prompt, then turns of (message, answer); each prompt is the whole history.
+  const hist = engines.map(() => sys.slice(0, Math.floor(nSys / 3)));
+  const evalChat = sizes.map(() => 0);
+  const msChat = sizes.map(() => 0);
+  for (let t = 0; t < nTurns; t++) {
+    for (const [i, e] of engines.entries()) {
+      const p = [...hist[i], ...tokens(nUser + t, 50 + t, V)];
       const r = await answer(e, p, nPredict);
       if (t > 0) {
-        evalChat += p.length - r.cached;
-        msChat += r.ms;
+        evalChat[i] += p.length - r.cached;
+        msChat[i] += r.ms;
       }
-      hist = [...p, ...r.tokens];
+      hist[i] = [...p, ...r.tokens];
     }
-    const kv = e.kvStats()!;
+  }
+  const kv = engines.map((e) => e.kvStats()!);
+  for (const e of engines) {
     await e.kvFlush();
     await e.close();
-    // (3) A fresh engine on the same storage: a new user's request (whole pages only come back).
-    const b = await createEngine({ model: path, threads, numCtx, kvPageSize: ps, kvStorage: storage });
-    const p = [...sys, ...user(nUsers)];
-    const rb = await answer(b, p, 1);
-    await b.close();
-    const perReq = (n: number, k: number) => (k > 0 ? (n / k).toFixed(1) : '—');
-    rows.push([
-      String(ps),
-      perReq(evalSys, nUsers - 1),
-      perReq(msSys, nUsers - 1),
-      perReq(evalChat, nTurns - 1),
-      perReq(msChat, nTurns - 1),
-      String(p.length - rb.cached),
-      rb.ms.toFixed(0),
-      (kv.hot.bytes / 2 ** 20).toFixed(1),
-      `${kv.partialHits}/${kv.tailHits}`,
-    ]);
   }
+  // (3) Fresh engines on the same storages: a new user's request (whole pages only come back).
+  const fresh = [];
+  for (const [i, ps] of sizes.entries()) fresh.push(await createEngine({ model: path, threads, numCtx, kvPageSize: ps, kvStorage: storages[i] }));
+  const pNew = [...sys, ...user(nUsers)];
+  const rb: Awaited<ReturnType<typeof answer>>[] = [];
+  for (const b of fresh) rb.push(await answer(b, pNew, 1));
+  for (const b of fresh) await b.close();
+  const perReq = (n: number, k: number) => (k > 0 ? (n / k).toFixed(1) : '—');
+  const rows = sizes.map((ps, i) => [
+    String(ps),
+    perReq(evalSys[i], nUsers - 1),
+    perReq(msSys[i], nUsers - 1),
+    perReq(evalChat[i], nTurns - 1),
+    perReq(msChat[i], nTurns - 1),
+    String(pNew.length - rb[i].cached),
+    rb[i].ms.toFixed(0),
+    (kv[i].hot.bytes / 2 ** 20).toFixed(1),
+    `${kv[i].partialHits}/${kv[i].tailHits}`,
+  ]);
   console.log(
     formatTable(
       ['page size', 'shared sys: evaluated/req', 'TTFT ms', 'chat: evaluated/turn', 'TTFT ms', 'fresh engine, storage: evaluated', 'TTFT ms', 'KV MiB in use', 'partial/tail hits'],
