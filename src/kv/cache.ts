@@ -51,14 +51,20 @@ interface LayerState {
 }
 
 /**
- * Tokens per page by default: `node dist/bench/kv.js pagesize --shape 1b --prompt 512 --predict 16 --reps 3`
- * (2026-11-27, idle 2-core AVX2 machine, 1B Q4_0, 2 threads) ran prefill/decode at 16: 33.0/15.3 tok/s, 32: 0.985/0.972
- * of that, 64: 0.986/0.987, 128: 0.889/0.956, 256: 0.975/0.969: speed is flat over 16..64 and drops at 128. Within
- * 16..64, smaller pages waste fewer tokens where prefixes diverge, but a repeated prompt reuses its tail only from the
- * finished sequence's partial last page: once generation fills the page holding the prompt's tail (likelier the
- * smaller the page), that page is keyed by the generated tokens too and the tail is evaluated again (with 16, a
- * repeated 150-token prompt evaluated 10 tokens instead of 1). 64 keeps that case whole for answers up to a page;
- * 16 becomes the better default once full pages are matched by their leading tokens.
+ * Tokens per page by default: 16, the smallest page that is as fast as any.
+ * - Speed: `node dist/bench/kv.js pagesize --shape 1b --prompt 512 --predict 16 --reps 3` (2026-11-27, idle 2-core
+ *   AVX2 machine, 1B Q4_0, 2 threads) ran prefill/decode at 16: 33.0/15.3 tok/s, 32: 0.985/0.972 of that, 64:
+ *   0.986/0.987, 128: 0.889/0.956, 256: 0.975/0.969: flat over 16..64, slower at 128.
+ * - Reuse: `node dist/bench/kv.js chat --shape 1b` (2026-11-27; a 300-token system prompt shared by 4 users, a 4-turn
+ *   conversation, then a fresh engine on the same storage; page sizes interleaved). Within a process every page size
+ *   reuses the whole shared prefix, since the page where prompts diverge or end is matched by its leading tokens
+ *   (manager.ts): 25 tokens evaluated per request and 27 per turn at 16/32/64/128, the least possible. Before that
+ *   matching the same workload evaluated 37/37/69/25 per request (tiny shape; the prompt's tail came back only from a
+ *   finished sequence's partial last page, so a page filled by the answer cost up to a page, and 128 won only
+ *   because its boundary page stayed partial). From storage pages come back whole: a new user in a fresh engine
+ *   evaluated 37 tokens at 16 and 32, 69 at 64 and 128; and the KV in use after the workload was 21/25/32/32 MiB
+ *   (larger pages hold more unused rows in each partial page and copy). TTFT on that machine (load 7–9 from other jobs) was noise-bound:
+ *   4.5–6.5 s per request at every size, no trend.
  */
 export const DEFAULT_PAGE_SIZE = 16;
 /** K/V type pairs one model serves at once (each pool allocates its own hot budget at first use). */

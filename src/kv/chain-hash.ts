@@ -3,7 +3,8 @@
  * `sha256(parent key ‖ salt ‖ page token ids ‖ image hashes in the page)` in hex, where the salt
  * names the model (digest), the K/V types and the page size. Two pages have the same key only
  * when everything before them and in them is the same, so a key identifies a whole prefix.
- * The partial last page of a sequence has no key of its own: it is found under its parent's.
+ * The partial last page of a sequence has no key of its own: it is found under its parent's, as are (in memory)
+ * the full pages whose leading tokens alone match a prompt (manager.ts).
  */
 import { createHash } from 'node:crypto';
 
