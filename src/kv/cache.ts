@@ -63,8 +63,10 @@ interface LayerState {
  *   finished sequence's partial last page, so a page filled by the answer cost up to a page, and 128 won only
  *   because its boundary page stayed partial). From storage pages come back whole: a new user in a fresh engine
  *   evaluated 37 tokens at 16 and 32, 69 at 64 and 128; and the KV in use after the workload was 21/25/32/32 MiB
- *   (larger pages hold more unused rows in each partial page and copy). TTFT on that machine (load 7–9 from other jobs) was noise-bound:
- *   4.5–6.5 s per request at every size, no trend.
+ *   (larger pages hold more unused rows in each partial page and copy). TTFT, on a machine loaded 8.6–9.5 by other
+ *   jobs (so ~4× an idle one's): in-process 4.5/4.5/4.9/4.5 s per request at 16/32/64/128 (flat, as the work is), the
+ *   fresh engine 8.1/8.3/15.0/15.7 s (its 37 vs 69 tokens); an earlier run at load 7–9, noisier, the same order
+ *   (in-process 4.5–6.5 s with no trend, fresh engine 8.6/6.0/10.7/10.6 s).
  */
 export const DEFAULT_PAGE_SIZE = 16;
 /** K/V type pairs one model serves at once (each pool allocates its own hot budget at first use). */
