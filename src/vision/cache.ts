@@ -185,8 +185,9 @@ export class ImageCache {
   }
 
   /**
-   * Dynamic-resolution encoders: each block resampled to its own size (dynamic-size.ts) and encoded on its own.
-   * Memory: one block's pixels and the encoder's buffers (sized for its most patches) at a time.
+   * Dynamic-resolution encoders: each block resampled to its own size (dynamic-size.ts), then encoded on its own.
+   * Memory: the blocks' pixels (≤ (maxTiles + 1) · max pixels · 12 bytes) and the encoder's buffers (sized once
+   * for its most patches).
    */
   private async computeDynamic(bytes: Uint8Array, session: string, img: Pick<DecodedImage, 'width' | 'height' | 'data'>, grid: TileGrid, enc: DynamicBlockEncoder): Promise<StoredValue> {
     const { encoder, core } = this.opts;
@@ -195,20 +196,24 @@ export class ImageCache {
     const pixels: Float32Array[] = [];
     const embd: Float32Array[] = [];
     const blocks: EncodedBlock[] = [];
-    let row0 = 0;
+    // Every block resampled before any await: the core's arena is a stack that concurrent requests share.
     const placed = CoreImage.place(core, img);
     try {
       for (const tile of grid.tiles) {
         const size = dynamicSize(tile.box.width, tile.box.height, enc.rule);
-        const chw = placed.resample({ box: tile.box, outWidth: size.width, outHeight: size.height, filter: s.filter, mean: encoder.hp.imageMean, std: encoder.hp.imageStd });
-        const out = await enc.encode(chw, size.width, size.height);
-        pixels.push(chw);
-        embd.push(out.embd.subarray(0, out.nTokens * nOut));
-        blocks.push({ row0, nTokens: out.nTokens, width: size.width, height: size.height, grid: { rows: out.rows, cols: out.cols } });
-        row0 += out.nTokens;
+        pixels.push(placed.resample({ box: tile.box, outWidth: size.width, outHeight: size.height, filter: s.filter, mean: encoder.hp.imageMean, std: encoder.hp.imageStd }));
+        blocks.push({ row0: 0, nTokens: 0, width: size.width, height: size.height, grid: null });
       }
     } finally {
       placed.dispose();
+    }
+    let row0 = 0;
+    for (let i = 0; i < blocks.length; i++) {
+      const b = blocks[i]!;
+      const out = await enc.encode(pixels[i]!, b.width, b.height);
+      embd.push(out.embd.subarray(0, out.nTokens * nOut));
+      Object.assign(b, { row0, nTokens: out.nTokens, grid: { rows: out.rows, cols: out.cols } });
+      row0 += out.nTokens;
     }
     const cat = (parts: Float32Array[]) => {
       const all = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
