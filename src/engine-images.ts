@@ -45,7 +45,7 @@ import type { Storage, StoredValue } from './storage/types.ts';
 import type { Tokenizer } from './tokenizer/index.ts';
 import { ImageCache, type EncodedImage, type TileEncoder } from './vision/cache.ts';
 import type { DynamicSizeRule } from './vision/dynamic-size.ts';
-import { isRopeVisionFile, RopeVisionEncoder, VisionEncoder } from './vision/encoder/index.ts';
+import { isRopeVisionFile, readVisionHParams, RopeVisionEncoder, VisionEncoder, type VisionHParams } from './vision/encoder/index.ts';
 import { qwenImagePositions } from './vision/encoder/rope-layout.ts';
 import { ImageError } from './vision/errors.ts';
 
@@ -65,6 +65,17 @@ export interface VisionOptions {
   overview?: boolean;
   /** false: KV pages holding image rows are never shared between requests (each gets a fresh key; benchmarks). Default true. */
   kvReuse?: boolean;
+  /**
+   * Blocks of an image encoded in one batch (fixed-tile towers: llava, Gemma 3; each op then runs once over every
+   * block's rows). Default: the image's blocks (maxTiles, + 1 for the overview), as many as fit 256 MiB of tower
+   * activations (`encoderBatchBytes`): llava 336 px ≈ 26 MiB a block, Gemma 3 896 px ≈ 215 MiB (one at a time).
+   */
+  encodeBatch?: number;
+}
+
+/** Activation bytes of one block in a fixed-tile tower's batch (encoder.ts: ~(7·n_embd + n_ff + 3·p²)·n_pos·4). */
+export function encoderBatchBytes(hp: Pick<VisionHParams, 'nEmbd' | 'nFf' | 'patchSize' | 'nPos'>): number {
+  return (7 * hp.nEmbd + hp.nFf + 3 * hp.patchSize * hp.patchSize) * hp.nPos * 4;
 }
 
 /** One image block in a laid-out prompt. */
@@ -177,7 +188,17 @@ export class EngineVision {
    */
   static async load(opts: VisionOptions, be: Backend, model: LlamaModel, tokenizer: Tokenizer, exclusive: <T>(fn: () => Promise<T>) => Promise<T>): Promise<EngineVision> {
     const file = await openGguf(opts.projector);
-    const tower: Tower = isRopeVisionFile(file) ? { kind: 'rope', enc: await RopeVisionEncoder.load(file, be) } : { kind: 'fixed', enc: await VisionEncoder.load(file, be) };
+    const maxTiles = opts.maxTiles ?? 1;
+    const overview = maxTiles > 1 && (opts.overview ?? true);
+    let tower: Tower;
+    if (isRopeVisionFile(file)) {
+      tower = { kind: 'rope', enc: await RopeVisionEncoder.load(file, be) };
+    } else {
+      const perImage = maxTiles + (overview ? 1 : 0);
+      const batch = opts.encodeBatch ?? Math.floor((256 << 20) / encoderBatchBytes(readVisionHParams(file)));
+      if (opts.encodeBatch !== undefined && !(Number.isInteger(batch) && batch >= 1)) throw new ValidationError(`imageCache.encodeBatch must be a positive integer, got ${batch}`);
+      tower = { kind: 'fixed', enc: await VisionEncoder.load(file, be, { maxTiles: Math.max(1, Math.min(perImage, batch)) }) };
+    }
     const nOut = tower.enc.hp.nOut;
     if (nOut !== model.hp.nEmbd) throw new ValidationError(`projector: its embeddings are ${nOut} wide, the text model's n_embd is ${model.hp.nEmbd}`);
     model.enableEmbeddingInput();
@@ -211,13 +232,17 @@ export class EngineVision {
       };
     }
     const storage = opts.cache === false ? new NoStorage() : (opts.storage ?? new MemoryStorage({ budgetBytes: 512 << 20 }));
-    const maxTiles = opts.maxTiles ?? 1;
-    const cache = new ImageCache({ encoder: locked, storage, core, maxTiles, overview: maxTiles > 1 && (opts.overview ?? true) });
+    const cache = new ImageCache({ encoder: locked, storage, core, maxTiles, overview });
     return new EngineVision(tower, cache, storage, tokenizer, model, exclusive, opts.kvReuse ?? true);
   }
 
   get projector(): string {
     return this.tower.enc.hp.projector;
+  }
+
+  /** Blocks encoded in one batch (dynamic-resolution towers: 1, each block has its own size). */
+  get encodeBatch(): number {
+    return this.tower.kind === 'fixed' ? this.tower.enc.maxTiles : 1;
   }
 
   /** Embeddings of each image for `session` (through the cache). */
