@@ -184,3 +184,70 @@ describe.each(FAMILIES)('%s: an image prompt through the engine vs float64 encod
     }
   }, 120_000);
 });
+
+describe('qwen: an image in several blocks (maxTiles 4: overview + 1×2 grid), each with its own M-RoPE grid', () => {
+  it('first-token log-probabilities match the float64 reference laid out block by block (3e-3); 1D positions do not', async () => {
+    const files = await writeQwenVision(DIR);
+    const W = 64, H = 32;
+    const png = buildPng(W, H, 2, pattern(W, H));
+    const e = await createEngine({ model: files.model, projector: files.projector, threads: 2, backend: 'wasm', tune: false, numCtx: 256, kvType: 'f32', kvPageSize: 16, numParallel: 2, imageCache: { maxTiles: 4 } });
+    try {
+      const gen = e.generate({ prompt: 'hello <__media__> world', images: [png], options: { temperature: 0, num_predict: 1 }, logprobs: TOP, session: 'blocks' });
+      const lps: TokenLogprob[] = [];
+      for await (const c of gen) if (c.logprobs) lps.push(...c.logprobs);
+      // The blocks' pixels from the engine's cache entry (preprocessing is not under test here), encoded in float64.
+      const enc = await e.vision!.cache.encode(png, 'blocks');
+      const proj = await openGguf(files.projector);
+      const tk = e.tokenizer;
+      const id = (s: string) => Array.from({ length: tk.vocabSize }, (_, i) => i).find((i) => tk.tokenText(i) === s)!;
+      const text = (s: string) => tk.encode(s, { addSpecial: false, parseSpecial: true });
+      const inputs: TextPromptF64['inputs'] = [...tk.encode('hello ', { addSpecial: true, parseSpecial: true })];
+      const pos: number[][] = [[], [], []];
+      let p = 0;
+      const pushText = (ids: number[]) => {
+        for (const t of ids) {
+          inputs.push(t);
+          for (let k = 0; k < 3; k++) pos[k]!.push(p);
+          p++;
+        }
+      };
+      for (let k = 0; k < 3; k++) for (let i = 0; i < inputs.length; i++) pos[k]!.push(i);
+      p = inputs.length;
+      const labels = ['<overview>', '<block row=1 col=1>', '<block row=1 col=2>'];
+      expect(gen.images!.blocks.map((b) => b.label)).toEqual(labels);
+      let px = 0;
+      for (let b = 0; b < enc.blocks.length; b++) {
+        const blk = enc.blocks[b]!;
+        const chw = enc.pixels.subarray(px, px + 3 * blk.width * blk.height);
+        px += chw.length;
+        const ref = await referenceRopeEncode(proj, chw, blk.width, blk.height);
+        const rows = blk.height / 8, cols = blk.width / 8;
+        expect(ref.nTok).toBe(rows * cols);
+        pushText(text(labels[b]!));
+        pushText([id('<|vision_start|>')]);
+        for (let r = 0; r < ref.nTok; r++) {
+          inputs.push(ref.out.subarray(r * ref.nOut, (r + 1) * ref.nOut));
+          pos[0]!.push(p);
+          pos[1]!.push(p + Math.floor(r / cols));
+          pos[2]!.push(p + (r % cols));
+        }
+        p += Math.max(rows, cols);
+        pushText([id('<|vision_end|>')]);
+        if (b !== 1) pushText(text('\n')); // after the overview and after the last block of the row
+      }
+      pushText(text(' world'));
+      const n = inputs.length;
+      expect(gen.images!.promptTokens).toBe(n);
+      const mpos = new Int32Array(4 * n);
+      for (let k = 0; k < 3; k++) mpos.set(pos[k]!, k * n);
+      const model = await openGguf(files.model);
+      const d = lpDiff(lps[0]!, logSoftmax(await referenceTextLogits(model, { inputs, pos: mpos })));
+      const dWrong = lpDiff(lps[0]!, logSoftmax(await referenceTextLogits(model, { inputs, pos: linearPos(n, true) })));
+      console.log(`qwen, 3 blocks (${enc.blocks.map((b) => `${b.width}×${b.height}`).join(', ')}): first-token max |Δ logprob| ${d.toExponential(2)}; 1D positions ${dWrong.toExponential(2)}`);
+      expect(d).toBeLessThanOrEqual(TOL.logprob);
+      expect(dWrong).toBeGreaterThan(TOL.control);
+    } finally {
+      await e.close();
+    }
+  }, 120_000);
+});
