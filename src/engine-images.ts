@@ -45,7 +45,7 @@ import type { Storage, StoredValue } from './storage/types.ts';
 import type { Tokenizer } from './tokenizer/index.ts';
 import { ImageCache, type EncodedImage, type TileEncoder } from './vision/cache.ts';
 import type { DynamicSizeRule } from './vision/dynamic-size.ts';
-import { isRopeVisionFile, readVisionHParams, RopeVisionEncoder, VisionEncoder, type VisionHParams } from './vision/encoder/index.ts';
+import { isRopeVisionFile, readRopeVisionHParams, readVisionHParams, RopeVisionEncoder, VisionEncoder, type VisionHParams } from './vision/encoder/index.ts';
 import { qwenImagePositions } from './vision/encoder/rope-layout.ts';
 import { ImageError } from './vision/errors.ts';
 
@@ -71,6 +71,12 @@ export interface VisionOptions {
    * activations (`encoderBatchBytes`): llava 336 px ≈ 26 MiB a block, Gemma 3 896 px ≈ 215 MiB (one at a time).
    */
   encodeBatch?: number;
+  /**
+   * Dynamic-resolution towers (Qwen2.5-VL, Pixtral): most pixels of one block (default clip.vision.image_size²;
+   * llama.cpp lets Qwen2.5-VL take up to 4096 tokens = 4096·28² px). The tower's buffers are sized for it at load
+   * (Qwen2.5-VL ≈ 90 MB per 1024 patches). Pixtral's longest side stays ≤ image_size.
+   */
+  maxImagePixels?: number;
 }
 
 /** Activation bytes of one block in a fixed-tile tower's batch (encoder.ts: ~(7·n_embd + n_ff + 3·p²)·n_pos·4). */
@@ -192,7 +198,14 @@ export class EngineVision {
     const overview = maxTiles > 1 && (opts.overview ?? true);
     let tower: Tower;
     if (isRopeVisionFile(file)) {
-      tower = { kind: 'rope', enc: await RopeVisionEncoder.load(file, be) };
+      const hp = readRopeVisionHParams(file);
+      let maxPatches: number | undefined;
+      if (opts.maxImagePixels !== undefined) {
+        const m2 = hp.merge * hp.merge;
+        maxPatches = Math.floor(opts.maxImagePixels / (hp.patchSize * hp.patchSize) / m2) * m2;
+        if (!(maxPatches >= m2)) throw new ValidationError(`imageCache.maxImagePixels ${opts.maxImagePixels} is less than one token (${hp.unit}×${hp.unit} px)`);
+      }
+      tower = { kind: 'rope', enc: await RopeVisionEncoder.load(file, be, { maxPatches }) };
     } else {
       const perImage = maxTiles + (overview ? 1 : 0);
       const batch = opts.encodeBatch ?? Math.floor((256 << 20) / encoderBatchBytes(readVisionHParams(file)));

@@ -9,7 +9,8 @@
  *   request) give the tokens they give one at a time (greedy), and one slot gives the tokens of three;
  * - pixtral: an image split over several forwards (num_batch 8 < its 7 + 8 rows) gives the log-probabilities of
  *   one forward within 1e-4;
- * - blocks: with maxTiles 4 an image gets an overview and a grid of blocks, each with its own token grid.
+ * - blocks: with maxTiles 4 an image gets an overview and a grid of blocks, each with its own token grid;
+ *   imageCache.maxImagePixels raises one block's pixel budget.
  */
 import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -133,6 +134,27 @@ describe('Engine with a Qwen2.5-VL projector', () => {
     } finally {
       await e.close();
     }
+  }, 60_000);
+});
+
+describe('Engine with a Qwen2.5-VL projector: the pixel budget', () => {
+  it('maxImagePixels raises the budget of one block (default image_size² = 32² px)', async () => {
+    const wide = png(64, 32, 3);
+    const dflt = await open(qwen);
+    const more = await open(qwen, { imageCache: { maxImagePixels: 64 * 32 } });
+    try {
+      const a = dflt.generate({ prompt: 'hello', images: [wide], options: greedy });
+      await drain(a);
+      const b = more.generate({ prompt: 'hello', images: [wide], options: greedy });
+      await drain(b);
+      const rows = (g: Generation) => g.images!.blocks[0]!.end - g.images!.blocks[0]!.start;
+      expect(rows(a)).toBe(5 * 2); // 40×16 px
+      expect(rows(b)).toBe(8 * 4); // 64×32 px, its own size
+    } finally {
+      await dflt.close();
+      await more.close();
+    }
+    await expect(open(qwen, { imageCache: { maxImagePixels: 10 } })).rejects.toThrow(/less than one token/);
   }, 60_000);
 });
 
