@@ -46,7 +46,7 @@ import type { Tokenizer } from './tokenizer/index.ts';
 import { ImageCache, type EncodedImage, type TileEncoder } from './vision/cache.ts';
 import type { DynamicSizeRule } from './vision/dynamic-size.ts';
 import { isRopeVisionFile, readRopeVisionHParams, readVisionHParams, RopeVisionEncoder, VisionEncoder, type VisionHParams } from './vision/encoder/index.ts';
-import { qwenImagePositions } from './vision/encoder/rope-layout.ts';
+import { mropeOfPrompt } from './vision/encoder/rope-layout.ts';
 import { ImageError } from './vision/errors.ts';
 
 /** Where an image goes in prompt text (llama.cpp's mtmd default marker). */
@@ -398,31 +398,4 @@ export class EngineVision {
       });
     }
   }
-}
-
-/**
- * M-RoPE positions of a prompt of `n` tokens whose image blocks are `spans` (in order, each with its token grid):
- * text (p, p, p, 0) with p counting on; a block of rows × cols at text position p: (p, p + y, p + x, 0) in raster
- * order, the text after it from p + max(rows, cols). Returns i32 [4][n] and the final position minus n.
- */
-export function mropeOfPrompt(n: number, spans: readonly Pick<ImageSpan, 'start' | 'end' | 'grid'>[]): { mrope: Int32Array; ropeDelta: number } {
-  const mrope = new Int32Array(4 * n);
-  let p = 0;
-  let i = 0;
-  const text = (upTo: number) => {
-    for (; i < upTo; i++, p++) {
-      mrope[i] = p;
-      mrope[n + i] = p;
-      mrope[2 * n + i] = p;
-    }
-  };
-  for (const s of spans) {
-    text(s.start);
-    const g = s.grid;
-    if (!g || g.rows * g.cols !== s.end - s.start) throw new ValidationError(`images: a block of ${s.end - s.start} rows has no ${g ? `${g.rows}×${g.cols} ` : ''}token grid for M-RoPE`);
-    p = qwenImagePositions(mrope, n, s.start, p, g.rows, g.cols);
-    i = s.end;
-  }
-  text(n);
-  return { mrope, ropeDelta: p - n };
 }
