@@ -202,7 +202,7 @@ export interface ModelInfo {
   /** WASM instances the model is spread over (1 unless it needs more than one instance holds). */
   shards: number;
   chatTemplate: string | null;
-  /** The projector type ('gemma3', 'mlp') when the model takes images, else null. */
+  /** The projector type ('gemma3', 'mlp', 'qwen2.5vl_merger', 'pixtral') when the model takes images, else null. */
   vision: string | null;
 }
 
