@@ -9,8 +9,22 @@
  *   puts each image's blocks there:
  *       gemma3:  <start_of_image> [n_tokens soft rows] <end_of_image>          (rows attend both ways)
  *       llava:   [n_tokens soft rows]                                          (causal, as llama.cpp's mtmd)
+ *       qwen2.5-VL: <|vision_start|> [rows·cols rows, <|image_pad|>] <|vision_end|>   (causal; M-RoPE below)
+ *       pixtral: [rows of cols [IMG] rows, an [IMG_BREAK] row between rows] [IMG_END]  (causal; the break rows
+ *                are the projector's v.token_embd.img_break, part of the encoder's output, as llama.cpp)
  *   An image split into several blocks (tiles.ts) gets, before each block, its position as text:
  *   `<block row=R col=C>` (1-based), `<overview>` for the thumbnail, and a newline after each row of blocks.
+ * - Dynamic-resolution towers (qwen2.5-VL, pixtral: src/vision/encoder/rope-encoder.ts) take each block at its own
+ *   size (src/vision/dynamic-size.ts): at most clip.vision.image_size² pixels per block (pixtral: that longest
+ *   side), so a block's rows and the tower's memory are bounded whatever the image. maxTiles (default 1) splits a
+ *   large image into a grid of blocks of about image_size per side, each within the same budget: a 5000×5000
+ *   image with maxTiles 4 is 2×2 blocks of 2500² pixels, each resampled to ≤ image_size² (plus the overview),
+ *   so it costs at most 5 blocks' rows, and one block's encoder memory at a time.
+ * - Positions: KV slots are the token indices. qwen2vl's M-RoPE positions (`ImagePrompt.mrope`) are
+ *   (p, p, p, 0) for text and, for an image block of rows × cols tokens starting at text position p,
+ *   (p, p + y, p + x, 0); the text after it goes on at p + max(rows, cols) (llama.cpp's mtmd, transformers'
+ *   get_rope_index). Generated tokens keep that offset: `ropeDelta` (next position − tokens) is the model's
+ *   mropeDelta for the sequence's table set while it runs.
  * - KV prefix reuse: the KV manager sees `kvTokens`, the tokens with each soft row replaced by a negative id derived
  *   from the image's cache key (never a vocabulary id: a page of text never matches a page of image rows), and the
  *   spans' hashes enter the chained page keys (src/kv/chain-hash.ts): a second question about the same image reuses
@@ -30,7 +44,9 @@ import { MemoryStorage } from './storage/memory.ts';
 import type { Storage, StoredValue } from './storage/types.ts';
 import type { Tokenizer } from './tokenizer/index.ts';
 import { ImageCache, type EncodedImage, type TileEncoder } from './vision/cache.ts';
-import { VisionEncoder } from './vision/encoder/index.ts';
+import type { DynamicSizeRule } from './vision/dynamic-size.ts';
+import { isRopeVisionFile, readRopeVisionHParams, readVisionHParams, RopeVisionEncoder, VisionEncoder, type VisionHParams } from './vision/encoder/index.ts';
+import { mropeOfPrompt } from './vision/encoder/rope-layout.ts';
 import { ImageError } from './vision/errors.ts';
 
 /** Where an image goes in prompt text (llama.cpp's mtmd default marker). */
@@ -49,6 +65,23 @@ export interface VisionOptions {
   overview?: boolean;
   /** false: KV pages holding image rows are never shared between requests (each gets a fresh key; benchmarks). Default true. */
   kvReuse?: boolean;
+  /**
+   * Blocks of an image encoded in one batch (fixed-tile towers: llava, Gemma 3; each op then runs once over every
+   * block's rows). Default: the image's blocks (maxTiles, + 1 for the overview), as many as fit 256 MiB of tower
+   * activations (`encoderBatchBytes`): llava 336 px ≈ 26 MiB a block, Gemma 3 896 px ≈ 215 MiB (one at a time).
+   */
+  encodeBatch?: number;
+  /**
+   * Dynamic-resolution towers (Qwen2.5-VL, Pixtral): most pixels of one block (default clip.vision.image_size²;
+   * llama.cpp lets Qwen2.5-VL take up to 4096 tokens = 4096·28² px). The tower's buffers are sized for it at load
+   * (Qwen2.5-VL ≈ 90 MB per 1024 patches). Pixtral's longest side stays ≤ image_size.
+   */
+  maxImagePixels?: number;
+}
+
+/** Activation bytes of one block in a fixed-tile tower's batch (encoder.ts: ~(7·n_embd + n_ff + 3·p²)·n_pos·4). */
+export function encoderBatchBytes(hp: Pick<VisionHParams, 'nEmbd' | 'nFf' | 'patchSize' | 'nPos'>): number {
+  return (7 * hp.nEmbd + hp.nFf + 3 * hp.patchSize * hp.patchSize) * hp.nPos * 4;
 }
 
 /** One image block in a laid-out prompt. */
@@ -71,6 +104,8 @@ export interface ImageSpan extends KvImageSpan {
   /** f32 [end − start][n_embd]. */
   rows: Float32Array;
   bidirectional: boolean;
+  /** The block's merged token grid (dynamic-resolution towers), else null. */
+  grid: { rows: number; cols: number } | null;
 }
 
 export interface ImagePrompt {
@@ -79,6 +114,10 @@ export interface ImagePrompt {
   kvTokens: number[];
   spans: ImageSpan[];
   blocks: PromptImageBlock[];
+  /** qwen2vl: M-RoPE positions of every prompt token, i32 [4][tokens] (stream k of token i at k·n + i); else null. */
+  mrope: Int32Array | null;
+  /** qwen2vl: the text position after the prompt minus its token count (≤ 0); 0 otherwise. */
+  ropeDelta: number;
   /** Per image: whether the cache held it (nothing decoded or encoded). */
   cached: boolean[];
   /** ns spent getting the embeddings (decode + encode, or the cache lookup). */
@@ -100,12 +139,19 @@ class NoStorage implements Storage {
 
 const now = () => Math.round(performance.now() * 1e6);
 
+/** How a projector's images enter the prompt. */
+export type ImageLayoutKind = 'gemma3' | 'llava' | 'qwen' | 'pixtral';
+
+/** The loaded tower: a fixed-tile encoder (CLIP/SigLIP) or a dynamic-resolution one (2D RoPE). */
+type Tower = { kind: 'fixed'; enc: VisionEncoder } | { kind: 'rope'; enc: RopeVisionEncoder };
+
 export class EngineVision {
-  private readonly ids: { soi: number | null; eoi: number | null; soft: number };
+  private readonly ids: { begin: number | null; end: number | null; soft: number; brk: number | null };
+  readonly layoutKind: ImageLayoutKind;
   private requests = 0;
 
   private constructor(
-    readonly encoder: VisionEncoder,
+    private readonly tower: Tower,
     readonly cache: ImageCache,
     readonly storage: Storage,
     private readonly tokenizer: Tokenizer,
@@ -117,11 +163,29 @@ export class EngineVision {
       for (let i = 0; i < tokenizer.vocabSize; i++) if (tokenizer.tokenText(i) === text) return i;
       return null;
     };
-    const gemma = encoder.hp.projector === 'gemma3';
-    const soi = gemma ? find('<start_of_image>') : null;
-    const eoi = gemma ? find('<end_of_image>') : null;
-    if (gemma && (soi === null || eoi === null)) throw new ValidationError("projector: a Gemma 3 projector needs '<start_of_image>' and '<end_of_image>' in the text model's vocabulary");
-    this.ids = { soi, eoi, soft: (gemma ? find('<image_soft_token>') : null) ?? soi ?? tokenizer.bos ?? 0 };
+    const need = (text: string): number => {
+      const id = find(text);
+      if (id === null) throw new ValidationError(`projector: a ${this.projector} projector needs '${text}' in the text model's vocabulary`);
+      return id;
+    };
+    const p = this.projector;
+    if (p === 'gemma3') {
+      this.layoutKind = 'gemma3';
+      const soi = need('<start_of_image>');
+      this.ids = { begin: soi, end: need('<end_of_image>'), soft: find('<image_soft_token>') ?? soi, brk: null };
+    } else if (p === 'qwen2.5vl_merger') {
+      this.layoutKind = 'qwen';
+      if (!model.mropeDelta) throw new ValidationError(`projector: a Qwen2.5-VL projector needs a text model with M-RoPE (qwen2vl), not ${model.hp.arch}`);
+      const vs = need('<|vision_start|>');
+      this.ids = { begin: vs, end: need('<|vision_end|>'), soft: find('<|image_pad|>') ?? vs, brk: null };
+    } else if (p === 'pixtral') {
+      this.layoutKind = 'pixtral';
+      const end = need('[IMG_END]');
+      this.ids = { begin: null, end, soft: find('[IMG]') ?? end, brk: find('[IMG_BREAK]') ?? end };
+    } else {
+      this.layoutKind = 'llava';
+      this.ids = { begin: null, end: null, soft: tokenizer.bos ?? 0, brk: null };
+    }
   }
 
   /**
@@ -130,25 +194,68 @@ export class EngineVision {
    */
   static async load(opts: VisionOptions, be: Backend, model: LlamaModel, tokenizer: Tokenizer, exclusive: <T>(fn: () => Promise<T>) => Promise<T>): Promise<EngineVision> {
     const file = await openGguf(opts.projector);
-    const encoder = await VisionEncoder.load(file, be);
-    if (encoder.hp.nOut !== model.hp.nEmbd) throw new ValidationError(`projector: its embeddings are ${encoder.hp.nOut} wide, the text model's n_embd is ${model.hp.nEmbd}`);
+    const maxTiles = opts.maxTiles ?? 1;
+    const overview = maxTiles > 1 && (opts.overview ?? true);
+    let tower: Tower;
+    if (isRopeVisionFile(file)) {
+      const hp = readRopeVisionHParams(file);
+      let maxPatches: number | undefined;
+      if (opts.maxImagePixels !== undefined) {
+        const m2 = hp.merge * hp.merge;
+        maxPatches = Math.floor(opts.maxImagePixels / (hp.patchSize * hp.patchSize) / m2) * m2;
+        if (!(maxPatches >= m2)) throw new ValidationError(`imageCache.maxImagePixels ${opts.maxImagePixels} is less than one token (${hp.unit}×${hp.unit} px)`);
+      }
+      tower = { kind: 'rope', enc: await RopeVisionEncoder.load(file, be, { maxPatches }) };
+    } else {
+      const perImage = maxTiles + (overview ? 1 : 0);
+      const batch = opts.encodeBatch ?? Math.floor((256 << 20) / encoderBatchBytes(readVisionHParams(file)));
+      if (opts.encodeBatch !== undefined && !(Number.isInteger(batch) && batch >= 1)) throw new ValidationError(`imageCache.encodeBatch must be a positive integer, got ${batch}`);
+      tower = { kind: 'fixed', enc: await VisionEncoder.load(file, be, { maxTiles: Math.max(1, Math.min(perImage, batch)) }) };
+    }
+    const nOut = tower.enc.hp.nOut;
+    if (nOut !== model.hp.nEmbd) throw new ValidationError(`projector: its embeddings are ${nOut} wide, the text model's n_embd is ${model.hp.nEmbd}`);
     model.enableEmbeddingInput();
     const core = await WasmCore.load({ variant: 'auto' });
-    const locked: TileEncoder = {
-      digest: encoder.digest,
-      maxTiles: encoder.maxTiles,
-      hp: encoder.hp,
-      // The view is copied under the lock: the next encode (another request's) overwrites it.
-      encode: (tiles) => exclusive(async () => (await encoder.encode(tiles)).slice()),
-    };
+    let locked: TileEncoder;
+    if (tower.kind === 'fixed') {
+      const encoder = tower.enc;
+      locked = {
+        digest: encoder.digest,
+        maxTiles: encoder.maxTiles,
+        hp: encoder.hp,
+        // The view is copied under the lock: the next encode (another request's) overwrites it.
+        encode: (tiles) => exclusive(async () => (await encoder.encode(tiles)).slice()),
+      };
+    } else {
+      const encoder = tower.enc;
+      const { hp } = encoder;
+      const rule: DynamicSizeRule = { kind: hp.projector === 'pixtral' ? 'pixtral' : 'qwen', unit: hp.unit, maxSide: hp.imageSize, maxPixels: encoder.maxPatches * hp.patchSize * hp.patchSize };
+      locked = {
+        digest: encoder.digest,
+        maxTiles: 1,
+        hp: { imageSize: hp.imageSize, nTokens: 0, nOut: hp.nOut, imageMean: hp.imageMean, imageStd: hp.imageStd },
+        encode: () => Promise.reject(new Error('dynamic-resolution encoder: blocks go through `dynamic`')),
+        dynamic: {
+          rule,
+          encode: (chw, w, h) => exclusive(async () => {
+            const o = await encoder.encode(chw, w, h);
+            return { ...o, embd: o.embd.slice() };
+          }),
+        },
+      };
+    }
     const storage = opts.cache === false ? new NoStorage() : (opts.storage ?? new MemoryStorage({ budgetBytes: 512 << 20 }));
-    const maxTiles = opts.maxTiles ?? 1;
-    const cache = new ImageCache({ encoder: locked, storage, core, maxTiles, overview: maxTiles > 1 && (opts.overview ?? true) });
-    return new EngineVision(encoder, cache, storage, tokenizer, model, exclusive, opts.kvReuse ?? true);
+    const cache = new ImageCache({ encoder: locked, storage, core, maxTiles, overview });
+    return new EngineVision(tower, cache, storage, tokenizer, model, exclusive, opts.kvReuse ?? true);
   }
 
   get projector(): string {
-    return this.encoder.hp.projector;
+    return this.tower.enc.hp.projector;
+  }
+
+  /** Blocks encoded in one batch (dynamic-resolution towers: 1, each block has its own size). */
+  get encodeBatch(): number {
+    return this.tower.kind === 'fixed' ? this.tower.enc.maxTiles : 1;
   }
 
   /** Embeddings of each image for `session` (through the cache). */
@@ -172,18 +279,19 @@ export class EngineVision {
     if (parts.length - 1 !== encoded.length) throw new ValidationError(`images: the prompt has ${parts.length - 1} image markers for ${encoded.length} images`);
     const tk = this.tokenizer;
     const nEmbd = this.model.hp.nEmbd;
-    const { nTokens } = this.encoder.hp;
-    const bidirectional = this.encoder.hp.projector === 'gemma3';
+    const bidirectional = this.layoutKind === 'gemma3';
+    const { begin, end: endId, soft, brk } = this.ids;
     const tokens: number[] = [];
     const kvTokens: number[] = [];
     const spans: ImageSpan[] = [];
     const blocks: PromptImageBlock[] = [];
+    const push = (id: number, kvId = id) => {
+      tokens.push(id);
+      kvTokens.push(kvId);
+    };
     const pushText = (s: string, special: boolean) => {
       if (!s && !special) return;
-      for (const id of tk.encode(s, { addSpecial: special, parseSpecial: true })) {
-        tokens.push(id);
-        kvTokens.push(id);
-      }
+      for (const id of tk.encode(s, { addSpecial: special, parseSpecial: true })) push(id);
     };
     pushText(parts[0], addSpecial);
     encoded.forEach((img, k) => {
@@ -194,36 +302,41 @@ export class EngineVision {
       tiles.forEach((tile, t) => {
         const label = !several ? '' : tile.kind === 'overview' ? '<overview>' : `<block row=${tile.row + 1} col=${tile.col + 1}>`;
         if (label) pushText(label, false);
-        if (this.ids.soi !== null) {
-          tokens.push(this.ids.soi);
-          kvTokens.push(this.ids.soi);
-        }
+        if (begin !== null) push(begin);
+        const blk = img.blocks[t]!;
         const start = tokens.length;
-        for (let r = 0; r < nTokens; r++) {
-          tokens.push(this.ids.soft);
+        for (let r = 0; r < blk.nTokens; r++) {
           seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
-          kvTokens.push(-1 - (seed >>> 1)); // negative: never a vocabulary id
+          // pixtral: every (cols + 1)-th row is an [IMG_BREAK] row (its id is not read: the row is an embedding)
+          const isBreak = brk !== null && blk.grid !== null && r % (blk.grid.cols + 1) === blk.grid.cols;
+          push(isBreak ? brk : soft, -1 - (seed >>> 1)); // negative: never a vocabulary id
         }
         const end = tokens.length;
-        if (this.ids.eoi !== null) {
-          tokens.push(this.ids.eoi);
-          kvTokens.push(this.ids.eoi);
-        }
+        if (endId !== null) push(endId);
         const last = t === tiles.length - 1 || (tiles[t + 1]!.kind === 'grid' && tiles[t + 1]!.row !== tile.row) || tile.kind === 'overview';
         if (several && last) pushText('\n', false);
-        spans.push({ start, end, hash: `${img.key}#${t}${nonce}`, rows: img.embeddings.subarray(t * nTokens * nEmbd, (t + 1) * nTokens * nEmbd), bidirectional });
+        const rows = img.embeddings.subarray(blk.row0 * nEmbd, (blk.row0 + blk.nTokens) * nEmbd);
+        spans.push({ start, end, hash: `${img.key}#${t}${nonce}`, rows, bidirectional, grid: blk.grid });
         blocks.push({ image: k, kind: tile.kind, row: tile.kind === 'grid' ? tile.row + 1 : 0, col: tile.kind === 'grid' ? tile.col + 1 : 0, box: tile.box, start, end, label });
       });
       pushText(parts[k + 1]!, false);
     });
-    return { tokens, kvTokens, spans, blocks };
+    const { mrope, ropeDelta } = this.layoutKind === 'qwen' ? mropeOfPrompt(tokens.length, spans) : { mrope: null, ropeDelta: 0 };
+    return { tokens, kvTokens, spans, blocks, mrope, ropeDelta };
+  }
+
+  /** The sequence on `tableSet` has ended: its M-RoPE offset goes back to 0. */
+  endPrompt(tableSet: number): void {
+    if (this.model.mropeDelta) this.model.mropeDelta[tableSet] = 0;
   }
 
   /**
    * Evaluates `p.tokens[seq.n, end)` of `seq` (its table set) chunk by chunk, each chunk one forward under the engine's
-   * lock; a chunk holds at most one image block, whole (its rows must be in one forward: they attend both ways).
+   * lock; a chunk holds rows of at most one image block: a bidirectional block (Gemma 3) whole (its rows attend
+   * both ways), a causal one whole or split over chunks. qwen2vl: each chunk's M-RoPE positions from `p.mrope`,
+   * and the sequence's offset (`p.ropeDelta`) set for the tokens generated after it (cleared by `endPrompt`).
    * Commits each chunk to `kvm`; `logits` gets the last row's logits.
-   * @throws ValidationError when a block does not fit one batch (num_batch).
+   * @throws ValidationError when a bidirectional block does not fit one batch (num_batch).
    */
   async prefill(kvm: KvManager, seq: KvSequence, p: ImagePrompt, logits: Float32Array, signal?: AbortSignal): Promise<void> {
     const m = this.model;
@@ -231,6 +344,7 @@ export class EngineVision {
     const nEmbd = m.hp.nEmbd;
     const batched = (m.maxSeqs ?? 1) > 1 && !!m.forwardBatch;
     const b: Batch = { nSeq: 1, rowStart: new Int32Array(1), rowCount: new Int32Array(1), nKv: new Int32Array(1), tableSet: new Int32Array(1) };
+    if (m.mropeDelta) m.mropeDelta[seq.tableSet] = p.ropeDelta;
     while (seq.n < n) {
       if (signal?.aborted) return;
       const pos = seq.n;
@@ -242,7 +356,7 @@ export class EngineVision {
           end = s.start; // one block per forward
           break;
         }
-        if (s.end > end) {
+        if (s.end > end && s.bidirectional) {
           if (s.start > pos) end = s.start;
           else throw new ValidationError(`images: a block of ${s.end - s.start} rows does not fit a batch of ${m.maxTokens} (raise num_batch)`);
           break;
@@ -256,10 +370,15 @@ export class EngineVision {
           m.inputTokens[i] = p.tokens[pos + i]!;
           m.inputPositions[i] = pos + i;
         }
+        if (p.mrope) {
+          const mp = m.mropePositions!;
+          for (let k = 0; k < 4; k++) mp.set(p.mrope.subarray(k * n + pos, k * n + end), k * len);
+          m.mropeExplicit = true;
+        }
         if (span) {
-          const s0 = Math.max(span.start, pos);
-          m.enableEmbeddingInput().set(span.rows.subarray((s0 - span.start) * nEmbd, (span.end - span.start) * nEmbd), (s0 - pos) * nEmbd);
-          m.embeddingRows = { start: s0 - pos, n: span.end - s0, bidirectional: span.bidirectional };
+          const s0 = Math.max(span.start, pos), s1 = Math.min(span.end, end);
+          m.enableEmbeddingInput().set(span.rows.subarray((s0 - span.start) * nEmbd, (s1 - span.start) * nEmbd), (s0 - pos) * nEmbd);
+          m.embeddingRows = { start: s0 - pos, n: s1 - s0, bidirectional: span.bidirectional };
         }
         try {
           if (batched) {
@@ -272,6 +391,7 @@ export class EngineVision {
           }
         } finally {
           m.embeddingRows = null;
+          m.mropeExplicit = false;
         }
         kvm.commit(seq, p.kvTokens, pos, len);
         logits.set(m.logits.subarray(0, logits.length));

@@ -202,7 +202,7 @@ export interface ModelInfo {
   /** WASM instances the model is spread over (1 unless it needs more than one instance holds). */
   shards: number;
   chatTemplate: string | null;
-  /** The projector type ('gemma3', 'mlp') when the model takes images, else null. */
+  /** The projector type ('gemma3', 'mlp', 'qwen2.5vl_merger', 'pixtral') when the model takes images, else null. */
   vision: string | null;
 }
 
@@ -516,9 +516,9 @@ export class Engine {
       return;
     }
     let seq: KvSequence | null = null;
+    let ip: ImagePrompt | null = null;
     try {
       // Images: encoded (through the image cache), then laid out in the prompt; the KV manager keys `kvPrompt`.
-      let ip: ImagePrompt | null = null;
       if (vis) {
         const { encoded, encodeNs } = await this.vision!.encodeImages(vis.images, vis.session);
         ip = { ...this.vision!.layout(vis.text, encoded, true), cached: encoded.map((e) => e.cached), encodeNs };
@@ -550,6 +550,7 @@ export class Engine {
       if (constraint && tools) gen.toolCalls = parseToolCalls(constraint.text(), tools);
     } finally {
       if (seq) this.kvm!.release(seq);
+      if (ip) this.vision!.endPrompt(slot.tableSet); // qwen2vl: the slot's M-RoPE offset back to 0
       this.sched!.releaseSlot(slot);
     }
   }

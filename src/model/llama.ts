@@ -94,6 +94,12 @@ export class LlamaModel implements Model {
   readonly mropePositions: Int32Array | null = null;
   /** Set after writing `mropePositions`; cleared by the next forward. */
   mropeExplicit = false;
+  /**
+   * qwen2vl: per KV table set, added to `inputPositions` where the M-RoPE positions are derived from them (the
+   * (p, p, p, 0) default): text after an image goes on at the image's start + max(rows, cols), not at its KV slot
+   * (transformers' `rope_deltas`). i32 [table sets], 0 unless an image prompt set it; null for 1D models.
+   */
+  readonly mropeDelta: Int32Array | null = null;
   private readonly mropePos: Tensor | null = null; // i32 [4·max_tok]
 
   private constructor(
@@ -120,6 +126,7 @@ export class LlamaModel implements Model {
     if (sections) {
       this.mropePos = be.buffer(GgmlType.I32, [4 * maxTokens]);
       this.mropePositions = be.i32(this.mropePos);
+      this.mropeDelta = new Int32Array(kv.tableSets);
     }
     this.ropeK = this.ropeQ.map((r) => ({ ...r, nHead: hp.nHeadKv }));
     this.attn = fam.layers.map((l) => ({ nHead: hp.nHead, nHeadKv: hp.nHeadKv, headDim: hp.headDim, scale: fam.attnScale, window: l.window, softcap: fam.attnSoftcap }));
@@ -282,7 +289,7 @@ export class LlamaModel implements Model {
     if (fam.embedScale !== 1) be.scale(s.x, s.x, fam.embedScale, nTok * nEmbd);
     // Attention positions per row: the token positions, or (bidirectional image range) its last position.
     const qPosRow = this.embeddingRows && this.embIn ? this.embeddingInput_(nTok) : s.posRow;
-    const ropePos = this.mropePos ? this.mropeInput_(nTok) : s.pos;
+    const ropePos = this.mropePos ? this.mropeInput_(nTok, b) : s.pos;
     for (let il = 0; il < hp.nLayer; il++) {
       const L = this.layers[il];
       be.rmsNorm(s.h, s.x, L.attnNorm, hp.rmsEps, nEmbd, nTok);
@@ -318,13 +325,20 @@ export class LlamaModel implements Model {
     }
   }
 
-  /** M-RoPE positions of this forward: the caller's, or (p, p, p, 0) from the token positions. */
-  private mropeInput_(nTok: number): Tensor {
+  /** M-RoPE positions of this forward: the caller's, or (p + δ, p + δ, p + δ, 0) from the token positions (δ: `mropeDelta` of each sequence's table set). */
+  private mropeInput_(nTok: number, b: Batch): Tensor {
     const m = this.mropePositions!;
     if (!this.mropeExplicit) {
       const p = this.posView.subarray(0, nTok);
       for (let k = 0; k < 3; k++) m.set(p, k * nTok);
       m.fill(0, 3 * nTok, 4 * nTok);
+      const delta = this.mropeDelta!;
+      for (let j = 0; j < b.nSeq; j++) {
+        const d = delta[b.tableSet[j]];
+        if (d === 0) continue;
+        const r0 = b.rowStart[j], r1 = r0 + b.rowCount[j];
+        for (let k = 0; k < 3; k++) for (let r = r0; r < r1; r++) m[k * nTok + r] += d;
+      }
     }
     this.mropeExplicit = false;
     return this.mropePos!;

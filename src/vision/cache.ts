@@ -6,6 +6,11 @@
  *   value       pixels      F32 [tiles][3][tile_h][tile_w]   the preprocessed tiles (model mean/std applied)
  *               embeddings  F32 [tiles][n_tokens][n_out]     the encoder's output, tile-major
  *               meta        image_sha256, settings (JSON), encoder_digest, grid (JSON: rows, cols, tiles), session
+ *   dynamic-resolution encoders (`TileEncoder.dynamic`: Qwen2.5-VL, Pixtral): each block has its own input size
+ *   (dynamic-size.ts) and token count, so the tensors are the blocks' concatenation:
+ *               pixels      F32 [Σ 3·h_i·w_i]                 block i: [3][h_i][w_i]
+ *               embeddings  F32 [Σ n_i][n_out]                block i: its n_i rows
+ *               meta.blocks JSON EncodedBlock[] (row offset, rows, input size and token grid of each block)
  *   session tag img/s/<session>/<encoder digest[:32]>.<sha256(image)>.<sha256(settings)[:16]>  (empty value, meta.entry)
  *
  * Every session that encodes (or hits) an entry tags it; `dropSession` removes the session's tags and the
@@ -21,6 +26,7 @@ import { ValidationError } from '../errors.ts';
 import type { Storage, StoredValue } from '../storage/types.ts';
 import { decodeImage, type DecodedImage } from './decode.ts';
 import { CoreImage, type ResampleFilter } from './preprocess.ts';
+import { dynamicSize, type DynamicSizeRule } from './dynamic-size.ts';
 import { planTiles, type TileGrid } from './tiles.ts';
 
 /** What the cache needs of an encoder (VisionEncoder implements it). */
@@ -30,6 +36,28 @@ export interface TileEncoder {
   readonly hp: { imageSize: number; nTokens: number; nOut: number; imageMean: readonly [number, number, number]; imageStd: readonly [number, number, number] };
   /** f32 CHW tiles → `[tiles·n_tokens][n_out]` (a view valid until the next call). */
   encode(tiles: readonly Float32Array[]): Promise<Float32Array>;
+  /** A dynamic-resolution encoder: blocks at their own size (then `encode` and `hp.nTokens` are unused). */
+  readonly dynamic?: DynamicBlockEncoder;
+}
+
+/** An encoder that takes each block at its own size (RopeVisionEncoder through EngineVision). */
+export interface DynamicBlockEncoder {
+  /** Settings that decide the sizes (part of the cache key). */
+  readonly rule: DynamicSizeRule;
+  /** One block, f32 CHW `[3][height][width]` → rows `[nTokens][n_out]` (a copy) and its merged token grid. */
+  encode(chw: Float32Array, width: number, height: number): Promise<{ embd: Float32Array; nTokens: number; rows: number; cols: number }>;
+}
+
+/** Where one block's rows are in `EncodedImage.embeddings`, and its token grid. */
+export interface EncodedBlock {
+  /** First row and rows. */
+  row0: number;
+  nTokens: number;
+  /** Model input size of the block. */
+  width: number;
+  height: number;
+  /** Merged token grid (dynamic encoders: Qwen's (h, w) for M-RoPE, Pixtral's rows of [IMG_BREAK]); null for fixed tiles. */
+  grid: { rows: number; cols: number } | null;
 }
 
 export interface ImagePreprocessing {
@@ -63,6 +91,8 @@ export interface EncodedImage {
   pixels: Float32Array;
   grid: Pick<TileGrid, 'rows' | 'cols' | 'tileWidth' | 'tileHeight' | 'tiles'>;
   nTiles: number;
+  /** Per tile (grid.tiles order): its rows in `embeddings`. */
+  blocks: EncodedBlock[];
   /** true when storage held the entry (nothing decoded or encoded). */
   cached: boolean;
 }
@@ -81,7 +111,8 @@ export class ImageCache {
       maxTiles: opts.maxTiles ?? 1, overview: opts.overview ?? false, filter: opts.filter ?? 'bicubic', padColor: opts.padColor ?? null,
       tileWidth: hp.imageSize, tileHeight: hp.imageSize, mean: [...hp.imageMean], std: [...hp.imageStd],
     };
-    this.settingsHash = sha256(JSON.stringify({ v: 1, ...this.settings })).slice(0, 16);
+    const dyn = opts.encoder.dynamic;
+    this.settingsHash = sha256(JSON.stringify(dyn ? { v: 1, ...this.settings, dynamic: dyn.rule } : { v: 1, ...this.settings })).slice(0, 16);
     this.encDigest = opts.encoder.digest.slice(0, 32);
   }
 
@@ -105,7 +136,11 @@ export class ImageCache {
       return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
     };
     const grid = JSON.parse(value.meta.grid!) as EncodedImage['grid'];
-    return { key, embeddings: t('embeddings'), pixels: t('pixels'), grid, nTiles: grid.tiles.length, cached: hit !== null };
+    const { nTokens } = this.opts.encoder.hp;
+    const blocks: EncodedBlock[] = value.meta.blocks
+      ? (JSON.parse(value.meta.blocks) as EncodedBlock[])
+      : grid.tiles.map((_, i) => ({ row0: i * nTokens, nTokens, width: grid.tileWidth, height: grid.tileHeight, grid: null }));
+    return { key, embeddings: t('embeddings'), pixels: t('pixels'), grid, nTiles: grid.tiles.length, blocks, cached: hit !== null };
   }
 
   private async compute(bytes: Uint8Array, session: string): Promise<StoredValue> {
@@ -114,6 +149,7 @@ export class ImageCache {
     const decoded = await (this.opts.decode ?? decodeImage)(bytes);
     const img = s.padColor ? padToSquare(decoded, s.padColor) : decoded;
     const grid = planTiles(img.width, img.height, { tileWidth: s.tileWidth, tileHeight: s.tileHeight, maxTiles: s.maxTiles, overview: s.overview });
+    if (encoder.dynamic) return this.computeDynamic(bytes, session, img, grid, encoder.dynamic);
     const nTiles = grid.tiles.length;
     const tileLen = 3 * s.tileWidth * s.tileHeight;
     const pixels = new Float32Array(nTiles * tileLen);
@@ -143,6 +179,64 @@ export class ImageCache {
         settings: JSON.stringify(s),
         encoder_digest: encoder.digest,
         grid: JSON.stringify({ rows: grid.rows, cols: grid.cols, tileWidth: grid.tileWidth, tileHeight: grid.tileHeight, tiles: grid.tiles }),
+        session,
+      },
+    };
+  }
+
+  /**
+   * Dynamic-resolution encoders: each block resampled to its own size (dynamic-size.ts), then encoded on its own.
+   * Memory: the blocks' pixels (≤ (maxTiles + 1) · max pixels · 12 bytes) and the encoder's buffers (sized once
+   * for its most patches).
+   */
+  private async computeDynamic(bytes: Uint8Array, session: string, img: Pick<DecodedImage, 'width' | 'height' | 'data'>, grid: TileGrid, enc: DynamicBlockEncoder): Promise<StoredValue> {
+    const { encoder, core } = this.opts;
+    const s = this.settings;
+    const nOut = encoder.hp.nOut;
+    const pixels: Float32Array[] = [];
+    const embd: Float32Array[] = [];
+    const blocks: EncodedBlock[] = [];
+    // Every block resampled before any await: the core's arena is a stack that concurrent requests share.
+    const placed = CoreImage.place(core, img);
+    try {
+      for (const tile of grid.tiles) {
+        const size = dynamicSize(tile.box.width, tile.box.height, enc.rule);
+        pixels.push(placed.resample({ box: tile.box, outWidth: size.width, outHeight: size.height, filter: s.filter, mean: encoder.hp.imageMean, std: encoder.hp.imageStd }));
+        blocks.push({ row0: 0, nTokens: 0, width: size.width, height: size.height, grid: null });
+      }
+    } finally {
+      placed.dispose();
+    }
+    let row0 = 0;
+    for (let i = 0; i < blocks.length; i++) {
+      const b = blocks[i]!;
+      const out = await enc.encode(pixels[i]!, b.width, b.height);
+      embd.push(out.embd.subarray(0, out.nTokens * nOut));
+      Object.assign(b, { row0, nTokens: out.nTokens, grid: { rows: out.rows, cols: out.cols } });
+      row0 += out.nTokens;
+    }
+    const cat = (parts: Float32Array[]) => {
+      const all = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+      let o = 0;
+      for (const p of parts) {
+        all.set(p, o);
+        o += p.length;
+      }
+      return all;
+    };
+    const u8 = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+    const px = cat(pixels);
+    return {
+      tensors: [
+        { name: 'pixels', dtype: 'F32', shape: [px.length], bytes: u8(px) },
+        { name: 'embeddings', dtype: 'F32', shape: [row0, nOut], bytes: u8(cat(embd)) },
+      ],
+      meta: {
+        image_sha256: sha256(bytes),
+        settings: JSON.stringify({ ...s, dynamic: enc.rule }),
+        encoder_digest: encoder.digest,
+        grid: JSON.stringify({ rows: grid.rows, cols: grid.cols, tileWidth: grid.tileWidth, tileHeight: grid.tileHeight, tiles: grid.tiles }),
+        blocks: JSON.stringify(blocks),
         session,
       },
     };

@@ -3,6 +3,9 @@
  * split into a grid of blocks (tiles.ts) plus an overview, each block's position written as text before it
  * (`<block row=R col=C>`, a newline after each row), the boxes covering the image exactly once, the generation
  * completing, and the process's peak RSS while it runs under 1.5 GB (sampled every 10 ms).
+ * The same image with a dynamic-resolution projector (Qwen2.5-VL, at most 32×32 px = 16 tokens a block): one
+ * block (maxTiles 1) is the whole image within the pixel budget; maxTiles 4 gives an overview and 2×2 blocks of
+ * 2500² pixels, each within the same budget, so the prompt's rows stay ≤ 5 · 16 whatever the image's size.
  */
 import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, type Engine } from '../../src/engine.ts';
 import { buildPng } from './images.ts';
-import { N_SOFT, writeGemma3Vision } from './vision-model.ts';
+import { N_SOFT, writeGemma3Vision, writeQwenVision } from './vision-model.ts';
 
 const DIR = join(tmpdir(), `tessera-big-image-${process.pid}`);
 mkdirSync(DIR, { recursive: true });
@@ -71,6 +74,33 @@ describe('a 5000×5000 image', () => {
       const b = blocks[i]!;
       const rowEnd = prev.kind === 'overview' || b.row !== prev.row;
       expect(b.start - prev.end, `gap before block ${i}`).toBe(1 + (rowEnd ? len('\n') : 0) + len(b.label) + 1);
+    }
+  }, 120_000);
+});
+
+describe('a 5000×5000 image with a dynamic-resolution projector (Qwen2.5-VL)', () => {
+  it.each([1, 4])('maxTiles %i: blocks bounded by the pixel budget, positions per block', async (maxTiles) => {
+    const files = await writeQwenVision(DIR);
+    const e = await createEngine({ model: files.model, projector: files.projector, threads: 1, backend: 'wasm', tune: false, numCtx: 256, imageCache: { maxTiles } });
+    try {
+      let peak = process.memoryUsage().rss;
+      const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 10);
+      const gen = e.generate({ prompt: 'which block is brightest?', images: [big], options: { temperature: 0, num_predict: 2 } });
+      const tokens: number[] = [];
+      try {
+        for await (const c of gen) if (c.token >= 0) tokens.push(c.token);
+      } finally {
+        clearInterval(timer);
+      }
+      const blocks = gen.images!.blocks;
+      console.log(`qwen 5000×5000, maxTiles ${maxTiles}: ${blocks.length} blocks, ${gen.images!.promptTokens} prompt tokens, encode ${(gen.images!.encodeNs / 1e6).toFixed(0)} ms, peak RSS ${(peak / 2 ** 20).toFixed(0)} MiB`);
+      expect(tokens.length).toBeGreaterThan(0);
+      expect(peak).toBeLessThan(1.5e9);
+      // 32×32 px per block at most (8 px a token): 4×4 tokens
+      for (const b of blocks) expect(b.end - b.start).toBe(16);
+      expect(blocks.map((b) => b.label)).toEqual(maxTiles === 1 ? [''] : ['<overview>', '<block row=1 col=1>', '<block row=1 col=2>', '<block row=2 col=1>', '<block row=2 col=2>']);
+    } finally {
+      await e.close();
     }
   }, 120_000);
 });

@@ -6,6 +6,7 @@
  *   the image) and its log-probabilities equal a cold engine's within 1e-4; another image reuses none of them;
  * - the image cache: the second request's image is a cache hit (nothing decoded or encoded);
  * - 3 concurrent requests with images give the tokens they give one at a time (greedy);
+ * - an image's blocks encoded as one batch (imageCache.encodeBatch) equal one block at a time;
  * - llava: the image rows before the text, and a text-only engine refuses images.
  */
 import { mkdirSync } from 'node:fs';
@@ -166,6 +167,28 @@ describe('Engine with a Gemma 3 projector', () => {
       await one.close();
     }
   });
+
+  it('an image\'s blocks encoded as one batch give the embeddings of one block at a time (1e-5)', async () => {
+    const big = png(96, 64, 9);
+    const batched = await open(g3, { imageCache: { maxTiles: 4 } }); // default encodeBatch: all 5 blocks (overview + 2×2)
+    const single = await open(g3, { imageCache: { maxTiles: 4, encodeBatch: 1 } });
+    try {
+      expect([batched.vision!.encodeBatch, single.vision!.encodeBatch]).toEqual([5, 1]);
+      const a = await batched.vision!.cache.encode(big, 'batch');
+      const b = await single.vision!.cache.encode(big, 'batch');
+      expect(a.nTiles).toBeGreaterThan(2);
+      expect(a.embeddings.length).toBe(b.embeddings.length);
+      let d = 0;
+      for (let i = 0; i < a.embeddings.length; i++) d = Math.max(d, Math.abs(a.embeddings[i]! - b.embeddings[i]!));
+      expect(d).toBeLessThanOrEqual(1e-5);
+      const ta = await drain(batched.generate({ prompt: 'hello', images: [big], options: greedy }));
+      const tb = await drain(single.generate({ prompt: 'hello', images: [big], options: greedy }));
+      expect(ta.tokens).toEqual(tb.tokens);
+    } finally {
+      await batched.close();
+      await single.close();
+    }
+  }, 60_000);
 
   it('chat: a message\'s images go before its text', async () => {
     const gen = engine.chat({ messages: [{ role: 'user', content: 'hello', images: [IMG_A] }], options: greedy });

@@ -17,7 +17,7 @@ import { WasmBackend } from '../../src/backend/wasm/backend.ts';
 import { openGguf } from '../../src/gguf/reader.ts';
 import { type SynthRopeMmprojSpec, writeSyntheticRopeMmproj } from '../../src/synth/mmproj-rope.ts';
 import { pixtralTokenLayout, RopeVisionEncoder } from '../../src/vision/encoder/index.ts';
-import { qwenWindows } from '../../src/vision/encoder/rope-layout.ts';
+import { mropeOfPrompt, qwenWindows } from '../../src/vision/encoder/rope-layout.ts';
 import { mulberry32 } from '../helpers/mulberry32.ts';
 import { referenceRopeEncode } from './reference/rope-vit-f64.ts';
 
@@ -109,6 +109,20 @@ describe('2D-RoPE encoders: shapes and layout', () => {
     const brk = await referenceRopeEncode(file, randomImage(24, 16, 3), 24, 16);
     // row 3 is the break embedding itself
     for (let o = 0; o < enc.hp.nOut; o++) expect(out.embd[3 * enc.hp.nOut + o]).toBeCloseTo(brk.out[3 * enc.hp.nOut + o]!, 6);
+  });
+
+  it('qwen: M-RoPE positions of a prompt with two image blocks (by hand)', () => {
+    // text ×2, a 2×3 block at rows [2, 8), text ×1, a 1×1 block at row 9, text ×1 → 11 tokens
+    const { mrope, ropeDelta } = mropeOfPrompt(11, [{ start: 2, end: 8, grid: { rows: 2, cols: 3 } }, { start: 9, end: 10, grid: { rows: 1, cols: 1 } }]);
+    const n = 11;
+    const at = (i: number) => [mrope[i], mrope[n + i], mrope[2 * n + i], mrope[3 * n + i]];
+    expect([0, 1].map(at)).toEqual([[0, 0, 0, 0], [1, 1, 1, 0]]);
+    expect([2, 4, 5, 7].map(at)).toEqual([[2, 2, 2, 0], [2, 2, 4, 0], [2, 3, 2, 0], [2, 3, 4, 0]]); // (t, h, w) = (2, 2 + y, 2 + x)
+    expect(at(8)).toEqual([5, 5, 5, 0]); // 2 + max(2, 3)
+    expect(at(9)).toEqual([6, 6, 6, 0]);
+    expect(at(10)).toEqual([7, 7, 7, 0]);
+    expect(ropeDelta).toBe(8 - 11); // the next token at position 8, KV slot 11
+    expect(() => mropeOfPrompt(4, [{ start: 1, end: 3, grid: null }])).toThrow(/token grid/);
   });
 
   it('qwen: window order covers every merge unit once; windows tile the grid', () => {

@@ -3,7 +3,7 @@
  * /api/generate and /api/chat `images`, /v1/chat/completions `image_url` parts, sessions (`session`, OpenAI `user`)
  * tagging image cache entries, /api/show "vision", 3 parallel requests, "more images than the context fits" → 400,
  * and remote image URLs from a loopback HTTP server: refused unless TESSERA_IMAGE_FETCH=on, then fetched within
- * TESSERA_IMAGE_FETCH_MAX_BYTES.
+ * TESSERA_IMAGE_FETCH_MAX_BYTES. Qwen2.5-VL and Pixtral projectors (dynamic-resolution) through the same routes.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeModelsDir, ndjson, post, testApp, type TestApp } from '../server/fixtures.ts';
 import { buildPng, pattern } from './images.ts';
-import { writeGemma3Vision, type VisionFiles } from './vision-model.ts';
+import { writeGemma3Vision, writePixtralVision, writeQwenVision, type VisionFiles } from './vision-model.ts';
 
 let dir: string;
 let app: TestApp;
@@ -27,6 +27,8 @@ const opts = { temperature: 0, num_predict: 3 };
 beforeAll(async () => {
   dir = await makeModelsDir('vision');
   files = await writeGemma3Vision(dir, 'gemma3v');
+  await writeQwenVision(dir, 'qwenv');
+  await writePixtralVision(dir, 'pixtralv');
   app = testApp(dir);
   http = createServer((req, res) => {
     if (req.url === '/cat.png') {
@@ -84,6 +86,23 @@ describe('images through the server', () => {
     const engine = app.state.loader.list().find((m) => m.name.startsWith('gemma3v'))!.engine;
     expect(await engine.vision!.cache.listSession('alice')).toHaveLength(2);
     expect(await engine.vision!.cache.listSession('bob_example.com')).toHaveLength(1);
+  });
+
+  it.each(['qwenv', 'pixtralv'])('%s (dynamic-resolution projector): /api/generate, /api/chat and /v1/chat/completions with images', async (model) => {
+    expect((await (await post(app, '/api/show', { model })).json()).capabilities).toEqual(['completion', 'vision']);
+    const g = await post(app, '/api/generate', { model, prompt: 'hello', images: [b64(IMG)], stream: false, options: opts, session: `carol-${model}` });
+    expect(g.status, await g.clone().text()).toBe(200);
+    expect((await g.json()).prompt_eval_count).toBeGreaterThan(10);
+    const c = await post(app, '/api/chat', { model, messages: [{ role: 'user', content: 'hello', images: [b64(png(9))] }], options: opts, session: `carol-${model}` });
+    expect(c.status).toBe(200);
+    expect((await ndjson(c)).at(-1).done).toBe(true);
+    const o = await post(app, '/v1/chat/completions', {
+      model, max_tokens: 3, temperature: 0,
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'what is' }, { type: 'image_url', image_url: { url: `data:image/png;base64,${b64(IMG)}` } }] }],
+    });
+    expect(o.status).toBe(200);
+    const engine = app.state.loader.list().find((m) => m.name.startsWith(model))!.engine;
+    expect(await engine.vision!.cache.listSession(`carol-${model}`)).toHaveLength(2);
   });
 
   it('3 parallel requests with images are all served', async () => {

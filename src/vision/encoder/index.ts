@@ -5,4 +5,4 @@ export { unfoldPatches } from './patches.ts';
 /** 2D-RoPE towers (Pixtral / Mistral 3, Qwen2.5-VL). */
 export { RopeVisionEncoder, type RopeVisionEncoderOptions, type RopeVisionOutput, UnsupportedRopeModeError } from './rope-encoder.ts';
 export { isRopeVisionFile, readRopeVisionHParams, type RopeVisionHParams, type RopeVisionProjector } from './rope-hparams.ts';
-export { pixtralTokenLayout, type PixtralToken, qwenImagePositions } from './rope-layout.ts';
+export { mropeOfPrompt, pixtralTokenLayout, type PixtralToken, qwenImagePositions } from './rope-layout.ts';

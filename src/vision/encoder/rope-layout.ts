@@ -9,6 +9,7 @@
  *   (windows of `window_size / patch / 2` merge units per side, raster order of windows, raster inside);
  *   positions (row, col, row, col) per patch; output merge units back in raster order.
  */
+import { ValidationError } from '../../errors.ts';
 
 /** Pixtral's output rows: ids into [break, token 0, token 1, …] (0 = [IMG_BREAK], 1 + i = merged token i). */
 export function pixtralOutputIds(rows: number, cols: number, out: Int32Array): number {
@@ -85,4 +86,32 @@ export function qwenImagePositions(mpos: Int32Array, nTok: number, row0: number,
     }
   }
   return pos0 + Math.max(rows, cols);
+}
+
+/**
+ * Qwen2-VL M-RoPE positions of a prompt of `n` tokens whose image blocks are `spans` (rows [start, end), in order,
+ * each with its token grid):
+ * text (p, p, p, 0) with p counting on; a block of rows × cols at text position p: (p, p + y, p + x, 0) in raster
+ * order, the text after it from p + max(rows, cols). Returns i32 [4][n] and the final position minus n.
+ */
+export function mropeOfPrompt(n: number, spans: readonly { start: number; end: number; grid: { rows: number; cols: number } | null }[]): { mrope: Int32Array; ropeDelta: number } {
+  const mrope = new Int32Array(4 * n);
+  let p = 0;
+  let i = 0;
+  const text = (upTo: number) => {
+    for (; i < upTo; i++, p++) {
+      mrope[i] = p;
+      mrope[n + i] = p;
+      mrope[2 * n + i] = p;
+    }
+  };
+  for (const s of spans) {
+    text(s.start);
+    const g = s.grid;
+    if (!g || g.rows * g.cols !== s.end - s.start) throw new ValidationError(`images: a block of ${s.end - s.start} rows has no ${g ? `${g.rows}×${g.cols} ` : ''}token grid for M-RoPE`);
+    p = qwenImagePositions(mrope, n, s.start, p, g.rows, g.cols);
+    i = s.end;
+  }
+  text(n);
+  return { mrope, ropeDelta: p - n };
 }
