@@ -1,14 +1,18 @@
 /**
- * Where a 4-client continuous-batching run spends its time outside the forward (issue 5): a timeline of the
- * scheduler's forwards (start, end, sequences, rows) and of each client's tokens, on the same engine as
- * bench/parallel.ts, with the standalone forward of N decode rows (forwardBatch) and of 1 row beside it.
+ * Where a continuous-batching run spends its time (issue 5): a timeline of the scheduler's forwards (start, end,
+ * sequences, rows) and of each client's tokens, on the same engine and clients as bench/parallel.ts.
  *
  *   npm run build && node dist/bench/parallel-trace.js [--shape 1b] [--type Q4_0] [--threads 2] [--clients 4]
- *                                                       [--predict 32] [--prompt 8] [--reps 2]
+ *       [--predict 32] [--prompt 8] [--reps 2] [--replay 0|1] [--cpu 0|1] [--profile 1|0]
  *
- * Prints, per run: the window from the last client's first token to the first client's end (all decoding), the
- * forwards in it, their summed time, and the time between forwards (what the scheduler, sampling, consumers and
- * event loop cost), plus how the forward time splits into ops (the backend's profiler, one profiled step).
+ * Per run: the window in which every client decodes (last client's first token .. first client's last), the
+ * forwards in it (mean time, sequences each) and the gaps between them (scheduler, sampling, consumers, event loop).
+ * --replay 1: before each batched decode step (N sequences × 1 row) the same step runs again in variants, timed,
+ *   the real one last (its KV writes and logits are kept): N×1 again; 1 sequence; the N rows as 1 sequence (as
+ *   Engine.bench's prefill; only when all rows have the same position); without attention and KV stores; logits of
+ *   1 row. Medians are printed. --cpu 1 times them in process CPU time (with --threads 1: robust on a busy machine).
+ * --profile 1 (default): the backend's per-op profile of a short run's batched decode steps, of a forward of N rows
+ *   and of 1 row (Engine.bench); profiled runs execute one command at a time, so shares are the point.
  */
 import type { OpProfile, WasmBackend } from '../src/backend/wasm/backend.ts';
 import { createEngine } from '../src/engine.ts';

@@ -611,7 +611,10 @@ export class Engine {
           constraint?.accept(tok);
           sampler.accept(tok);
           n++;
-          if (this.tokenizer.isEog(tok)) break;
+          if (this.tokenizer.isEog(tok)) {
+            slot.done = true;
+            break;
+          }
           if (lpBuf) {
             topLogprobs(logits, tok, logprobs!, lpBuf);
             const top: TokenLogprob['top'] = [];
@@ -624,7 +627,8 @@ export class Engine {
             slot.token[0] = tok;
             pending = sched.step(slot, slot.token, 0, 1);
             pending.catch(() => {}); // awaited below or in `finally`; never an unhandled rejection meanwhile
-          }
+          } else slot.done = true; // no more steps: batches need not wait for this consumer
+
           if (r.emit || !r.stopped) {
             yield lps ? { text: r.emit, token: tok, logprobs: lps } : { text: r.emit, token: tok };
             lps = undefined;
