@@ -3,7 +3,9 @@
  * sequences, rows) and of each client's tokens, on the same engine and clients as bench/parallel.ts.
  *
  *   npm run build && node dist/bench/parallel-trace.js [--shape 1b] [--type Q4_0] [--threads 2] [--clients 4]
- *       [--predict 32] [--prompt 8] [--reps 2] [--replay 0|1] [--cpu 0|1] [--profile 1|0]
+ *       [--predict 32] [--prompt 8] [--reps 2] [--replay 0|1] [--cpu 0|1] [--profile 1|0] [--http 0|1]
+ *
+ * --http 1: the clients stream /api/generate from the HTTP server (a real socket), as bench/parallel.ts does.
  *
  * Per run: the window in which every client decodes (last client's first token .. first client's last), the
  * forwards in it (mean time, sequences each) and the gaps between them (scheduler, sampling, consumers, event loop).
@@ -15,7 +17,13 @@
  *   and of 1 row (Engine.bench); profiled runs execute one command at a time, so shares are the point.
  */
 import type { OpProfile, WasmBackend } from '../src/backend/wasm/backend.ts';
-import { createEngine } from '../src/engine.ts';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { serve } from '@hono/node-server';
+import { createEngine, type Engine } from '../src/engine.ts';
+import { createApp } from '../src/server/app.ts';
 import type { Batch, Model } from '../src/model/model.ts';
 import { syntheticModel, type ShapeName } from './models.ts';
 
@@ -44,7 +52,52 @@ async function main(): Promise<void> {
   const promptLen = Number(f.prompt ?? 8);
   const reps = Number(f.reps ?? 2);
   const path = (await syntheticModel((f.shape as ShapeName) ?? '1b', (f.type as 'Q4_0') ?? 'Q4_0', log)).path;
-  const e = await createEngine({ model: path, threads, numParallel: clients, numCtx: 512 });
+  // --http 1: the clients go through the HTTP server (streamed /api/generate on a real socket), as bench/parallel.ts.
+  const http = f.http === '1';
+  let e: Engine;
+  let httpClient: ((seed: number) => Promise<number[]>) | null = null;
+  let closeAll: () => Promise<void>;
+  if (http) {
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-parallel-trace-'));
+    symlinkSync(path, join(dir, 'bench.gguf'));
+    const app = createApp({ modelsDir: dir, ollamaModelsDir: undefined, threads, numParallel: clients, log: 'off', storage: 'off', keepAliveMs: Infinity });
+    const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
+      const sv = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(sv));
+    });
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    httpClient = async (seed: number) => {
+      const res = await fetch(`${base}/api/generate`, {
+        method: 'POST',
+        body: JSON.stringify({ model: 'bench', prompt: `Client ${seed} asks: once upon a time, in a land far away, there was`, raw: true, stream: true, options: { temperature: 0, num_predict: predict } }),
+      });
+      const reader = res.body!.getReader();
+      const dec = new TextDecoder();
+      const times: number[] = [];
+      let buf = '';
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        buf += dec.decode(value, { stream: true });
+        let i: number;
+        while ((i = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, i);
+          buf = buf.slice(i + 1);
+          if (line.trim() && !JSON.parse(line).done) times.push(performance.now());
+        }
+      }
+      return times;
+    };
+    await httpClient(0); // loads the model
+    e = app.state.loader.list()[0]!.engine;
+    closeAll = async () => {
+      await new Promise<void>((r) => server.close(() => r()));
+      await app.close();
+      rmSync(dir, { recursive: true, force: true });
+    };
+  } else {
+    e = await createEngine({ model: path, threads, numParallel: clients, numCtx: 512 });
+    closeAll = () => e.close();
+  }
   const V = e.info.nVocab;
   // Internals (a benchmark's view): the scheduler's model.
   const m = (e as unknown as { sched: { model: Model } }).sched.model;
@@ -140,15 +193,16 @@ async function main(): Promise<void> {
     if (r instanceof Promise) return r.then(done);
     done();
   };
-  const client = async (prompt: number[]) => {
+  const libClient = async (prompt: number[]) => {
     const times: number[] = [];
     for await (const c of e.generate({ prompt, options: { temperature: 0, num_predict: predict } })) if (c.token >= 0) times.push(performance.now());
     return times;
   };
-  await client(tokens(promptLen, 1, V));
+  const client = (prompt: number[], seed: number) => (httpClient ? httpClient(seed) : libClient(prompt));
+  await client(tokens(promptLen, 1, V), 1);
   for (let r = 0; r < reps; r++) {
     fwds.length = 0;
-    const runs = await Promise.all(Array.from({ length: clients }, (_, k) => client(tokens(promptLen, 200 + r * clients + k, V))));
+    const runs = await Promise.all(Array.from({ length: clients }, (_, k) => client(tokens(promptLen, 200 + r * clients + k, V), 200 + r * clients + k)));
     const lo = Math.max(...runs.map((t) => t[0]));
     const hi = Math.min(...runs.map((t) => t[t.length - 1]));
     const inWin = fwds.filter((x) => x.t0 >= lo && x.t1 <= hi);
@@ -169,10 +223,10 @@ async function main(): Promise<void> {
       `1 sequence ${med(rs.one).toFixed(1)}; as 1 sequence of ${clients} rows ${med(rs.asOne).toFixed(1)}; without attention and KV stores ${med(rs.noAttn).toFixed(1)}; logits of 1 row ${med(rs.oneLogit).toFixed(1)}`);
     log(`  bound from these: ${clients}·t(1 seq)/t(${clients} seqs) = ${((clients * med(rs.one)) / med(rs.full)).toFixed(2)}; as bench/parallel.ts computes it (1 sequence of ${clients} rows) ${((clients * med(rs.one)) / med(rs.asOne)).toFixed(2)}${cpu ? ' (CPU time)' : ''}`);
   }
-  if (f.profile === '0') return void (await e.close());
+  if (f.profile === '0') return void (await closeAll());
   // Profiled: a short 4-client run (its decode steps), then Engine.bench's forward of N rows and of 1 row.
   profiling = true;
-  await Promise.all(Array.from({ length: clients }, (_, k) => client(tokens(promptLen, 900 + k, V))));
+  await Promise.all(Array.from({ length: clients }, (_, k) => client(tokens(promptLen, 900 + k, V), 900 + k)));
   await e.bench({ promptTokens: tokens(clients, 999, V), nPredict: 8 });
   profiling = false;
   const keys = new Set([...profs.batch.keys(), ...profs.fwdN.keys(), ...profs.fwd1.keys()]);
@@ -184,7 +238,7 @@ async function main(): Promise<void> {
     log(`  ${k.padEnd(36)} ${per(profs.batch, k, steps.batch).toFixed(2).padStart(8)} (${cnt(profs.batch, k, steps.batch)}) | ${per(profs.fwdN, k, steps.fwdN).toFixed(2).padStart(8)} (${cnt(profs.fwdN, k, steps.fwdN)}) | ${per(profs.fwd1, k, steps.fwd1).toFixed(2).padStart(8)} (${cnt(profs.fwd1, k, steps.fwd1)})`);
   }
   log(`  ${'total'.padEnd(36)} ${tot(profs.batch, steps.batch).toFixed(2).padStart(8)} | ${tot(profs.fwdN, steps.fwdN).toFixed(2).padStart(8)} | ${tot(profs.fwd1, steps.fwd1).toFixed(2).padStart(8)}`);
-  await e.close();
+  await closeAll();
 }
 main().catch((err) => {
   console.error(err);
