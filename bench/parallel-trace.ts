@@ -38,6 +38,8 @@ function tokens(n: number, seed: number, nVocab: number): number[] {
 }
 
 interface Fwd {
+  /** Slots held by generations when the forward began (≥ nSeq: some had not asked for a step yet). */
+  held: number;
   t0: number;
   t1: number;
   nSeq: number;
@@ -100,7 +102,8 @@ async function main(): Promise<void> {
   }
   const V = e.info.nVocab;
   // Internals (a benchmark's view): the scheduler's model.
-  const m = (e as unknown as { sched: { model: Model } }).sched.model;
+  const sched = (e as unknown as { sched: { model: Model; stats(): { active: number } } }).sched;
+  const m = sched.model;
   const fwds: Fwd[] = [];
   const be = (e as unknown as { backend: WasmBackend }).backend;
   // Profiles (one command at a time): of batched decode steps (N sequences × 1 row), of forward(N rows) and forward(1 row).
@@ -173,6 +176,7 @@ async function main(): Promise<void> {
   };
   m.forwardBatch = (b: Batch) => {
     if (replay && b.nSeq === clients && b.rowStart[b.nSeq - 1] === b.nSeq - 1) variants(b);
+    const held = sched.stats().active;
     const t0 = performance.now();
     if (profiling && b.nSeq === clients && b.rowStart[b.nSeq - 1] === b.nSeq - 1) {
       be.profiler = profs.batch;
@@ -188,7 +192,7 @@ async function main(): Promise<void> {
     const done = () => {
       const t1 = performance.now();
       if (replay && decodeStep) rs.real.push(t1 - t0);
-      fwds.push({ t0, t1, nSeq: b.nSeq, rows: b.rowStart[b.nSeq - 1] + b.rowCount[b.nSeq - 1] });
+      fwds.push({ held, t0, t1, nSeq: b.nSeq, rows: b.rowStart[b.nSeq - 1] + b.rowCount[b.nSeq - 1] });
     };
     if (r instanceof Promise) return r.then(done);
     done();
@@ -212,8 +216,8 @@ async function main(): Promise<void> {
     const toks = runs.reduce((s, t) => s + t.filter((x) => x > lo && x <= hi).length, 0);
     log(`rep ${r + 1}: all-decode window ${(hi - lo).toFixed(0)} ms, ${toks} tokens (${((toks * 1000) / (hi - lo)).toFixed(2)} tok/s); ${inWin.length} forwards in it: ` +
       `${(fwdMs / inWin.length).toFixed(1)} ms each, sequences ${inWin.map((x) => x.nSeq).join('')}; gaps between them ${(gapMs / Math.max(1, gaps.length)).toFixed(2)} ms mean, ${Math.max(...gaps).toFixed(2)} max`);
-    const all = fwds.map((x, i) => `${x.nSeq}/${x.rows}:${(x.t1 - x.t0).toFixed(0)}+${i + 1 < fwds.length ? (fwds[i + 1].t0 - x.t1).toFixed(1) : '-'}`);
-    log(`  forwards (seqs/rows:ms+gap): ${all.join(' ')}`);
+    const all = fwds.map((x, i) => `${x.held > x.nSeq ? `[${x.held} held]` : ''}${x.nSeq}/${x.rows}:${(x.t1 - x.t0).toFixed(0)}+${i + 1 < fwds.length ? (fwds[i + 1].t0 - x.t1).toFixed(1) : '-'}`);
+    log(`  forwards ([slots held when more than its sequences] seqs/rows:ms+gap): ${all.join(' ')}`);
     const starts = runs.map((t) => (t[0] - fwds[0].t0).toFixed(0));
     log(`  first token per client at ${starts.join(', ')} ms after the first forward began`);
   }
