@@ -457,11 +457,19 @@ export class Engine {
     });
   }
 
-  /** Time prefill of `promptTokens` (one batch) and `nPredict` greedy decode steps. Milliseconds. */
-  async bench(req: { promptTokens: number[]; nPredict: number }): Promise<{ prefillMs: number; decodeMs: number; nPrompt: number; nDecode: number }> {
+  /**
+   * Time prefill of `promptTokens` (one batch) and `nPredict` greedy decode steps. Milliseconds.
+   * `outRows` (default 1): logits of the prefill's last that many rows, at most max(logitRows, numParallel) and the
+   * rows of its last forward (a forward of N rows with N logit rows does the work of a batched decode step of N
+   * sequences); decode continues from the last row's.
+   */
+  async bench(req: { promptTokens: number[]; nPredict: number; outRows?: number }): Promise<{ prefillMs: number; decodeMs: number; nPrompt: number; nDecode: number }> {
     return this.exclusive(async () => {
       const m = this.model;
       const n = req.promptTokens.length;
+      const outRows = req.outRows ?? 1;
+      const lastLen = n - Math.floor((n - 1) / m.maxTokens) * m.maxTokens; // rows of the prefill's last forward
+      if (!(outRows >= 1 && outRows <= Math.min(lastLen, Math.max(m.logitRows, m.maxSeqs ?? 1)))) throw new ValidationError(`bench: outRows ${outRows} outside 1..min(rows of the last prefill forward ${lastLen}, max(logitRows, numParallel))`);
       m.kv.ensure(n + req.nPredict);
       const kvm = this.kvm!;
       const seq = await kvm.begin(req.promptTokens, kvm.cache.defaultTypes, { reuse: false });
@@ -474,10 +482,10 @@ export class Engine {
             m.inputTokens[i] = req.promptTokens[start + i];
             m.inputPositions[i] = start + i;
           }
-          await m.forward(len, start + len, 1);
+          await m.forward(len, start + len, start + len === n ? outRows : 1);
         }
         const t1 = performance.now();
-        let tok = argmax(m.logits, this.info.nVocab);
+        let tok = argmax(m.logits.subarray((outRows - 1) * this.info.nVocab), this.info.nVocab);
         for (let i = 0; i < req.nPredict; i++) {
           m.inputTokens[0] = tok;
           m.inputPositions[0] = n + i;
@@ -604,7 +612,10 @@ export class Engine {
           constraint?.accept(tok);
           sampler.accept(tok);
           n++;
-          if (this.tokenizer.isEog(tok)) break;
+          if (this.tokenizer.isEog(tok)) {
+            slot.done = true;
+            break;
+          }
           if (lpBuf) {
             topLogprobs(logits, tok, logprobs!, lpBuf);
             const top: TokenLogprob['top'] = [];
@@ -617,7 +628,8 @@ export class Engine {
             slot.token[0] = tok;
             pending = sched.step(slot, slot.token, 0, 1);
             pending.catch(() => {}); // awaited below or in `finally`; never an unhandled rejection meanwhile
-          }
+          } else slot.done = true; // no more steps: batches need not wait for this consumer
+
           if (r.emit || !r.stopped) {
             yield lps ? { text: r.emit, token: tok, logprobs: lps } : { text: r.emit, token: tok };
             lps = undefined;

@@ -11,7 +11,8 @@
  * - A batch runs on the next macrotask after a step is asked for (setImmediate): every generation whose consumer
  *   pulls through promises alone has asked by then. Generations still running that have not asked (a consumer
  *   that goes through I/O, e.g. an HTTP stream's write) are waited for a little: at most 5% of the last forward's
- *   time, and 5 ms; a slower consumer joins a later batch and never holds the others up longer.
+ *   time, and 5 ms; a slower consumer joins a later batch and never holds the others up longer. A generation that
+ *   has asked for its last step (`slot.done`: its last token is out, it is ending) is not waited for.
  * - KV pages are shared by all slots. A step whose pages cannot be had waits for pages to come free (another
  *   generation ends); when every sequence holding pages is waiting so, the newest fails with KvCacheFullError
  *   (a lone sequence that does not fit fails at once).
@@ -35,6 +36,8 @@ export class Slot {
   seq: KvSequence | null = null;
   // The step asked for (valid while `asked`).
   asked = false;
+  /** The generation asks for no more steps (its last token is out): batches do not wait for it. */
+  done = false;
   /** Waiting for KV pages; `full` is the error it fails with when it cannot wait. */
   blocked = false;
   full: KvCacheFullError | null = null;
@@ -174,6 +177,7 @@ export class BatchScheduler {
       slot.reject(this.closedError());
     }
     slot.seq = null;
+    slot.done = false;
     slot.blocked = false;
     const w = this.waiters.shift();
     if (w) w.resolve(slot);
@@ -227,7 +231,7 @@ export class BatchScheduler {
   /** Builds one batch from the steps asked for and runs it. */
   private async run(): Promise<void> {
     const budget = Math.min(5, this.lastMs * 0.05);
-    for (const t0 = performance.now(); performance.now() - t0 < budget && this.slots.some((s) => s.seq && !s.asked); ) {
+    for (const t0 = performance.now(); performance.now() - t0 < budget && this.slots.some((s) => s.seq && !s.asked && !s.done); ) {
       await new Promise<void>((r) => later(r));
     }
     let release: () => void;
