@@ -20,6 +20,8 @@
 mod k;
 mod q;
 #[cfg(test)]
+mod bench;
+#[cfg(test)]
 mod tests;
 
 use super::Mm;
@@ -29,6 +31,9 @@ use core::ops::Range;
 
 /// Outputs per tile: rows of a decode tile, tokens of a prefill tile (one i32x8 / f32x8).
 pub const LANES: usize = 8;
+
+/// Bytes ahead of the current block that a decode tile prefetches in each of its rows.
+pub const PREFETCH: usize = 1;
 
 /// `out[t][r]` for `r` in `rows`, every token, if `m.wtype` has an AVX2 kernel (else false:
 /// the caller runs the scalar twin).
