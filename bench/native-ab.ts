@@ -6,6 +6,7 @@
  *
  *   npm run build && node dist/bench/native-ab.js --a /tmp/old/libtessera-x86-64-v3.so \
  *       [--b wasm/dist/native/linux-x64/libtessera-x86-64-v3.so] [--types Q4_0,Q4_K_M] [--rounds 6] [--threads 2]
+ *       [--only A|B]   (one build alone, e.g. under `perf stat -e context-switches,syscalls:sys_enter_futex`)
  */
 import { parseArgs } from 'node:util';
 import { NativeBackend } from '../src/backend/native/backend.ts';
@@ -17,7 +18,7 @@ import { type BenchType, syntheticModel } from './models.ts';
 const { values } = parseArgs({
   options: {
     a: { type: 'string' }, b: { type: 'string' }, types: { type: 'string' }, rounds: { type: 'string' },
-    threads: { type: 'string' }, prompt: { type: 'string' }, predict: { type: 'string' },
+    threads: { type: 'string' }, prompt: { type: 'string' }, predict: { type: 'string' }, only: { type: 'string' },
   },
 });
 if (!values.a) throw new Error('--a FILE is required');
@@ -31,7 +32,7 @@ const log = (m: string) => void process.stderr.write(`[ab] ${m}\n`);
 for (const t of (values.types ?? 'Q4_0').split(',')) {
   const { label, path } = await syntheticModel('1b', t as BenchType, log);
   const runs: { name: 'A' | 'B'; step: () => Promise<number>; close: () => Promise<void>; tps: number[] }[] = [];
-  for (const name of ['A', 'B'] as const) {
+  for (const name of (values.only ? [values.only] : ['A', 'B']) as ('A' | 'B')[]) {
     const be = await NativeBackend.create({ threads, libraryFile: files[name] });
     const m = await loadModel(await openGguf(path), be, { nCtx: nPrompt + rounds * nPredict + 8, maxTokens: nPrompt, kvType: GgmlType.F16 });
     for (let i = 0; i < nPrompt; i++) {
@@ -55,6 +56,6 @@ for (const t of (values.types ?? 'Q4_0').split(',')) {
   const best = (v: number[]) => Math.max(...v);
   const med = (v: number[]) => [...v].sort((x, y) => x - y)[v.length >> 1];
   for (const run of runs) console.log(`${label} ${run.name} (${files[run.name]}): decode best ${best(run.tps).toFixed(1)} tok/s, median ${med(run.tps).toFixed(1)}  [${run.tps.map((v) => v.toFixed(1)).join(' ')}]`);
-  console.log(`${label} B/A decode (best): ${(best(runs[1].tps) / best(runs[0].tps)).toFixed(2)}×, (median): ${(med(runs[1].tps) / med(runs[0].tps)).toFixed(2)}×`);
+  if (runs.length === 2) console.log(`${label} B/A decode (best): ${(best(runs[1].tps) / best(runs[0].tps)).toFixed(2)}×, (median): ${(med(runs[1].tps) / med(runs[0].tps)).toFixed(2)}×`);
   for (const run of runs) await run.close();
 }

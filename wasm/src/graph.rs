@@ -162,6 +162,10 @@ impl Barrier {
                 core::hint::spin_loop();
                 continue;
             }
+            #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+            if crate::native::futex::yield_while(&self.gen, gen) {
+                break;
+            }
             self.sleepers.fetch_add(1, SeqCst);
             sleep_while(&self.gen, gen);
             self.sleepers.fetch_sub(1, SeqCst);

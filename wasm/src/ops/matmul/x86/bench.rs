@@ -34,12 +34,14 @@ fn bench_decode_gemv() {
     if !cfg!(target_feature = "avx2") {
         return;
     }
-    let mib: usize = std::env::var("BENCH_MIB").ok().and_then(|s| s.parse().ok()).unwrap_or(256);
+    // BENCH_KIB=256: an L2-sized matrix, the kernels' compute throughput alone.
+    let kib: usize = std::env::var("BENCH_KIB").ok().and_then(|s| s.parse().ok()).unwrap_or(256 << 10);
+    let reps = if kib < 4096 { 200 } else { 5 };
     let mut rng = Rng(7);
     for (t, name) in [(Q4_0, "Q4_0"), (Q8_0, "Q8_0"), (Q4_K, "Q4_K"), (Q6_K, "Q6_K")] {
         for n_in in [2048usize, 8192] {
             let rb = quant::row_bytes(t, n_in).unwrap();
-            let n_out = (mib << 20) / rb / 64 * 64;
+            let n_out = ((kib << 10) / rb / 64 * 64).max(64);
             let w: Vec<u8> = (0..n_out * rb).map(|i| if i % 2 == 1 { 0x20 } else { rng.next() as u8 }).collect();
             let x: Vec<f32> = (0..n_in).map(|_| rng.unit() as f32).collect();
             let mut scratch = vec![0u8; n_in * 2];
@@ -49,7 +51,7 @@ fn bench_decode_gemv() {
             unsafe { convert(&m, &Ctx { ith: 0, nth: 1, scalar: false, sync: &sync }) };
             let (mut best_k, mut best_s, mut best_0) = (f64::MAX, f64::MAX, f64::MAX);
             let mut sink = 0u64;
-            for _ in 0..5 {
+            for _ in 0..reps {
                 let t0 = Instant::now();
                 unsafe { compute(&m, 0..n_out, false) };
                 best_k = best_k.min(t0.elapsed().as_secs_f64());
