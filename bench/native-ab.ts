@@ -26,7 +26,7 @@ const files = { A: values.a, B: values.b ?? 'wasm/dist/native/linux-x64/libtesse
 const threads = Number(values.threads ?? 2);
 const nPrompt = Number(values.prompt ?? 32);
 const nPredict = Number(values.predict ?? 16);
-const rounds = Number(values.rounds ?? 6);
+const rounds = Math.max(1, Number(values.rounds ?? 6));
 const log = (m: string) => void process.stderr.write(`[ab] ${m}\n`);
 
 for (const t of (values.types ?? 'Q4_0').split(',')) {
