@@ -12,6 +12,8 @@ export interface NativeBackendOptions {
   simd?: 'auto' | SimdLevel;
   /** Arena reservation in MiB (default 4096). */
   reserveMiB?: number;
+  /** A library file to open instead of the committed one (A/B benchmarks of two builds). */
+  libraryFile?: string;
 }
 
 export class NativeBackend extends RecordingBackend {
@@ -25,7 +27,7 @@ export class NativeBackend extends RecordingBackend {
   }
 
   static async create(opts: NativeBackendOptions = {}): Promise<NativeBackend> {
-    const core = await NativeCore.create({ threads: Math.max(1, opts.threads ?? defaultThreads()), simd: opts.simd, reserveMiB: opts.reserveMiB });
+    const core = await NativeCore.create({ threads: Math.max(1, opts.threads ?? defaultThreads()), simd: opts.simd, reserveMiB: opts.reserveMiB, libraryFile: opts.libraryFile });
     return new NativeBackend(core, new CommandList(core, 8192));
   }
 

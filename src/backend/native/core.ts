@@ -99,6 +99,19 @@ export function loadNativeLibrary(level: 'auto' | SimdLevel = 'auto'): Promise<N
   return p;
 }
 
+/** Opens a library file directly (not cached; the caller checks the CPU runs it). */
+export async function openNativeFile(file: string): Promise<NativeLibrary> {
+  let exports: NativeExports;
+  try {
+    exports = await openLibrary(file);
+  } catch (e) {
+    throw new NativeLoadError(`cannot open ${file}: ${(e as Error)?.message ?? e}`, e);
+  }
+  const v = exports.abiVersion();
+  if (v !== NATIVE_ABI_VERSION) throw new NativeLoadError(`${file} has native ABI ${v}, these bindings need ${NATIVE_ABI_VERSION}`);
+  return { exports, level: SIMD_LEVELS[exports.simdLevel()] ?? 'scalar', file };
+}
+
 /** Whether a CPU of level `cpu` (tsr_native_cpu_level) runs code built for `lv`. */
 function runs(cpu: number, lv: SimdLevel): boolean {
   const need = SIMD_LEVELS.indexOf(lv);
@@ -109,6 +122,8 @@ function runs(cpu: number, lv: SimdLevel): boolean {
 export interface NativeCoreOptions {
   threads: number;
   simd?: 'auto' | SimdLevel;
+  /** A library file to open instead of the committed one (A/B benchmarks of two builds). */
+  libraryFile?: string;
   /** Arena reservation in MiB (virtual; default 4096, the u32 offset limit). */
   reserveMiB?: number;
 }
@@ -134,7 +149,7 @@ export class NativeCore extends MappedArena {
   }
 
   static async create(opts: NativeCoreOptions): Promise<NativeCore> {
-    const lib = await loadNativeLibrary(opts.simd ?? 'auto');
+    const lib = opts.libraryFile ? await openNativeFile(opts.libraryFile) : await loadNativeLibrary(opts.simd ?? 'auto');
     const mib = Math.min(4096, Math.max(1, Math.floor(opts.reserveMiB ?? NATIVE_RESERVE_MIB)));
     const h = lib.exports.create(mib, Math.max(1, opts.threads));
     if (!h) throw new NativeLoadError(`tsr_native_create(${mib} MiB, ${opts.threads} threads) failed: no address space or threads`);

@@ -1,5 +1,6 @@
 //! The library's own threads: `n − 1` workers that run each command list with the caller
-//! (thread 0). A run bumps `gen`; workers spin a little on it, then sleep on it (futex).
+//! (thread 0). A run bumps `gen`; workers spin a little on it, yield for up to
+//! [`futex::YIELD_US`] (the host's work between two decode steps), then sleep on it (futex).
 
 use super::futex;
 use core::cell::UnsafeCell;
@@ -110,6 +111,9 @@ fn worker(s: &Shared, ith: usize) {
             if spins < SPIN {
                 spins += 1;
                 core::hint::spin_loop();
+                continue;
+            }
+            if futex::yield_while(&s.gen, seen) {
                 continue;
             }
             s.sleepers.fetch_add(1, SeqCst);

@@ -165,7 +165,11 @@ pub unsafe fn run(a: &Args, cx: &Ctx, chain: usize) {
     }
     // Dynamic: chunks of rows, taken in turn (see `Ctx::next_chunk`). Rows are independent and
     // each is computed the same way whichever thread takes it.
-    let step = chunk_rows(m.n_out, cx.nth, a[8] as usize);
+    let step = if cfg!(feature = "native") && a[8] == 0 && m.n_tok < 8 {
+        decode_chunk_rows(m.n_out, m.row_bytes)
+    } else {
+        chunk_rows(m.n_out, cx.nth, a[8] as usize)
+    };
     loop {
         let r0 = cx.next_chunk(chain) * step;
         if r0 >= m.n_out {
@@ -185,6 +189,16 @@ fn chunk_rows(n_out: usize, nth: usize, tuned: usize) -> usize {
     }
     (n_out / (16 * nth)).next_multiple_of(8).max(8)
 }
+
+/// Native decode (fewer than 8 tokens, no tuned size): rows per chunk of ~[`DECODE_CHUNK_BYTES`]
+/// of weights, a multiple of 8. Small chunks (~10 µs of streaming) keep the threads' finishing
+/// times within the barrier's spin window, where ~16 chunks per thread (up to ~40 µs each on a
+/// 1B model's FFN) left one thread asleep in the barrier after most matmuls; each chunk costs one
+/// atomic add. Prefill keeps the default (each chunk of a prefill re-packs its activations).
+fn decode_chunk_rows(n_out: usize, row_bytes: usize) -> usize {
+    (DECODE_CHUNK_BYTES / row_bytes.max(1)).next_multiple_of(8).clamp(8, n_out.next_multiple_of(8))
+}
+const DECODE_CHUNK_BYTES: usize = 64 << 10;
 
 impl Mm {
     /// Byte ranges of x, scratch (as phase 1 writes it) and out.
@@ -464,6 +478,14 @@ fn tuned_chunks_are_whole_tiles() {
     assert_eq!(chunk_rows(2048, 2, 100), 104);
     assert_eq!(chunk_rows(2048, 2, 1 << 30), 2048);
     assert_eq!(chunk_rows(1001, 2, 1 << 30), 1008);
+}
+#[cfg(test)]
+#[test]
+fn decode_chunks_are_whole_tiles_of_about_64_kib() {
+    assert_eq!(decode_chunk_rows(8192, 1152), 56); // Q4_0, n_in 2048: 56 rows
+    assert_eq!(decode_chunk_rows(2048, 4608), 16); // Q4_0, n_in 8192
+    assert_eq!(decode_chunk_rows(512, 1 << 20), 8); // huge rows: one tile
+    assert_eq!(decode_chunk_rows(20, 16), 24); // tiny matrix: all of it, rounded up
 }
 #[cfg(test)]
 mod tests32;

@@ -8,7 +8,7 @@
 //!
 //! [`Q8KRows`]: crate::ops::quant_k::Q8KRows
 
-use super::{f16x8, reduce8, splat32, store, tile_rows, u32x8, LANES};
+use super::{f16x8, reduce8, splat32, store, tile_rows, u32x8, LANES, PREFETCH};
 use crate::f16::f16_to_f32;
 use crate::ops::matmul::Mm;
 use crate::ops::quant::read_u16;
@@ -177,7 +177,7 @@ unsafe fn update<K: Block>(acc: __m256, v: __m256i, mv: __m256i, dw: __m256, dm:
 /// Decode tile: rows `r0..r0+n` (n ≤ 8) × token `t`; lane i = row i. Each row's super-block
 /// is summed on its own (the activations come from L1 again for each row).
 #[inline(always)]
-unsafe fn rows8<K: Block>(m: &Mm, r0: usize, n: usize, t: usize) {
+unsafe fn rows8<K: Block, const PF: usize>(m: &Mm, r0: usize, n: usize, t: usize) {
     let p = tile_rows(m, r0, n);
     let act = m.q8k();
     let mut acc = _mm256_setzero_ps();
@@ -189,6 +189,9 @@ unsafe fn rows8<K: Block>(m: &Mm, r0: usize, n: usize, t: usize) {
         let mut mv = [_mm256_setzero_si256(); LANES];
         for i in 0..LANES {
             let blk = p[i].add(o);
+            if PF == 1 {
+                prefetch_block::<K>(blk.add(LANES * m.row_bytes));
+            }
             let h = K::head(blk);
             let mut s = _mm256_setzero_si256();
             groups!(S, {
@@ -265,11 +268,29 @@ pub unsafe fn drive<K: Block>(m: &Mm, rows: Range<usize>) {
         }
     }
     for t in n8..m.n_tok {
-        let mut r = rows.start;
-        while r < rows.end {
-            let n = (rows.end - r).min(LANES);
-            rows8::<K>(m, r, n, t);
-            r += n;
-        }
+        decode::<K, PREFETCH>(m, rows.clone(), t);
     }
+}
+
+/// Decode tiles over `rows` for token `t`; `PF` = 1: each tile prefetches the next one (the
+/// same super-block of the 8 rows below), as q.rs's `decode`.
+#[inline(never)]
+pub unsafe fn decode<K: Block, const PF: usize>(m: &Mm, rows: Range<usize>, t: usize) {
+    let mut r = rows.start;
+    while r < rows.end {
+        let n = (rows.end - r).min(LANES);
+        rows8::<K, PF>(m, r, n, t);
+        r += n;
+    }
+}
+
+/// Prefetches the cache lines of the super-block at `p`.
+#[inline(always)]
+unsafe fn prefetch_block<K: Block>(p: *const u8) {
+    let mut off = 0;
+    while off < K::BYTES {
+        _mm_prefetch::<_MM_HINT_T0>(p.add(off) as *const i8);
+        off += 64;
+    }
+    _mm_prefetch::<_MM_HINT_T0>(p.add(K::BYTES - 1) as *const i8);
 }

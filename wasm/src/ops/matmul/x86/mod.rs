@@ -20,6 +20,8 @@
 mod k;
 mod q;
 #[cfg(test)]
+mod bench;
+#[cfg(test)]
 mod tests;
 
 use super::Mm;
@@ -29,6 +31,13 @@ use core::ops::Range;
 
 /// Outputs per tile: rows of a decode tile, tokens of a prefill tile (one i32x8 / f32x8).
 pub const LANES: usize = 8;
+
+/// What a decode tile prefetches while it reads block `b` of its 8 rows: 1 = block `b` of the
+/// next tile's 8 rows (8 row lengths ahead), > 1 = that many bytes ahead in each row, 0 = nothing.
+/// 8 rows of 2048 values are 8 streams of ~1–4 KiB that the hardware prefetcher never learns;
+/// fetching the next tile during this one measured 1.3–2.9× the GB/s (x86/bench.rs). A prefetch
+/// past the end of the weights is a hint, never a fault.
+pub const PREFETCH: usize = 1;
 
 /// `out[t][r]` for `r` in `rows`, every token, if `m.wtype` has an AVX2 kernel (else false:
 /// the caller runs the scalar twin).

@@ -3,7 +3,7 @@
 //! `isum` the exact integer dot (Q4_0: `Σ n·q` plus the activations' `−8·Σq`), like the twins
 //! in q4_0.rs and q8_0.rs.
 
-use super::{f16x8, reduce8, splat32, store, tile_rows, u32x8, LANES};
+use super::{f16x8, reduce8, splat32, store, tile_rows, u32x8, LANES, PREFETCH};
 use crate::ops::matmul::Mm;
 use crate::ops::quant::{read_u16, Q8Rows, Q4_0_BYTES, Q8_0_BYTES, QK};
 use core::arch::x86_64::*;
@@ -62,7 +62,7 @@ impl Block for Q8_0 {
 
 /// Decode tile: rows `r0..r0+n` (n ≤ 8) × token `t`; lane i = row i.
 #[inline(always)]
-unsafe fn rows8<K: Block>(m: &Mm, r0: usize, n: usize, t: usize) {
+unsafe fn rows8<K: Block, const PF: usize>(m: &Mm, r0: usize, n: usize, t: usize) {
     let p = tile_rows(m, r0, n);
     let mut q = m.q8().blk(t, 0) as *const u8;
     let mut acc = _mm256_setzero_ps();
@@ -71,6 +71,11 @@ unsafe fn rows8<K: Block>(m: &Mm, r0: usize, n: usize, t: usize) {
         let a = _mm256_loadu_si256(q as *const __m256i);
         let mut v = [_mm256_setzero_si256(); LANES];
         for i in 0..LANES {
+            if PF == 1 {
+                _mm_prefetch::<_MM_HINT_T0>(p[i].add(o + LANES * m.row_bytes) as *const i8);
+            } else if PF > 1 {
+                _mm_prefetch::<_MM_HINT_T0>(p[i].add(o + PF) as *const i8);
+            }
             v[i] = K::dot(&K::load_w(p[i].add(o + 2)), a);
         }
         let mut s = reduce8(&v);
@@ -252,11 +257,17 @@ pub unsafe fn drive<K: PanelDot>(m: &Mm, rows: Range<usize>) {
         }
     }
     for t in n8..m.n_tok {
-        let mut r = rows.start;
-        while r < rows.end {
-            let n = (rows.end - r).min(LANES);
-            rows8::<K>(m, r, n, t);
-            r += n;
-        }
+        decode::<K, PREFETCH>(m, rows.clone(), t);
+    }
+}
+
+/// Decode tiles over `rows` for token `t`, prefetching `PF` bytes ahead in every row (0: none).
+#[inline(never)]
+pub unsafe fn decode<K: Block, const PF: usize>(m: &Mm, rows: Range<usize>, t: usize) {
+    let mut r = rows.start;
+    while r < rows.end {
+        let n = (rows.end - r).min(LANES);
+        rows8::<K, PF>(m, r, n, t);
+        r += n;
     }
 }
