@@ -39,6 +39,7 @@ mod blocks32;
 mod float;
 mod iq4_nl;
 mod q4_0;
+mod q4_0x4;
 mod q4_1;
 mod iq4_xs;
 mod q2_k;
@@ -103,7 +104,7 @@ impl Mm {
     #[inline(always)]
     pub fn q8(&self) -> Q8Rows {
         // simd128's Q4_0 kernel reads the activations in even/odd order (q4_0.rs).
-        let even_odd = self.wtype == quant::Q4_0 && !crate::simd::RELAXED && cfg!(target_arch = "wasm32");
+        let even_odd = (self.wtype == quant::Q4_0 || self.wtype == quant::Q4_0X4) && !crate::simd::RELAXED && cfg!(target_arch = "wasm32");
         Q8Rows { base: self.scratch, n: self.n_in, even_odd, q8_1: quant32::has_min(self.wtype) }
     }
 
@@ -229,7 +230,8 @@ pub fn chains(a: &Args, b: &Args) -> bool {
 fn act_kind(wtype: u32) -> u32 {
     match wtype {
         // Q4_0's activations are in even/odd order on simd128 (see `Mm::q8`).
-        quant::Q4_0 if !crate::simd::RELAXED && cfg!(target_arch = "wasm32") => 100,
+        quant::Q4_0 | quant::Q4_0X4 if !crate::simd::RELAXED && cfg!(target_arch = "wasm32") => 100,
+        quant::Q4_0X4 => quant::Q8_0,
         // So are Q4_K's (see `Mm::q8k`).
         quant::Q4_K if !crate::simd::RELAXED && cfg!(target_arch = "wasm32") => 101,
         quant::Q4_0 | quant::Q8_0 | quant32::Q5_0 | quant32::IQ4_NL => quant::Q8_0,
@@ -242,7 +244,7 @@ fn act_kind(wtype: u32) -> u32 {
 /// Bytes of scratch phase 1 writes.
 fn scratch_bytes(wtype: u32, n_tok: usize, n_in: usize) -> usize {
     match wtype {
-        quant::Q4_0 | quant::Q8_0 | quant32::Q4_1 | quant32::Q5_0 | quant32::Q5_1 | quant32::IQ4_NL => Q8Rows::bytes(n_tok, n_in),
+        quant::Q4_0 | quant::Q4_0X4 | quant::Q8_0 | quant32::Q4_1 | quant32::Q5_0 | quant32::Q5_1 | quant32::IQ4_NL => Q8Rows::bytes(n_tok, n_in),
         quant::Q2_K | quant::Q3_K | quant::Q4_K | quant::Q5_K | quant::Q6_K | quant::IQ4_XS => Q8KRows::bytes(n_tok, n_in),
         quant::F16 | quant::BF16 => n_tok * n_in * 2,
         _ => 0,
@@ -252,7 +254,7 @@ fn scratch_bytes(wtype: u32, n_tok: usize, n_in: usize) -> usize {
 /// Phase 1: this thread's share of `x` → scratch in the dot type.
 pub unsafe fn convert(m: &Mm, cx: &Ctx) {
     match m.wtype {
-        quant::Q4_0 | quant::Q8_0 | quant32::Q4_1 | quant32::Q5_0 | quant32::Q5_1 | quant32::IQ4_NL => {
+        quant::Q4_0 | quant::Q4_0X4 | quant::Q8_0 | quant32::Q4_1 | quant32::Q5_0 | quant32::Q5_1 | quant32::IQ4_NL => {
             let nb = m.n_in / QK;
             let q8 = m.q8();
             let share = cx.split(m.n_tok * nb);
@@ -297,6 +299,7 @@ pub unsafe fn compute(m: &Mm, rows: Range<usize>, scalar: bool) {
     if !scalar {
         return match m.wtype {
             quant::Q4_0 => drive_q(&q4_0::Simd::NEW, m, rows),
+            quant::Q4_0X4 => drive_q(&q4_0x4::Simd::NEW, m, rows),
             quant::Q8_0 => drive_q(&q8_0::Simd::NEW, m, rows),
             quant32::Q4_1 => drive_q(&q4_1::Simd::NEW, m, rows),
             quant32::Q5_0 => drive_q(&q5_0::Simd::NEW, m, rows),
@@ -323,6 +326,7 @@ pub unsafe fn compute(m: &Mm, rows: Range<usize>, scalar: bool) {
         for t in 0..m.n_tok {
             let v = match m.wtype {
                 quant::Q4_0 => q4_0::dot_scalar(m, r, t),
+                quant::Q4_0X4 => q4_0x4::dot_scalar(m, r, t),
                 quant::Q8_0 => q8_0::dot_scalar(m, r, t),
                 quant32::Q4_1 => q4_1::dot_scalar(m, r, t),
                 quant32::Q5_0 => q5_0::dot_scalar(m, r, t),
@@ -469,3 +473,5 @@ fn tuned_chunks_are_whole_tiles() {
 mod tests32;
 #[cfg(test)]
 mod tests_k;
+#[cfg(test)]
+mod tests_x4;

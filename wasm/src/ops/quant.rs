@@ -30,10 +30,14 @@ pub const Q6_K: u32 = 14;
 /// IQ4_XS: super-blocks of 256 too, so listed with the K-quants (`quant_k`).
 pub const IQ4_XS: u32 = 23;
 pub const BF16: u32 = 30;
+/// Q4_0 repacked by 4 rows for the WASM MATMUL (not a ggml type; ops/repack.rs, ABI.md).
+pub const Q4_0X4: u32 = 0x102;
 
 /// Elements per block of the Q types.
 pub const QK: usize = 32;
 pub const Q4_0_BYTES: usize = 18;
+/// Bytes per block of 32 values and row in Q4_0X4 (f32 scale + 16 nibble bytes).
+pub const Q4_0X4_BYTES: usize = 20;
 pub const Q8_0_BYTES: usize = 34;
 
 /// Bytes of one row of `n` elements of type `t`; `None` for an unknown type or a Q row whose
@@ -43,6 +47,7 @@ pub fn row_bytes(t: u32, n: usize) -> Option<usize> {
         F32 => Some(n * 4),
         F16 | BF16 => Some(n * 2),
         Q4_0 if n % QK == 0 => Some(n / QK * Q4_0_BYTES),
+        Q4_0X4 if n % QK == 0 => Some(n / QK * Q4_0X4_BYTES),
         Q8_0 if n % QK == 0 => Some(n / QK * Q8_0_BYTES),
         Q2_K if n % QK_K == 0 => Some(n / QK_K * Q2_K_BYTES),
         Q3_K if n % QK_K == 0 => Some(n / QK_K * Q3_K_BYTES),
