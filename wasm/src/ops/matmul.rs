@@ -2,7 +2,8 @@
 //!
 //! Args `wtype, w, x, out, n_in, n_out, n_tok, scratch`:
 //! - `W`: `[n_out][n_in]` in `wtype` (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K,
-//!   Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS; ggml layout, rows of n_in);
+//!   Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS; ggml layout, rows of n_in), or Q4_0X4 (Q4_0 repacked by 4 rows at
+//!   load, ops/repack.rs; same bits as Q4_0);
 //! - `x`: f32 `[n_tok][n_in]`; `out`: f32 `[n_tok][n_out]`;
 //! - `scratch`: `x` converted to the weight type's dot type, as ggml does: 8-bit blocks
 //!   ([`Q8Rows`], `n_tok·n_in/32·40` bytes) for Q8_0/Q4_0/Q5_0/IQ4_NL (ggml's Q8_0), the
