@@ -96,7 +96,7 @@ export function planMemory(file: GgufFile, o: MemoryPlanOptions): MemoryPlan {
   let largest = { name: '', bytes: 0 };
   for (const t of file.tensors) {
     const m = /^blk\.(\d+)\./.exec(t.name);
-    // Q4_0 matrices are stored repacked in WASM memory (src/backend/wasm/repack.ts: 20 bytes per 32 values, not 18).
+    // Matrices are stored repacked in WASM memory (src/backend/wasm/repack.ts; Q4_0: 20 bytes per 32 values, not 18).
     const bytes = (repackPlan(t.type, t.dims)?.bytes ?? t.byteSize) + ALIGN;
     if (m && Number(m[1]) < hp.nLayer) layerWeights[Number(m[1])] += bytes;
     else otherBytes += bytes;

@@ -44,7 +44,7 @@ export class WasmBackend extends RecordingBackend {
       this.repackScratchBytes = scratchBytes;
     }
     this.repackCmd.reset();
-    this.repackCmd.push(REPACK_OP, ...repackArgs(t.dims, t.ptr + t.byteSize - rawBytes, t.ptr, this.repackScratch));
+    this.repackCmd.push(REPACK_OP, ...repackArgs(t.type, t.dims, t.ptr + t.byteSize - rawBytes, t.ptr, this.repackScratch));
     this.core.run(this.repackCmd);
   }
 

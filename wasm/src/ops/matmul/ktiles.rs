@@ -255,11 +255,11 @@ impl<K: KBlock> KTiles<K> {
     /// 76 of 936 (Q6_K: 198 of 1366).
     #[cfg(not(target_feature = "relaxed-simd"))]
     #[inline(always)]
-    unsafe fn rows4_pairs(m: &Mm, w0: *const u8, o: &[usize; 4], t: usize) -> v128 {
+    unsafe fn rows4_pairs(m: &Mm, w0: *const u8, o: &[usize; 4], stride: usize, t: usize) -> v128 {
         let act = m.q8k();
         let mut facc = f32x4_splat(0.0);
         for b in 0..m.n_in / QK_K {
-            let w = w0.add(b * K::BYTES);
+            let w = w0.add(b * stride);
             let wr = [w.add(o[0]), w.add(o[1]), w.add(o[2]), w.add(o[3])];
             let q = act.blk(t, b) as *const u8;
             let mut acc = [i32x4_splat(0); 4];
@@ -299,11 +299,11 @@ impl<K: KBlock> KTiles<K> {
     /// Decode: 4 rows (at `w0 + o[i]`, some possibly repeated) × token `t`; lane i = row i.
     #[cfg_attr(not(target_feature = "relaxed-simd"), allow(dead_code))]
     #[inline(always)]
-    unsafe fn rows4(m: &Mm, w0: *const u8, o: &[usize; 4], t: usize) -> v128 {
+    unsafe fn rows4(m: &Mm, w0: *const u8, o: &[usize; 4], stride: usize, t: usize) -> v128 {
         let act = m.q8k();
         let mut facc = f32x4_splat(0.0);
         for b in 0..m.n_in / QK_K {
-            let w = w0.add(b * K::BYTES);
+            let w = w0.add(b * stride);
             let wr = [w.add(o[0]), w.add(o[1]), w.add(o[2]), w.add(o[3])];
             let q = act.blk(t, b) as *const u8;
             let h = [K::head(wr[0]), K::head(wr[1]), K::head(wr[2]), K::head(wr[3])];
@@ -340,7 +340,7 @@ impl<K: KBlock> KTiles<K> {
         let tb = m.n_in / QK_K * Q8KRows::BLOCK;
         let mut facc = f32x4_splat(0.0);
         for b in 0..m.n_in / QK_K {
-            let w = m.row(r).add(b * K::BYTES);
+            let w = m.kblk(r, b, K::BYTES);
             let q0 = act.blk(t0, b) as *const u8;
             let qs = [q0, q0.add(tb), q0.add(2 * tb), q0.add(3 * tb)];
             let h = K::head(w);
@@ -399,7 +399,9 @@ impl<K: KBlock> KTiles<K> {
             // Prefill only: chunks matter only for the decode tiles' tokens.
             return self.drive_toks(m, rows, n4);
         }
-        let rb = m.row_bytes;
+        // Row i of a tile at `w0 + o[i]`, super-block b at `+ b·stride`: rows apart by row_bytes, or
+        // (4-row interleave, `m.x4()`, the tile one group: r0 a multiple of 4) by one super-block.
+        let (rb, stride) = if m.x4() { (K::BYTES, 4 * K::BYTES) } else { (m.row_bytes, K::BYTES) };
         let mut r0 = rows.start;
         while r0 < rows.end {
             let n = (rows.end - r0).min(DECODE_ROWS);
@@ -409,9 +411,9 @@ impl<K: KBlock> KTiles<K> {
             let o = [0, (n.min(2) - 1) * rb, (n.min(3) - 1) * rb, (n - 1) * rb];
             for t in n4..m.n_tok {
                 #[cfg(not(target_feature = "relaxed-simd"))]
-                let v = Self::rows4_pairs(m, m.row(r0), &o, t);
+                let v = Self::rows4_pairs(m, m.row(r0), &o, stride, t);
                 #[cfg(target_feature = "relaxed-simd")]
-                let v = Self::rows4(m, m.row(r0), &o, t);
+                let v = Self::rows4(m, m.row(r0), &o, stride, t);
                 v128_store(lanes.as_mut_ptr() as *mut v128, v);
                 for (i, &v) in lanes.iter().enumerate().take(n) {
                     m.set_out(t, r0 + i, v);

@@ -70,3 +70,34 @@ fn q4_0x4_gives_q4_0_bits() {
         }
     }
 }
+
+#[test]
+fn k_x4_gives_k_bits() {
+    use crate::ops::quant::{IQ4_XS, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, X4};
+    let mut rng = Rng(0xC0FF_EE12_3456_789A);
+    let mut krng = super::tests_k::Rng(0x1234_5678_9ABC_DEF1);
+    for t in [Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS] {
+        for &(n_in, n_out, n_tok) in &[(256usize, 4usize, 1usize), (512, 12, 3), (768, 8, 6)] {
+            let (w, _, _) = super::tests_k::weights(t, n_out, n_in, &mut krng);
+            let mut w4 = w.clone();
+            let mut scratch = vec![0u8; 4 * w.len() / n_out];
+            unsafe { repack::k_x4(t, w4.as_mut_ptr(), scratch.as_mut_ptr(), n_in, n_out) };
+            if n_in > 256 {
+                assert_ne!(w4, w, "type {t}: the layout changed");
+            }
+            let x: Vec<f32> = (0..n_tok * n_in).map(|_| rng.unit() as f32).collect();
+            let want = run(t, &w, &x, n_in, n_out, n_tok);
+            let got = run(t | X4, &w4, &x, n_in, n_out, n_tok);
+            for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+                assert_eq!(g.to_bits(), e.to_bits(), "type {t} n_in {n_in} output {i}: {g} vs {e}");
+            }
+            let ids: Vec<i32> = (0..n_out as i32).rev().collect();
+            let (mut a, mut b) = (vec![0.0f32; n_out * n_in], vec![1.0f32; n_out * n_in]);
+            unsafe {
+                crate::ops::get_rows::gather(t, w.as_ptr(), ids.as_ptr(), a.as_mut_ptr(), n_in, 0..n_out).unwrap();
+                crate::ops::get_rows::gather(t | X4, w4.as_ptr(), ids.as_ptr(), b.as_mut_ptr(), n_in, 0..n_out).unwrap();
+            }
+            assert!(a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()), "GET_ROWS type {t}");
+        }
+    }
+}
