@@ -336,11 +336,37 @@ impl<K: KBlock> KTiles<K> {
     /// unpacked once for the 4 tokens.
     #[inline(always)]
     unsafe fn toks4(m: &Mm, r: usize, t0: usize) -> v128 {
-        let act = m.q8k();
-        let tb = m.n_in / QK_K * Q8KRows::BLOCK;
         let mut facc = f32x4_splat(0.0);
         for b in 0..m.n_in / QK_K {
-            let w = m.kblk(r, b, K::BYTES);
+            facc = Self::toks_blk(m, m.kblk(r, b, K::BYTES), b, t0, facc);
+        }
+        facc
+    }
+
+    /// [`Self::toks4`] for the 4 rows of a group of the 4-row interleave (`m.x4()`, `r0` a
+    /// multiple of 4), super-block by super-block, so that the group's memory is read in order
+    /// (row by row, each row would read every 4th super-block: 2-2.5× slower, measured).
+    /// Each row's lanes are computed exactly as by `toks4`.
+    #[inline(always)]
+    unsafe fn toks4_group(m: &Mm, r0: usize, t0: usize) -> [v128; 4] {
+        let mut facc = [f32x4_splat(0.0); 4];
+        let mut w = m.row(r0);
+        for b in 0..m.n_in / QK_K {
+            for f in facc.iter_mut() {
+                *f = Self::toks_blk(m, w, b, t0, *f);
+                w = w.add(K::BYTES);
+            }
+        }
+        facc
+    }
+
+    /// One super-block `b` (at `w`) of [`Self::toks4`]. Not inlined: one copy of the body for
+    /// both callers (inlined 4 times into `toks4_group`, V8's code for it ran ~15% slower).
+    #[inline(never)]
+    unsafe fn toks_blk(m: &Mm, w: *const u8, b: usize, t0: usize, facc: v128) -> v128 {
+        let act = m.q8k();
+        let tb = m.n_in / QK_K * Q8KRows::BLOCK;
+        {
             let q0 = act.blk(t0, b) as *const u8;
             let qs = [q0, q0.add(tb), q0.add(2 * tb), q0.add(3 * tb)];
             let h = K::head(w);
@@ -367,9 +393,8 @@ impl<K: KBlock> KTiles<K> {
             let dx = gather_u32(&qs, Q8KRows::D);
             let dw = f32x4_splat(f16_to_f32(read_u16(w.add(K::D))));
             let dm = if K::MINS { f32x4_splat(f16_to_f32(read_u16(w.add(K::DMIN)))) } else { dw };
-            facc = Self::update(facc, v, mv, dw, dm, dx);
+            Self::update(facc, v, mv, dw, dm, dx)
         }
-        facc
     }
 
     /// Covers `rows × 0..n4` with prefill tiles (`n4` a multiple of 4), row by row (a
@@ -377,6 +402,19 @@ impl<K: KBlock> KTiles<K> {
     #[inline(never)]
     unsafe fn drive_toks(&self, m: &Mm, rows: Range<usize>, n4: usize) {
         let mut lanes = [0.0f32; 4];
+        let mut rows = rows;
+        while m.x4() && rows.start % 4 == 0 && rows.start + 4 <= rows.end {
+            let r0 = rows.start;
+            for t0 in (0..n4).step_by(PREFILL_TOKS) {
+                for (i, v) in Self::toks4_group(m, r0, t0).into_iter().enumerate() {
+                    v128_store(lanes.as_mut_ptr() as *mut v128, v);
+                    for (j, &v) in lanes.iter().enumerate() {
+                        m.set_out(t0 + j, r0 + i, v);
+                    }
+                }
+            }
+            rows.start += 4;
+        }
         for r in rows {
             for t0 in (0..n4).step_by(PREFILL_TOKS) {
                 v128_store(lanes.as_mut_ptr() as *mut v128, Self::toks4(m, r, t0));
