@@ -353,16 +353,22 @@ impl<K: KBlock> KTiles<K> {
         let mut w = m.row(r0);
         for b in 0..m.n_in / QK_K {
             for f in facc.iter_mut() {
-                *f = Self::toks_blk(m, w, b, t0, *f);
+                *f = Self::toks_blk_call(m, w, b, t0, *f);
                 w = w.add(K::BYTES);
             }
         }
         facc
     }
 
-    /// One super-block `b` (at `w`) of [`Self::toks4`]. Not inlined: one copy of the body for
-    /// both callers (inlined 4 times into `toks4_group`, V8's code for it ran ~15% slower).
+    /// [`Self::toks_blk`] as a call of its own (inlined 4 times into `toks4_group`, V8's code
+    /// for it ran ~15% slower).
     #[inline(never)]
+    unsafe fn toks_blk_call(m: &Mm, w: *const u8, b: usize, t0: usize, facc: v128) -> v128 {
+        Self::toks_blk(m, w, b, t0, facc)
+    }
+
+    /// One super-block `b` (at `w`) of [`Self::toks4`].
+    #[inline(always)]
     unsafe fn toks_blk(m: &Mm, w: *const u8, b: usize, t0: usize, facc: v128) -> v128 {
         let act = m.q8k();
         let tb = m.n_in / QK_K * Q8KRows::BLOCK;
@@ -403,13 +409,21 @@ impl<K: KBlock> KTiles<K> {
     unsafe fn drive_toks(&self, m: &Mm, rows: Range<usize>, n4: usize) {
         let mut lanes = [0.0f32; 4];
         let mut rows = rows;
+        // 4-row interleave: the first 4 tokens read the group in memory order (toks4_group),
+        // which leaves it in cache for the row-by-row tiles of the other tokens.
         while m.x4() && rows.start % 4 == 0 && rows.start + 4 <= rows.end {
             let r0 = rows.start;
-            for t0 in (0..n4).step_by(PREFILL_TOKS) {
-                for (i, v) in Self::toks4_group(m, r0, t0).into_iter().enumerate() {
-                    v128_store(lanes.as_mut_ptr() as *mut v128, v);
+            for (i, v) in Self::toks4_group(m, r0, 0).into_iter().enumerate() {
+                v128_store(lanes.as_mut_ptr() as *mut v128, v);
+                for (j, &v) in lanes.iter().enumerate() {
+                    m.set_out(j, r0 + i, v);
+                }
+            }
+            for r in r0..r0 + 4 {
+                for t0 in (PREFILL_TOKS..n4).step_by(PREFILL_TOKS) {
+                    v128_store(lanes.as_mut_ptr() as *mut v128, Self::toks4(m, r, t0));
                     for (j, &v) in lanes.iter().enumerate() {
-                        m.set_out(t0 + j, r0 + i, v);
+                        m.set_out(t0 + j, r, v);
                     }
                 }
             }
