@@ -50,7 +50,7 @@ async function side(name: string, root: string): Promise<Side> {
   const url = pathToFileURL(resolve(root, 'dist/src/backend/wasm/backend.js')).href;
   const { WasmBackend: Be } = (await import(url)) as typeof import('../src/backend/wasm/backend.ts');
   const be = await Be.create({ threads, variant: 'simd' });
-  be.reserve({ maxTokens: Math.max(...TOKENS), maxRowLen: N_OUT, maxKv: 256 });
+  be.reserve({ maxTokens: Math.max(...TOKENS), maxRowLen: Math.max(N_IN, N_OUT), maxKv: 256 }); // the scratch holds the converted input too
   const ws: Tensor[] = [];
   for (const t of types) {
     const [type, bs, scales] = LAYOUT[t];

@@ -10,6 +10,7 @@ import { GgmlType } from '../gguf/types.ts';
 import { Op } from './wasm/abi.ts';
 import { CommandList } from './wasm/commands.ts';
 import { MatmulChunks } from './wasm/chunks.ts';
+import { RepackedRowsError } from './wasm/repack.ts';
 
 /** What the recorder needs of a core's memory: u32 pointer words and host views of them. */
 export interface CoreMemory {
@@ -61,6 +62,8 @@ export class CoreTensor implements Tensor {
     readonly dims: readonly number[],
     readonly byteSize: number,
     readonly ptr: number,
+    /** The type word the core's MATMUL/GET_ROWS get: `type`, or a repacked layout (src/backend/wasm/repack.ts). */
+    readonly coreType: number = type,
   ) {}
 }
 
@@ -73,6 +76,7 @@ function attnLayout(pageSize: number, kvType: number, flags: number, vType = kvT
   return (pageSize | (v << 12) | (kvType << 20) | (flags << 28)) >>> 0;
 }
 const ptr = (t: Tensor) => (t as CoreTensor).ptr;
+const coreType = (t: Tensor) => (t as CoreTensor).coreType ?? t.type;
 
 /** Per op (and per MATMUL weight type and shape): calls, total wall ms, multiply-adds. */
 export type OpProfile = Map<string, { calls: number; ms: number; macs: number }>;
@@ -106,9 +110,26 @@ export abstract class RecordingBackend implements Backend {
     return new CoreTensor(type, dims, size, this.mem.alloc(size, 64));
   }
 
+  /** A layout the core reads this weight in instead of `type`, or null (the WASM backend: repack.ts). */
+  protected repackPlan(_type: GgmlType, _dims: readonly number[]): { coreType: number; bytes: number; scratch: number } | null {
+    return null;
+  }
+  /** Rewrites `t`, whose `rawBytes` loaded bytes sit at the tail of its allocation, into `t.coreType` in place. */
+  protected repack(_t: CoreTensor, _rawBytes: number, _scratchBytes: number): void {}
+
   async weight(type: GgmlType, dims: number[], fill: (dest: Uint8Array) => Promise<void>): Promise<Tensor> {
-    const t = this.alloc(type, dims);
-    await fill(this.mem.u8(t.ptr, t.byteSize));
+    const plan = this.repackPlan(type, dims);
+    let t: CoreTensor;
+    if (plan) {
+      const raw = byteSizeOf(type, dims);
+      t = new CoreTensor(type, dims, plan.bytes, this.mem.alloc(plan.bytes, 64), plan.coreType);
+      this.allocated += plan.bytes;
+      await fill(this.mem.u8(t.ptr + plan.bytes - raw, raw));
+      this.repack(t, raw, plan.scratch);
+    } else {
+      t = this.alloc(type, dims);
+      await fill(this.mem.u8(t.ptr, t.byteSize));
+    }
     if (dims.length === 2 && WEIGHT_TYPES.has(type)) {
       const k = `${type}:${dims[0]}:${dims[1]}`;
       if (!this.matrixShapes.has(k)) this.matrixShapes.set(k, t);
@@ -133,7 +154,9 @@ export abstract class RecordingBackend implements Backend {
   rows(t: Tensor, row: number, rows: number): Tensor {
     const rowBytes = t.byteSize / t.dims[t.dims.length - 1];
     const dims = [...t.dims.slice(0, -1), rows];
-    return new CoreTensor(t.type, dims, rowBytes * rows, ptr(t) + row * rowBytes);
+    const ct = coreType(t);
+    if (ct !== t.type && (row % 4 !== 0 || rows % 4 !== 0)) throw new RepackedRowsError(row, rows);
+    return new CoreTensor(t.type, dims, rowBytes * rows, ptr(t) + row * rowBytes, ct);
   }
 
   f32(t: Tensor): Float32Array {
@@ -180,10 +203,10 @@ export abstract class RecordingBackend implements Backend {
   // ---- ops ----
   matmul(out: Tensor, w: Tensor, x: Tensor, nTok: number): void {
     const chunk = this.chunks.get(w.type, w.dims[0], w.dims[1], nTok);
-    this.cmds.push(Op.MATMUL, w.type, ptr(w), ptr(x), ptr(out), w.dims[0], w.dims[1], nTok, this.scratch, chunk);
+    this.cmds.push(Op.MATMUL, coreType(w), ptr(w), ptr(x), ptr(out), w.dims[0], w.dims[1], nTok, this.scratch, chunk);
   }
   getRows(out: Tensor, table: Tensor, ids: Tensor, n: number): void {
-    this.cmds.push(Op.GET_ROWS, table.type, ptr(table), ptr(ids), ptr(out), table.dims[0], n);
+    this.cmds.push(Op.GET_ROWS, coreType(table), ptr(table), ptr(ids), ptr(out), table.dims[0], n);
   }
   rmsNorm(out: Tensor, x: Tensor, w: Tensor | null, eps: number, n: number, nRows: number): void {
     this.cmds.push(Op.RMSNORM, ptr(x), w ? ptr(w) : 0, ptr(out), n, nRows, bits(eps));

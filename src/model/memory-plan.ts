@@ -13,6 +13,7 @@
 import { freemem } from 'node:os';
 import { TesseraError } from '../errors.ts';
 import { MAX_MEMORY_BYTES } from '../backend/wasm/arena.ts';
+import { repackPlan } from '../backend/wasm/repack.ts';
 import type { GgufFile } from '../gguf/reader.ts';
 import { GgmlType } from '../gguf/types.ts';
 import { DEFAULT_PAGE_SIZE } from '../kv/cache.ts';
@@ -96,7 +97,8 @@ export function planMemory(file: GgufFile, o: MemoryPlanOptions): MemoryPlan {
   let largest = { name: '', bytes: 0 };
   for (const t of file.tensors) {
     const m = /^blk\.(\d+)\./.exec(t.name);
-    const bytes = t.byteSize + ALIGN;
+    // Matrices are stored repacked in WASM memory (src/backend/wasm/repack.ts; Q4_0: 20 bytes per 32 values, not 18).
+    const bytes = (repackPlan(t.type, t.dims)?.bytes ?? t.byteSize) + ALIGN;
     if (m && Number(m[1]) < hp.nLayer) layerWeights[Number(m[1])] += bytes;
     else otherBytes += bytes;
     if (t.byteSize > largest.bytes) largest = { name: t.name, bytes: t.byteSize };

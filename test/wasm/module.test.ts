@@ -30,10 +30,11 @@ const KERNELS: Record<keyof typeof Op, RegExp> = {
   ATTENTION: /::ops::attention::/,
   SOFTCAP: /::ops::act::run_softcap$/,
   NORM: /::ops::norm::run_layernorm$/,
+  REPACK: /::ops::repack::/,
   IMAGE_RESAMPLE: /::ops::image::/,
 };
 /** Ops whose work is moving bytes, not arithmetic: no v128 required. */
-const DATA_MOVEMENT = new Set<keyof typeof Op>(['GET_ROWS', 'KV_STORE']);
+const DATA_MOVEMENT = new Set<keyof typeof Op>(['GET_ROWS', 'KV_STORE', 'REPACK']);
 /** Scalar by design: SOFTCAP runs once per token over the logits (a scalar tanh); NORM (BERT's LayerNorm) sums in f64 in order, as ggml. */
 const SCALAR_OPS = new Set<keyof typeof Op>(['SOFTCAP', 'NORM']);
 

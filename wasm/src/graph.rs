@@ -278,6 +278,7 @@ unsafe fn dispatch(op: u32, a: &Args, cx: &Ctx, chain: usize) {
         13 => ops::attention::run(a, cx),
         14 => ops::act::run_softcap(a, cx),
         15 => ops::norm::run_layernorm(a, cx),
+        16 => ops::repack::run(a, cx),
         40 => ops::image::run(a, cx),
         _ => trap(),
     }

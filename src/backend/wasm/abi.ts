@@ -29,6 +29,7 @@ export const Op = {
   ATTENTION: 13,
   SOFTCAP: 14,
   NORM: 15,
+  REPACK: 16,
   IMAGE_RESAMPLE: 40,
 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];

@@ -26,6 +26,10 @@ pub unsafe fn gather(ty: u32, table: *const u8, ids: *const i32, out: *mut f32, 
     for i in part {
         let id = *ids.add(i) as u32 as usize;
         let dst = core::slice::from_raw_parts_mut(out.add(i * n_cols), n_cols);
+        if super::repack::is_x4(ty) {
+            super::repack::dequantize_row_any_x4(ty, table, id, n_cols, dst);
+            continue;
+        }
         quant::dequantize_row(ty, table.add(id * row_bytes), dst);
     }
     Some(())

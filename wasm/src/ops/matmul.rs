@@ -2,7 +2,8 @@
 //!
 //! Args `wtype, w, x, out, n_in, n_out, n_tok, scratch`:
 //! - `W`: `[n_out][n_in]` in `wtype` (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K,
-//!   Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS; ggml layout, rows of n_in);
+//!   Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS; ggml layout, rows of n_in), or Q4_0X4 (Q4_0 repacked by 4 rows at
+//!   load, ops/repack.rs; same bits as Q4_0);
 //! - `x`: f32 `[n_tok][n_in]`; `out`: f32 `[n_tok][n_out]`;
 //! - `scratch`: `x` converted to the weight type's dot type, as ggml does: 8-bit blocks
 //!   ([`Q8Rows`], `n_tok·n_in/32·40` bytes) for Q8_0/Q4_0/Q5_0/IQ4_NL (ggml's Q8_0), the
@@ -39,6 +40,7 @@ mod blocks32;
 mod float;
 mod iq4_nl;
 mod q4_0;
+mod q4_0x4;
 mod q4_1;
 mod iq4_xs;
 mod q2_k;
@@ -103,7 +105,7 @@ impl Mm {
     #[inline(always)]
     pub fn q8(&self) -> Q8Rows {
         // simd128's Q4_0 kernel reads the activations in even/odd order (q4_0.rs).
-        let even_odd = self.wtype == quant::Q4_0 && !crate::simd::RELAXED && cfg!(target_arch = "wasm32");
+        let even_odd = (self.wtype == quant::Q4_0 || self.wtype == quant::Q4_0X4) && !crate::simd::RELAXED && cfg!(target_arch = "wasm32");
         Q8Rows { base: self.scratch, n: self.n_in, even_odd, q8_1: quant32::has_min(self.wtype) }
     }
 
@@ -111,7 +113,7 @@ impl Mm {
     #[inline(always)]
     pub fn q8k(&self) -> Q8KRows {
         // simd128's Q4_K kernel reads the activations in even/odd order (q4_k.rs).
-        let even_odd = self.wtype == quant::Q4_K && !crate::simd::RELAXED && cfg!(target_arch = "wasm32");
+        let even_odd = self.wtype & 0xFF == quant::Q4_K && !crate::simd::RELAXED && cfg!(target_arch = "wasm32");
         Q8KRows { base: self.scratch, n: self.n_in, even_odd }
     }
 
@@ -119,6 +121,23 @@ impl Mm {
     #[inline(always)]
     pub unsafe fn row(&self, r: usize) -> *const u8 {
         self.w.add(r * self.row_bytes)
+    }
+
+    /// Stored by groups of 4 rows, blocks interleaved (`wtype & X4`, ops/repack.rs).
+    #[inline(always)]
+    pub fn x4(&self) -> bool {
+        self.wtype & quant::X4 != 0
+    }
+
+    /// Block `b` (`bytes` each) of row `r`: row-major, or with the 4-row interleave ([`Self::x4`]:
+    /// group `r/4`'s blocks in the order block, then row; K-quant types).
+    #[inline(always)]
+    pub unsafe fn kblk(&self, r: usize, b: usize, bytes: usize) -> *const u8 {
+        if self.x4() {
+            self.row(r & !3).add((4 * b + (r & 3)) * bytes)
+        } else {
+            self.row(r).add(b * bytes)
+        }
     }
 
     #[inline(always)]
@@ -241,7 +260,7 @@ pub fn chains(a: &Args, b: &Args) -> bool {
 
 /// Which scratch layout phase 1 writes for a weight type (equal kinds: same bytes).
 fn act_kind(wtype: u32) -> u32 {
-    match wtype {
+    match wtype & 0xFF {
         // Q4_0's activations are in even/odd order on simd128 (see `Mm::q8`).
         quant::Q4_0 if !crate::simd::RELAXED && cfg!(target_arch = "wasm32") => 100,
         // So are Q4_K's (see `Mm::q8k`).
@@ -255,7 +274,7 @@ fn act_kind(wtype: u32) -> u32 {
 
 /// Bytes of scratch phase 1 writes.
 fn scratch_bytes(wtype: u32, n_tok: usize, n_in: usize) -> usize {
-    match wtype {
+    match wtype & 0xFF {
         quant::Q4_0 | quant::Q8_0 | quant32::Q4_1 | quant32::Q5_0 | quant32::Q5_1 | quant32::IQ4_NL => Q8Rows::bytes(n_tok, n_in),
         quant::Q2_K | quant::Q3_K | quant::Q4_K | quant::Q5_K | quant::Q6_K | quant::IQ4_XS => Q8KRows::bytes(n_tok, n_in),
         quant::F16 | quant::BF16 => n_tok * n_in * 2,
@@ -265,7 +284,7 @@ fn scratch_bytes(wtype: u32, n_tok: usize, n_in: usize) -> usize {
 
 /// Phase 1: this thread's share of `x` → scratch in the dot type.
 pub unsafe fn convert(m: &Mm, cx: &Ctx) {
-    match m.wtype {
+    match m.wtype & 0xFF {
         quant::Q4_0 | quant::Q8_0 | quant32::Q4_1 | quant32::Q5_0 | quant32::Q5_1 | quant32::IQ4_NL => {
             let nb = m.n_in / QK;
             let q8 = m.q8();
@@ -311,17 +330,18 @@ pub unsafe fn compute(m: &Mm, rows: Range<usize>, scalar: bool) {
     if !scalar {
         return match m.wtype {
             quant::Q4_0 => drive_q(&q4_0::Simd::NEW, m, rows),
+            quant::Q4_0X4 => drive_q(&q4_0x4::Simd::NEW, m, rows),
             quant::Q8_0 => drive_q(&q8_0::Simd::NEW, m, rows),
             quant32::Q4_1 => drive_q(&q4_1::Simd::NEW, m, rows),
             quant32::Q5_0 => drive_q(&q5_0::Simd::NEW, m, rows),
             quant32::Q5_1 => drive_q(&q5_1::Simd::NEW, m, rows),
             quant32::IQ4_NL => drive_q(&iq4_nl::Simd::NEW, m, rows),
-            quant::Q2_K => q2_k::Simd::NEW.drive(m, rows),
-            quant::Q3_K => q3_k::Simd::NEW.drive(m, rows),
-            quant::IQ4_XS => iq4_xs::Simd::NEW.drive(m, rows),
-            quant::Q4_K => q4_k::Simd::NEW.drive(m, rows),
-            quant::Q5_K => q5_k::Simd::NEW.drive(m, rows),
-            quant::Q6_K => q6_k::Simd::NEW.drive(m, rows),
+            quant::Q2_K | quant::Q2_KX4 => q2_k::Simd::NEW.drive(m, rows),
+            quant::Q3_K | quant::Q3_KX4 => q3_k::Simd::NEW.drive(m, rows),
+            quant::IQ4_XS | quant::IQ4_XSX4 => iq4_xs::Simd::NEW.drive(m, rows),
+            quant::Q4_K | quant::Q4_KX4 => q4_k::Simd::NEW.drive(m, rows),
+            quant::Q5_K | quant::Q5_KX4 => q5_k::Simd::NEW.drive(m, rows),
+            quant::Q6_K | quant::Q6_KX4 => q6_k::Simd::NEW.drive(m, rows),
             quant::F32 => drive_float(&float::Simd::<float::F32>::new(m), m, rows),
             quant::F16 => drive_float(&float::Simd::<float::F16>::new(m), m, rows),
             quant::BF16 => drive_float(&float::Simd::<float::Bf16>::new(m), m, rows),
@@ -337,17 +357,18 @@ pub unsafe fn compute(m: &Mm, rows: Range<usize>, scalar: bool) {
         for t in 0..m.n_tok {
             let v = match m.wtype {
                 quant::Q4_0 => q4_0::dot_scalar(m, r, t),
+                quant::Q4_0X4 => q4_0x4::dot_scalar(m, r, t),
                 quant::Q8_0 => q8_0::dot_scalar(m, r, t),
                 quant32::Q4_1 => q4_1::dot_scalar(m, r, t),
                 quant32::Q5_0 => q5_0::dot_scalar(m, r, t),
                 quant32::Q5_1 => q5_1::dot_scalar(m, r, t),
                 quant32::IQ4_NL => iq4_nl::dot_scalar(m, r, t),
-                quant::Q2_K => q2_k::dot_scalar(m, r, t),
-                quant::Q3_K => q3_k::dot_scalar(m, r, t),
-                quant::IQ4_XS => iq4_xs::dot_scalar(m, r, t),
-                quant::Q4_K => q4_k::dot_scalar(m, r, t),
-                quant::Q5_K => q5_k::dot_scalar(m, r, t),
-                quant::Q6_K => q6_k::dot_scalar(m, r, t),
+                quant::Q2_K | quant::Q2_KX4 => q2_k::dot_scalar(m, r, t),
+                quant::Q3_K | quant::Q3_KX4 => q3_k::dot_scalar(m, r, t),
+                quant::IQ4_XS | quant::IQ4_XSX4 => iq4_xs::dot_scalar(m, r, t),
+                quant::Q4_K | quant::Q4_KX4 => q4_k::dot_scalar(m, r, t),
+                quant::Q5_K | quant::Q5_KX4 => q5_k::dot_scalar(m, r, t),
+                quant::Q6_K | quant::Q6_KX4 => q6_k::dot_scalar(m, r, t),
                 quant::F32 | quant::F16 | quant::BF16 => float::dot_scalar(m, r, t),
                 _ => 0.0,
             };
@@ -491,3 +512,5 @@ fn decode_chunks_are_whole_tiles_of_about_64_kib() {
 mod tests32;
 #[cfg(test)]
 mod tests_k;
+#[cfg(test)]
+mod tests_x4;

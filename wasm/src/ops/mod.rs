@@ -16,6 +16,7 @@ pub mod norm;
 pub mod quant;
 pub mod quant32;
 pub mod quant_k;
+pub mod repack;
 pub mod rope;
 pub mod rope_multi;
 pub mod softmax;

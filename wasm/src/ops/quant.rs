@@ -30,10 +30,24 @@ pub const Q6_K: u32 = 14;
 /// IQ4_XS: super-blocks of 256 too, so listed with the K-quants (`quant_k`).
 pub const IQ4_XS: u32 = 23;
 pub const BF16: u32 = 30;
+/// Flag of the layouts repacked by 4 rows at load for the WASM MATMUL (not ggml types; ops/repack.rs,
+/// ABI.md): the base type is `t & 0xFF`.
+pub const X4: u32 = 0x100;
+/// Q4_0 by 4 rows, f32 scales (20 bytes per 32 values).
+pub const Q4_0X4: u32 = X4 | Q4_0;
+/// The K-quants with the super-blocks of 4 rows interleaved (same bytes, same block layout).
+pub const Q2_KX4: u32 = X4 | Q2_K;
+pub const Q3_KX4: u32 = X4 | Q3_K;
+pub const Q4_KX4: u32 = X4 | Q4_K;
+pub const Q5_KX4: u32 = X4 | Q5_K;
+pub const Q6_KX4: u32 = X4 | Q6_K;
+pub const IQ4_XSX4: u32 = X4 | IQ4_XS;
 
 /// Elements per block of the Q types.
 pub const QK: usize = 32;
 pub const Q4_0_BYTES: usize = 18;
+/// Bytes per block of 32 values and row in Q4_0X4 (f32 scale + 16 nibble bytes).
+pub const Q4_0X4_BYTES: usize = 20;
 pub const Q8_0_BYTES: usize = 34;
 
 /// Bytes of one row of `n` elements of type `t`; `None` for an unknown type or a Q row whose
@@ -43,6 +57,8 @@ pub fn row_bytes(t: u32, n: usize) -> Option<usize> {
         F32 => Some(n * 4),
         F16 | BF16 => Some(n * 2),
         Q4_0 if n % QK == 0 => Some(n / QK * Q4_0_BYTES),
+        Q4_0X4 if n % QK == 0 => Some(n / QK * Q4_0X4_BYTES),
+        Q2_KX4 | Q3_KX4 | Q4_KX4 | Q5_KX4 | Q6_KX4 | IQ4_XSX4 => row_bytes(t & 0xFF, n),
         Q8_0 if n % QK == 0 => Some(n / QK * Q8_0_BYTES),
         Q2_K if n % QK_K == 0 => Some(n / QK_K * Q2_K_BYTES),
         Q3_K if n % QK_K == 0 => Some(n / QK_K * Q3_K_BYTES),

@@ -9,11 +9,10 @@ use crate::ops::quant_k::{iq4_xs_level, scales_iq4_xs, IQ4_XS_BYTES, QK_K};
 
 /// Scalar twin: `out[t][r]`.
 pub unsafe fn dot_scalar(m: &Mm, r: usize, t: usize) -> f32 {
-    let w = m.row(r);
     let act = m.q8k();
     let mut sum = 0.0f32;
     for b in 0..m.n_in / QK_K {
-        let blk = w.add(b * IQ4_XS_BYTES);
+        let blk = m.kblk(r, b, IQ4_XS_BYTES);
         let sc = scales_iq4_xs(blk);
         let mut isum = 0i32;
         for s in 0..8 {

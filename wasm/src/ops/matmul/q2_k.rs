@@ -11,11 +11,10 @@ use crate::ops::quant_k::{q2_level, Q2_K_BYTES, QK_K};
 
 /// Scalar twin: `out[t][r]`.
 pub unsafe fn dot_scalar(m: &Mm, r: usize, t: usize) -> f32 {
-    let w = m.row(r);
     let act = m.q8k();
     let mut sum = 0.0f32;
     for b in 0..m.n_in / QK_K {
-        let blk = w.add(b * Q2_K_BYTES);
+        let blk = m.kblk(r, b, Q2_K_BYTES);
         let (mut isum, mut imin) = (0i32, 0i32);
         for s in 0..16 {
             let sm = *blk.add(s) as i32;

@@ -10,11 +10,10 @@ use crate::ops::quant_k::{q3_level, scales_q3, Q3_K_BYTES, QK_K};
 
 /// Scalar twin: `out[t][r]`.
 pub unsafe fn dot_scalar(m: &Mm, r: usize, t: usize) -> f32 {
-    let w = m.row(r);
     let act = m.q8k();
     let mut sum = 0.0f32;
     for b in 0..m.n_in / QK_K {
-        let blk = w.add(b * Q3_K_BYTES);
+        let blk = m.kblk(r, b, Q3_K_BYTES);
         let sc = scales_q3(blk.add(96));
         let (mut isum, mut imin) = (0i32, 0i32);
         for s in 0..16 {

@@ -12,11 +12,10 @@ use crate::ops::quant_k::{q45_level, scales_k4, Q4_K_BYTES, QK_K};
 
 /// Scalar twin of Q4_K (`five` false) and Q5_K (`five` true, see q5_k.rs): `out[t][r]`.
 pub unsafe fn dot_scalar_45(m: &Mm, r: usize, t: usize, five: bool, bytes: usize) -> f32 {
-    let w = m.row(r);
     let act = m.q8k();
     let mut sum = 0.0f32;
     for b in 0..m.n_in / QK_K {
-        let blk = w.add(b * bytes);
+        let blk = m.kblk(r, b, bytes);
         let sm = scales_k4(blk.add(4));
         let (mut isum, mut imin) = (0i32, 0i32);
         for s in 0..8 {

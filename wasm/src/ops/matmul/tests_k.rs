@@ -7,9 +7,9 @@ use super::*;
 use crate::graph::{split_range, Barrier, Ctx};
 use crate::ops::quant::{IQ4_XS, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K};
 
-struct Rng(u64);
+pub(super) struct Rng(pub u64);
 impl Rng {
-    fn next(&mut self) -> u32 {
+    pub fn next(&mut self) -> u32 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
@@ -26,7 +26,7 @@ fn f16_ref(h: u16) -> f64 {
 
 /// Random K weights `[n_out][n_in]` (every byte random but the f16 scales) and, per element, its
 /// exact value and |d·sc·q| + |dmin·m| (the magnitude the f32 error scales with).
-fn weights(t: u32, n_out: usize, n_in: usize, rng: &mut Rng) -> (Vec<u8>, Vec<f64>, Vec<f64>) {
+pub(super) fn weights(t: u32, n_out: usize, n_in: usize, rng: &mut Rng) -> (Vec<u8>, Vec<f64>, Vec<f64>) {
     let bs = match t { Q2_K => 84, Q3_K => 110, Q4_K => 144, Q5_K => 176, IQ4_XS => 136, _ => 210 };
     let nb = n_out * n_in / 256;
     let mut bytes: Vec<u8> = (0..nb * bs).map(|_| rng.next() as u8).collect();
