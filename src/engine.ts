@@ -268,7 +268,7 @@ export class Engine {
     const hw = opts.hardware ?? (await hardwareReport());
     const modelBytes = plan?.totalBytes ?? (await stat(file.path)).size;
     const { backend: be, info: backendInfo } = await openBackend(backendRequest, hw, {
-      threads, modelBytes, wasmVariant: opts.wasmVariant, shards: plan && plan.shards > 1 ? { shards: plan.shards, layerShard: plan.layerShard } : undefined,
+      threads, modelBytes, wasmVariant: opts.wasmVariant, weightTypes: file.tensors.filter((t) => t.dims.length >= 2).map((t) => t.type), shards: plan && plan.shards > 1 ? { shards: plan.shards, layerShard: plan.layerShard } : undefined,
     });
     try {
       const kt = parseKvType(opts.kvTypeK ?? opts.kvType ?? 'f16', 'kvTypeK');

@@ -63,6 +63,9 @@ export interface Probes {
   native: () => Promise<NativeReport>;
 }
 
+/** Native library levels with SIMD quantized-matmul tiles (wasm/src/ops/matmul/x86: AVX2, also used by the AVX-512 build). */
+const NATIVE_SIMD_LEVELS = new Set(['avx2', 'avx512']);
+
 export const DEFAULT_PROBES: Probes = {
   cpu: probeCpu,
   memory: probeMemory,
@@ -73,7 +76,7 @@ export const DEFAULT_PROBES: Probes = {
     const { probeNative } = await import('../backend/native/index.ts');
     const p = await probeNative();
     return p.available
-      ? { available: true, reason: `native library (${p.simdLevel}) passes its known-answer test`, simdLevel: p.simdLevel }
+      ? { available: true, reason: `native library (${p.simdLevel}) passes its known-answer test`, simdLevel: p.simdLevel, simdKernels: NATIVE_SIMD_LEVELS.has(p.simdLevel) }
       : { available: false, reason: `native library unavailable: ${p.error ?? 'unknown'}`, simdLevel: p.simdLevel };
   },
 };

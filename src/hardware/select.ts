@@ -16,6 +16,14 @@ import { ValidationError } from '../errors.ts';
 import { BackendUnavailableError } from './errors.ts';
 import type { HardwareReport } from './report.ts';
 import type { TuningResult } from './tune.ts';
+import { GgmlType } from '../gguf/types.ts';
+import { ggmlTypeName as typeName } from '../gguf/ggml-types.ts';
+
+/**
+ * Matrix types whose native matmul has SIMD tiles (wasm/src/ops/matmul/x86: AVX2 Q4_0, Q8_0, Q4_K, Q6_K; F32 is
+ * plain float code the compiler vectorizes). Any other type runs its scalar twin there, slower than WASM SIMD.
+ */
+export const NATIVE_SIMD_WEIGHT_TYPES: ReadonlySet<number> = new Set([GgmlType.F32, GgmlType.Q4_0, GgmlType.Q8_0, GgmlType.Q4_K, GgmlType.Q6_K]);
 
 export const BACKEND_KINDS = ['wasm', 'webgpu', 'native', 'cuda'] as const;
 export type BackendKind = (typeof BACKEND_KINDS)[number];
@@ -29,6 +37,16 @@ export interface BackendCreateOptions {
   wasmVariant?: 'auto' | 'simd' | 'relaxed';
   /** More than one WASM instance: the layer split (src/model/memory-plan.ts). */
   shards?: { shards: number; layerShard: number[] };
+  /** The ggml types of the model's matrices (tensors of 2+ dims): 'auto' takes a CPU backend only where its kernels for them are SIMD. */
+  weightTypes?: readonly number[];
+}
+
+/** What 'auto' knows of the model beside its size. */
+export interface ModelTraits {
+  /** See BackendCreateOptions.weightTypes; absent: unknown (the native library is then taken only by name). */
+  weightTypes?: readonly number[];
+  /** More than one WASM instance planned (the model does not fit one 4 GiB arena). */
+  sharded?: boolean;
 }
 
 export interface ProbeVerdict {
@@ -40,7 +58,7 @@ export interface ProbeVerdict {
 
 export interface BackendEntry {
   kind: BackendKind;
-  probe(hw: HardwareReport, modelBytes: number): ProbeVerdict;
+  probe(hw: HardwareReport, modelBytes: number, model?: ModelTraits): ProbeVerdict;
   /** null: the kind is known but not in this build. */
   create: ((opts: BackendCreateOptions) => Promise<Backend>) | null;
 }
@@ -131,11 +149,17 @@ const webgpuEntry: BackendEntry = {
 
 const nativeEntry: BackendEntry = {
   kind: 'native',
-  probe(hw) {
+  probe(hw, _modelBytes, model) {
     if (!hw.native.available) return { usable: false, reason: `${hw.native.reason} (CPU SIMD: ${hw.cpu?.simd ?? 'unknown'})` };
     const v = gpuVerdict(true, `${hw.native.reason} (CPU SIMD: ${hw.cpu?.simd ?? 'unknown'})`, true, 'runs in host memory', this.create !== null);
-    // Until the library has SIMD quantized matmuls for this CPU, its scalar kernels are slower than WASM SIMD: only by name.
-    return v.usable && !hw.native.simdKernels ? { ...v, notForAuto: true, reason: `${v.reason}; its quantized matmuls are scalar on this CPU, so auto prefers WASM SIMD` } : v;
+    if (!v.usable) return v;
+    // Where the library's matmuls for this model would run their scalar twins, WASM SIMD is faster: only by name.
+    if (!hw.native.simdKernels) return { ...v, notForAuto: true, reason: `${v.reason}; its quantized matmuls are scalar on this CPU, so auto prefers WASM SIMD` };
+    if (!model?.weightTypes) return { ...v, notForAuto: true, reason: `${v.reason}; the model's weight types are unknown, so auto prefers WASM SIMD` };
+    const scalar = [...new Set(model.weightTypes)].filter((t) => !NATIVE_SIMD_WEIGHT_TYPES.has(t));
+    if (scalar.length) return { ...v, notForAuto: true, reason: `${v.reason}; no SIMD kernels for ${scalar.map(typeName).join(', ')}, so auto prefers WASM SIMD` };
+    if (model.sharded) return { ...v, notForAuto: true, reason: `${v.reason}; the model needs more than one 4 GiB arena, so auto prefers sharded WASM` };
+    return { ...v, reason: `${v.reason}; SIMD kernels for every weight type of this model` };
   },
   create: async (o) => {
     const { createNativeBackend } = await import('../backend/native/index.ts');
@@ -183,12 +207,12 @@ function factsOf(hw: HardwareReport, o: BackendCreateOptions): BackendFacts {
 }
 
 /** The verdict of every kind, in preference order. */
-export function considerBackends(hw: HardwareReport, modelBytes: number): BackendInfo['considered'] {
+export function considerBackends(hw: HardwareReport, modelBytes: number, model?: ModelTraits): BackendInfo['considered'] {
   return AUTO_ORDER.filter((k) => registry.has(k)).map((kind) => {
     const e = registry.get(kind)!;
     let v: ProbeVerdict;
     try {
-      v = e.probe(hw, modelBytes);
+      v = e.probe(hw, modelBytes, model);
     } catch (err) {
       v = { usable: false, reason: `probe failed: ${(err as Error).message}` };
     }
@@ -199,7 +223,7 @@ export function considerBackends(hw: HardwareReport, modelBytes: number): Backen
 
 /** Chooses and creates the backend for one model; see the module doc for the rules. */
 export async function openBackend(requested: BackendRequest, hw: HardwareReport, o: BackendCreateOptions): Promise<{ backend: Backend; info: BackendInfo }> {
-  const considered = considerBackends(hw, o.modelBytes);
+  const considered = considerBackends(hw, o.modelBytes, { weightTypes: o.weightTypes, sharded: (o.shards?.shards ?? 1) > 1 });
   const facts = factsOf(hw, o);
   const verdict = (k: BackendKind) => considered.find((c) => c.kind === k);
   let kind: BackendKind;

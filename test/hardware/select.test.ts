@@ -12,6 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackendUnavailableError, createEngine, registerBackend, ValidationError, type Engine } from '../../src/index.ts';
 import { WasmBackend } from '../../src/backend/wasm/backend.ts';
 import { detectHardware, type HardwareReport } from '../../src/hardware/report.ts';
+import { considerBackends } from '../../src/hardware/select.ts';
+import { GgmlType } from '../../src/gguf/types.ts';
 import { MemoryStorage } from '../../src/storage/memory.ts';
 import { tinyLlamaVocab, writeSyntheticLlama } from '../../src/synth/index.ts';
 
@@ -35,12 +37,14 @@ afterAll(async () => {
 });
 
 describe('backend selection', () => {
-  it("auto on this machine: wasm, with every kind's verdict and the facts", async () => {
+  it("auto on this machine: native where its SIMD build loads (the model is Q8_0), else wasm; every kind's verdict and the facts", async () => {
     const e = await engine({ model: MODEL, threads: 2, hardware: hw, tune: false });
     const b = e.backendInfo;
-    expect(b.kind).toBe('wasm');
+    const nativeFirst = hw.native.available && hw.native.simdKernels === true && !hw.cuda.available;
+    expect(hw.native.simdKernels).toBe(hw.native.available && ['avx2', 'avx512'].includes(hw.native.simdLevel ?? ''));
+    expect(b.kind).toBe(nativeFirst ? 'native' : 'wasm');
     expect(b.requested).toBe('auto');
-    expect(b.reason).toMatch(/^auto: WASM simd128/);
+    expect(b.reason).toMatch(nativeFirst ? /^auto: native library .*SIMD kernels for every weight type of this model/ : /^auto: WASM simd128/);
     expect(b.considered.map((c) => c.kind)).toEqual(['cuda', 'webgpu', 'native', 'wasm']);
     const cuda = b.considered.find((c) => c.kind === 'cuda')!;
     expect(cuda.usable).toBe(false);
@@ -103,15 +107,37 @@ describe('backend selection', () => {
   it('a failed probe (webgpu hung) only removes that backend', async () => {
     const r = await detectHardware({ probes: { webgpu: () => new Promise(() => {}) }, timeoutMs: { webgpu: 100 } });
     const e = await engine({ model: MODEL, threads: 1, hardware: r, tune: false });
-    expect(e.backendInfo.kind).toBe('wasm');
+    expect(e.backendInfo.kind).toBe(r.native.available && r.native.simdKernels ? 'native' : 'wasm');
     expect(e.backendInfo.considered.find((c) => c.kind === 'webgpu')!.reason).toContain('timed out');
+  });
+
+  it('auto and the native library: taken only with SIMD kernels for every weight type and one arena; else wasm, said why', async () => {
+    const simdHw: HardwareReport = { ...hw, cuda: { ...hw.cuda, available: false }, webgpu: { ...hw.webgpu, available: false }, native: { available: true, reason: 'native library (avx2) passes its known-answer test', simdLevel: 'avx2', simdKernels: true } };
+    const pick = (h: HardwareReport, model?: { weightTypes?: number[]; sharded?: boolean }) => {
+      const c = considerBackends(h, 1 << 20, model);
+      return { kind: c.find((v) => v.usable && !v.notForAuto)!.kind, native: c.find((v) => v.kind === 'native')! };
+    };
+    expect(pick(simdHw, { weightTypes: [GgmlType.Q4_K, GgmlType.Q6_K, GgmlType.F32] }).kind).toBe('native');
+    const q41 = pick(simdHw, { weightTypes: [GgmlType.Q4_0, GgmlType.Q4_1] });
+    expect(q41.kind).toBe('wasm');
+    expect(q41.native.reason).toContain('no SIMD kernels for Q4_1');
+    expect(pick(simdHw, { weightTypes: [GgmlType.F16] }).native.reason).toContain('no SIMD kernels for F16');
+    expect(pick(simdHw, { weightTypes: [GgmlType.Q8_0], sharded: true }).kind).toBe('wasm');
+    expect(pick(simdHw).native.reason).toContain('weight types are unknown');
+    const scalarHw: HardwareReport = { ...simdHw, native: { ...simdHw.native, simdLevel: 'scalar', simdKernels: false } };
+    expect(pick(scalarHw, { weightTypes: [GgmlType.Q8_0] }).kind).toBe('wasm');
+    // Through the engine: a Q4_1 model on the SIMD-capable report runs on WASM, a Q8_0 one on native.
+    const q41Model = join(DIR, 'tiny-q4_1.gguf');
+    await writeSyntheticLlama(q41Model, { nEmbd: 256, nLayer: 1, nHead: 4, nHeadKv: 2, nFf: 512, type: 'Q4_1', seed: 12, tokenizer: tinyLlamaVocab() });
+    expect((await engine({ model: q41Model, threads: 1, hardware: simdHw, tune: false })).backendInfo.kind).toBe('wasm');
+    if (hw.native.available) expect((await engine({ model: MODEL, threads: 1, hardware: simdHw, tune: false })).backendInfo.kind).toBe('native');
   });
 });
 
 describe('autotuning', () => {
   it('measures on first load, stores under fingerprint + kernel version, reuses; logits identical to untuned', async () => {
     const storage = new MemoryStorage();
-    const a = await engine({ model: MODEL, threads: 2, hardware: hw, tune: { storage, budgetMs: 100 } });
+    const a = await engine({ model: MODEL, threads: 2, hardware: hw, backend: 'wasm', tune: { storage, budgetMs: 100 } });
     const ta = a.backendInfo.tuning!;
     expect(ta.source).toBe('measured');
     expect(ta.key).toMatch(new RegExp(`^tune/${hw.fingerprint}/abi\\d+-(simd|relaxed)-[0-9a-f]{12}/[0-9a-f]{16}-t2$`));
@@ -128,19 +154,19 @@ describe('autotuning', () => {
       if (c.chunkRows !== 0) expect(c.bestMs!).toBeLessThanOrEqual(c.defaultMs! * 0.97 * (1 + 1e-3)); // MIN_GAIN, up to the 4-digit rounding
     }
 
-    const b = await engine({ model: MODEL, threads: 2, hardware: hw, tune: { storage }, logitRows: 16 });
+    const b = await engine({ model: MODEL, threads: 2, hardware: hw, backend: 'wasm', tune: { storage }, logitRows: 16 });
     const tb = b.backendInfo.tuning!;
     expect(tb.source).toBe('stored');
     expect(tb.key).toBe(ta.key);
     expect(tb.choices.map((c) => [c.wtype, c.nIn, c.nOut, c.phase, c.chunkRows])).toEqual(ta.choices.map((c) => [c.wtype, c.nIn, c.nOut, c.phase, c.chunkRows]));
 
     // Another machine (fingerprint) measures again.
-    const c = await engine({ model: MODEL, threads: 2, hardware: { ...hw, fingerprint: '0123456789abcdef' }, tune: { storage, budgetMs: 60 } });
+    const c = await engine({ model: MODEL, threads: 2, hardware: { ...hw, fingerprint: '0123456789abcdef' }, backend: 'wasm', tune: { storage, budgetMs: 60 } });
     expect(c.backendInfo.tuning!.source).toBe('measured');
     expect(await storage.list('tune/')).toHaveLength(2);
 
     // Forced chunk sizes (every shape, both phases) and the default give the same logits, bit for bit.
-    const untuned = await engine({ model: MODEL, threads: 2, hardware: hw, tune: false, logitRows: 16 });
+    const untuned = await engine({ model: MODEL, threads: 2, hardware: hw, backend: 'wasm', tune: false, logitRows: 16 });
     const tokens = [1, 5, 9, 14, 3, 7, 22, 8, 2];
     const want = await untuned.evaluate(tokens);
     const greedy = async (e: Engine) => {
@@ -159,7 +185,7 @@ describe('autotuning', () => {
   });
 
   it('one thread: nothing to tune, said so', async () => {
-    const e = await engine({ model: MODEL, threads: 1, hardware: hw, tune: { storage: new MemoryStorage() } });
+    const e = await engine({ model: MODEL, threads: 1, hardware: hw, backend: 'wasm', tune: { storage: new MemoryStorage() } });
     expect(e.backendInfo.tuning).toMatchObject({ source: 'untunable', reason: 'one thread: no split to tune' });
   });
 });

@@ -42,14 +42,22 @@ describe('hardware over HTTP', () => {
     const { models } = await (await a.request('/api/ps')).json();
     expect(models).toHaveLength(1);
     const b = models[0].backend;
-    expect(b.kind).toBe('wasm');
+    // The fixture is Q8_0 (native SIMD tiles): auto takes the native library where its AVX2/AVX-512 build loads, else WASM.
+    const hwr = (await (await a.request('/api/version')).json()).hardware;
+    const nativeFirst = hwr.native.available && hwr.native.simdKernels === true && !hwr.cuda.available;
+    expect(b.kind).toBe(nativeFirst ? 'native' : 'wasm');
     expect(b.requested).toBe('auto');
     expect(b.reason).toMatch(/^auto: /);
     expect(b.considered.map((c: { kind: string }) => c.kind)).toEqual(['cuda', 'webgpu', 'native', 'wasm']);
     expect(b.facts.threads).toBe(2);
-    expect(b.tuning.source).toBe('measured');
-    expect(b.tuning.key).toMatch(/^tune\//);
-    expect(b.tuning.shapes).toBeGreaterThan(0);
+    if (nativeFirst) {
+      expect(b.reason).toMatch(/SIMD kernels for every weight type/);
+      expect(b.tuning).toMatchObject({ source: 'untunable', reason: 'backend native has no tunable split' });
+    } else {
+      expect(b.tuning.source).toBe('measured');
+      expect(b.tuning.key).toMatch(/^tune\//);
+      expect(b.tuning.shapes).toBeGreaterThan(0);
+    }
   });
 
   it('TESSERA_BACKEND=cuda (unavailable here): the load fails with 503 and the reason; ps stays empty', async () => {

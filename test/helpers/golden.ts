@@ -75,7 +75,7 @@ export function describeGolden(title: string, dirName: string, models: GoldenMod
         await writeSyntheticLlama(path, m.spec);
         let fa: OracleResult;
         [engine, oracle, fa] = await Promise.all([
-          createEngine({ model: path, threads: THREADS, logitRows: PROMPT_LEN, numCtx: 256, ...engineOptions }),
+          createEngine({ model: path, threads: THREADS, logitRows: PROMPT_LEN, numCtx: 256, backend: 'wasm', ...engineOptions }),
           runLlamaCpp({ model: path, tokens, topK: 10, nPredict: N_PREDICT, threads: THREADS }),
           runLlamaCpp({ model: path, tokens, topK: 10, threads: THREADS, flashAttention: true }),
         ]);

@@ -105,7 +105,8 @@ describe('ShardedBackend', () => {
 describe('createEngine shards automatically', () => {
   it('maxShardBytes below the model size: several instances, same greedy tokens as one', async () => {
     const greedy = async (maxShardBytes?: number) => {
-      const e = await createEngine({ model: MODEL, threads: 2, numCtx: 64, numBatch: 16, maxShardBytes });
+      // One instance pinned to WASM (auto may take the native library here); several: auto, which keeps sharded WASM.
+      const e = await createEngine({ model: MODEL, threads: 2, numCtx: 64, numBatch: 16, maxShardBytes, backend: maxShardBytes === undefined ? 'wasm' : 'auto' });
       try {
         const toks: number[] = [];
         for await (const c of e.generate({ prompt: PROMPT, options: { temperature: 0, num_predict: 6 } })) if (c.token >= 0) toks.push(c.token);
