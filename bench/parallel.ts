@@ -3,7 +3,7 @@
  * same engine, through the library API and through the HTTP server (Ollama's /api/generate, streamed).
  *
  *   npm run bench:parallel -- [--shape 1b|tiny] [--type Q4_0] [--threads 2] [--clients 4] [--predict 64]
- *                             [--prompt 8] [--reps 2] [--model PATH] [--http 0|1]
+ *                             [--prompt 8] [--reps 2] [--model PATH] [--http 0|1] [--backend wasm|native|auto]
  *
  * Each client asks for a greedy generation of `--predict` tokens after a `--prompt`-token prompt (different prompts).
  * Two aggregate decode rates, both printed:
@@ -29,6 +29,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import { createEngine, type Engine } from '../src/engine.ts';
+import { parseBackendRequest } from '../src/hardware/select.ts';
 import { createApp } from '../src/server/app.ts';
 import { syntheticModel, type ShapeName } from './models.ts';
 import { formatTable } from './table.ts';
@@ -131,6 +132,8 @@ async function main(): Promise<void> {
   const promptLen = Number(f.prompt ?? 8);
   const reps = Number(f.reps ?? 2);
   const http = (f.http ?? '1') !== '0';
+  // The server's default backend is wasm; the library's is auto (native where its SIMD build loads). Default here: wasm.
+  const backend = parseBackendRequest(f.backend ?? 'wasm', '--backend');
   const path = f.model ?? (await syntheticModel((f.shape as ShapeName) ?? '1b', (f.type as 'Q4_0') ?? 'Q4_0', log)).path;
   const load0 = loadavg();
   log(`model ${path}, ${threads} threads, ${clients} clients × ${predict} tokens, load average ${load0.map((x) => x.toFixed(2)).join(' ')}`);
@@ -150,7 +153,8 @@ async function main(): Promise<void> {
 
   // Library API.
   {
-    const e = await createEngine({ model: path, threads, numParallel: clients, numCtx: 512 });
+    const e = await createEngine({ model: path, threads, numParallel: clients, numCtx: 512, backend });
+    log(`library engine: backend ${e.backendInfo.kind} (${e.backendInfo.reason})`);
     const V = e.info.nVocab;
     {
       const t1: number[] = [];
@@ -191,7 +195,7 @@ async function main(): Promise<void> {
   if (http) {
     const dir = mkdtempSync(join(tmpdir(), 'tessera-bench-parallel-'));
     symlinkSync(path, join(dir, 'bench.gguf'));
-    const app = createApp({ modelsDir: dir, ollamaModelsDir: undefined, threads, numParallel: clients, log: 'off', storage: 'off', keepAliveMs: Infinity });
+    const app = createApp({ modelsDir: dir, ollamaModelsDir: undefined, threads, numParallel: clients, backend, log: 'off', storage: 'off', keepAliveMs: Infinity });
     const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
       const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
     });

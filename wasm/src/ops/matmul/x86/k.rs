@@ -267,8 +267,84 @@ pub unsafe fn drive<K: Block>(m: &Mm, rows: Range<usize>) {
             toks8::<K>(m, r, t0);
         }
     }
-    for t in n8..m.n_tok {
-        decode::<K, PREFETCH>(m, rows.clone(), t);
+    // The tokens past the 8-token tiles (a batch of 2..7 decode steps): in groups of up to 4.
+    let mut t = n8;
+    while t < m.n_tok {
+        let k = (m.n_tok - t).min(MULTI_MAX);
+        match k {
+            1 => decode::<K, PREFETCH>(m, rows.clone(), t),
+            2 => decode_multi::<K, 2>(m, rows.clone(), t),
+            3 => decode_multi::<K, 3>(m, rows.clone(), t),
+            _ => decode_multi::<K, 4>(m, rows.clone(), t),
+        }
+        t += k;
+    }
+}
+
+/// Most tokens a [`rows8_multi`] tile carries.
+const MULTI_MAX: usize = 4;
+
+/// Decode tiles over `rows` for tokens `t0..t0+NT`.
+#[inline(never)]
+unsafe fn decode_multi<K: Block, const NT: usize>(m: &Mm, rows: Range<usize>, t0: usize) {
+    let mut r = rows.start;
+    while r < rows.end {
+        let n = (rows.end - r).min(LANES);
+        rows8_multi::<K, NT>(m, r, n, t0);
+        r += n;
+    }
+}
+
+/// Decode tile of a few tokens: rows `r0..r0+n` (n ≤ 8) × tokens `t0..t0+NT`; lane i = row i.
+/// Each super-block's scales and each group's levels are unpacked once for the NT tokens (a
+/// batch of sequences' decode steps); per token the arithmetic and its order are [`rows8`]'s,
+/// so the results are bit-identical.
+#[inline(always)]
+unsafe fn rows8_multi<K: Block, const NT: usize>(m: &Mm, r0: usize, n: usize, t0: usize) {
+    let p = tile_rows(m, r0, n);
+    let act = m.q8k();
+    let mut acc = [_mm256_setzero_ps(); NT];
+    for b in 0..m.n_in / QK_K {
+        let mut q = [core::ptr::null::<u8>(); NT];
+        for (j, qj) in q.iter_mut().enumerate() {
+            *qj = act.blk(t0 + j, b) as *const u8;
+        }
+        let o = b * K::BYTES;
+        let mut v = [[_mm256_setzero_si256(); LANES]; NT];
+        let mut mv = [[_mm256_setzero_si256(); LANES]; NT];
+        for i in 0..LANES {
+            let blk = p[i].add(o);
+            prefetch_block::<K>(blk.add(LANES * m.row_bytes));
+            let h = K::head(blk);
+            let mut s = [_mm256_setzero_si256(); NT];
+            groups!(S, {
+                let (w, sc) = K::group::<S>(blk, &h);
+                for j in 0..NT {
+                    s[j] = _mm256_add_epi32(s[j], gdot(w, sc, q[j].add(32 * S)));
+                }
+            });
+            for j in 0..NT {
+                let mj = K::mins(&h, _mm256_loadu_si256(q[j].add(Q8KRows::BSUMS) as *const __m256i));
+                if K::MINS {
+                    v[j][i] = s[j];
+                    mv[j][i] = mj;
+                } else {
+                    v[j][i] = _mm256_sub_epi32(s[j], mj);
+                }
+            }
+        }
+        let blks = [p[0].add(o), p[1].add(o), p[2].add(o), p[3].add(o), p[4].add(o), p[5].add(o), p[6].add(o), p[7].add(o)];
+        let at = |off: usize| blks.map(|x| x.add(off));
+        let dw = f16x8(&at(K::D));
+        let dm = if K::MINS { f16x8(&at(K::DMIN)) } else { dw };
+        for j in 0..NT {
+            let mvs = if K::MINS { reduce8(&mv[j]) } else { v[j][0] };
+            let dx = _mm256_castsi256_ps(splat32(q[j].add(Q8KRows::D)));
+            acc[j] = update::<K>(acc[j], reduce8(&v[j]), mvs, dw, dm, dx);
+        }
+    }
+    for (j, a) in acc.iter().enumerate() {
+        store(m, *a, n, |i| (t0 + j, r0 + i));
     }
 }
 

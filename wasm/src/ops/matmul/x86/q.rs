@@ -256,8 +256,71 @@ pub unsafe fn drive<K: PanelDot>(m: &Mm, rows: Range<usize>) {
             }
         }
     }
-    for t in n8..m.n_tok {
-        decode::<K, PREFETCH>(m, rows.clone(), t);
+    // The tokens past the 8-token tiles (a batch of 2..7 decode steps): in groups of up to 4.
+    let mut t = n8;
+    while t < m.n_tok {
+        let k = (m.n_tok - t).min(MULTI_MAX);
+        match k {
+            1 => decode::<K, PREFETCH>(m, rows.clone(), t),
+            2 => decode_multi::<K, 2>(m, rows.clone(), t),
+            3 => decode_multi::<K, 3>(m, rows.clone(), t),
+            _ => decode_multi::<K, 4>(m, rows.clone(), t),
+        }
+        t += k;
+    }
+}
+
+/// Most tokens a [`rows8_multi`] tile carries (its accumulators and unpacked rows stay near registers).
+const MULTI_MAX: usize = 4;
+
+/// Decode tiles over `rows` for tokens `t0..t0+NT`.
+#[inline(never)]
+unsafe fn decode_multi<K: Block, const NT: usize>(m: &Mm, rows: Range<usize>, t0: usize) {
+    let mut r = rows.start;
+    while r < rows.end {
+        let n = (rows.end - r).min(LANES);
+        rows8_multi::<K, NT>(m, r, n, t0);
+        r += n;
+    }
+}
+
+/// Decode tile of a few tokens: rows `r0..r0+n` (n ≤ 8) × tokens `t0..t0+NT`; lane i = row i.
+/// Each weight block is unpacked once for the NT tokens (a batch of sequences' decode steps);
+/// per token the arithmetic and its order are [`rows8`]'s, so the results are bit-identical.
+#[inline(always)]
+unsafe fn rows8_multi<K: Block, const NT: usize>(m: &Mm, r0: usize, n: usize, t0: usize) {
+    let p = tile_rows(m, r0, n);
+    let mut q = [core::ptr::null::<u8>(); NT];
+    for (j, qj) in q.iter_mut().enumerate() {
+        *qj = m.q8().blk(t0 + j, 0) as *const u8;
+    }
+    let mut acc = [_mm256_setzero_ps(); NT];
+    for b in 0..m.n_in / QK {
+        let o = b * K::BYTES;
+        let mut w = [K::load_w(p[0].add(o + 2)); LANES];
+        for i in 0..LANES {
+            _mm_prefetch::<_MM_HINT_T0>(p[i].add(o + LANES * m.row_bytes) as *const i8);
+            w[i] = K::load_w(p[i].add(o + 2));
+        }
+        let d = [p[0].add(o), p[1].add(o), p[2].add(o), p[3].add(o), p[4].add(o), p[5].add(o), p[6].add(o), p[7].add(o)];
+        let dw = f16x8(&d);
+        for j in 0..NT {
+            let a = _mm256_loadu_si256(q[j] as *const __m256i);
+            let mut v = [_mm256_setzero_si256(); LANES];
+            for i in 0..LANES {
+                v[i] = K::dot(&w[i], a);
+            }
+            let mut s = reduce8(&v);
+            if K::OFFSET8 {
+                s = _mm256_add_epi32(s, splat32(q[j].add(Q8Rows::OFF)));
+            }
+            let sc = _mm256_mul_ps(dw, _mm256_castsi256_ps(splat32(q[j].add(Q8Rows::D))));
+            acc[j] = _mm256_add_ps(acc[j], _mm256_mul_ps(sc, _mm256_cvtepi32_ps(s)));
+            q[j] = q[j].add(Q8Rows::BLOCK);
+        }
+    }
+    for (j, a) in acc.iter().enumerate() {
+        store(m, *a, n, |i| (t0 + j, r0 + i));
     }
 }
 

@@ -40,7 +40,7 @@ fn avx2_kernels_match_scalar_twins_bitwise() {
         let k = t == Q4_K || t == Q6_K;
         let ins: &[usize] = if k { &[256, 512, 2048 + 256] } else { &[32, 96, 2048 + 32 * 3, 8192 + 32] };
         for &n_in in ins {
-            for &(n_out, n_tok) in &[(1usize, 1usize), (5, 2), (8, 1), (13, 8), (24, 9), (17, 19)] {
+            for &(n_out, n_tok) in &[(1usize, 1usize), (5, 2), (8, 1), (13, 8), (24, 9), (17, 19), (20, 3), (19, 4), (11, 7), (9, 12)] {
                 let w = weights(t, n_out, n_in, &mut rng);
                 let x: Vec<f32> = (0..n_tok * n_in).map(|i| (rng.unit() * if i % 13 == 0 { 8.0 } else { 1.0 }) as f32).collect();
                 let mut scratch = vec![0u8; n_tok * n_in * 2];
