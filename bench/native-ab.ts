@@ -7,6 +7,8 @@
  *   npm run build && node dist/bench/native-ab.js --a /tmp/old/libtessera-x86-64-v3.so \
  *       [--b wasm/dist/native/linux-x64/libtessera-x86-64-v3.so] [--types Q4_0,Q4_K_M] [--rounds 6] [--threads 2]
  *       [--only A|B]   (one build alone, e.g. under `perf stat -e context-switches,syscalls:sys_enter_futex`)
+ *       [--repack-a 0|1] [--repack-b 0|1]   (the 4-row interleave of Q4_K/Q6_K at load; default: the backend's)
+ * One build with and without the repack: `--a F --b F --repack-a 0 --repack-b 1`.
  */
 import { parseArgs } from 'node:util';
 import { NativeBackend } from '../src/backend/native/backend.ts';
@@ -19,6 +21,7 @@ const { values } = parseArgs({
   options: {
     a: { type: 'string' }, b: { type: 'string' }, types: { type: 'string' }, rounds: { type: 'string' },
     threads: { type: 'string' }, prompt: { type: 'string' }, predict: { type: 'string' }, only: { type: 'string' },
+    'repack-a': { type: 'string' }, 'repack-b': { type: 'string' },
   },
 });
 if (!values.a) throw new Error('--a FILE is required');
@@ -33,7 +36,8 @@ for (const t of (values.types ?? 'Q4_0').split(',')) {
   const { label, path } = await syntheticModel('1b', t as BenchType, log);
   const runs: { name: 'A' | 'B'; step: () => Promise<number>; close: () => Promise<void>; tps: number[] }[] = [];
   for (const name of (values.only ? [values.only] : ['A', 'B']) as ('A' | 'B')[]) {
-    const be = await NativeBackend.create({ threads, libraryFile: files[name] });
+    const rp = values[name === 'A' ? 'repack-a' : 'repack-b'];
+    const be = await NativeBackend.create({ threads, libraryFile: files[name], repack: rp === undefined ? undefined : rp !== '0' });
     const m = await loadModel(await openGguf(path), be, { nCtx: nPrompt + rounds * nPredict + 8, maxTokens: nPrompt, kvType: GgmlType.F16 });
     for (let i = 0; i < nPrompt; i++) {
       m.inputTokens[i] = (i * 7919 + 1) % 32000;

@@ -4,6 +4,12 @@ import { CommandList } from '../wasm/commands.ts';
 import { defaultThreads } from '../wasm/backend.ts';
 import type { SimdLevel } from './abi.ts';
 import { NativeCore } from './core.ts';
+import { REPACK_OP, repackArgs, repackPlan } from '../wasm/repack.ts';
+import type { CoreTensor } from '../recorder.ts';
+import { GgmlType } from '../../gguf/types.ts';
+
+/** Types the AVX2 tiles read in the 4-row interleave (wasm/src/ops/matmul/x86/k.rs): repacked at load where they run. */
+const X4_TYPES = new Set<GgmlType>([GgmlType.Q4_K, GgmlType.Q6_K]);
 
 export interface NativeBackendOptions {
   /** Threads counting the caller (default: the number of cores). */
@@ -14,6 +20,8 @@ export interface NativeBackendOptions {
   reserveMiB?: number;
   /** A library file to open instead of the committed one (A/B benchmarks of two builds). */
   libraryFile?: string;
+  /** Repack Q4_K/Q6_K matrices at load into the 4-row interleave (default: where the AVX2 tiles run). */
+  repack?: boolean;
 }
 
 export class NativeBackend extends RecordingBackend {
@@ -22,13 +30,35 @@ export class NativeBackend extends RecordingBackend {
   private constructor(
     readonly core: NativeCore,
     cmds: CommandList,
+    private readonly repackOn: boolean,
   ) {
     super(core, cmds);
   }
 
+  /** One-command list for REPACK, run as each weight loads; its scratch grows as needed. */
+  private repackCmd: CommandList | null = null;
+  private repackScratch = 0;
+  private repackScratchBytes = 0;
+
+  protected override repackPlan(type: GgmlType, dims: readonly number[]) {
+    return this.repackOn && X4_TYPES.has(type) ? repackPlan(type, dims) : null;
+  }
+
+  protected override repack(t: CoreTensor, rawBytes: number, scratchBytes: number): void {
+    if (scratchBytes > this.repackScratchBytes) {
+      this.repackScratch = this.core.alloc(scratchBytes, 64);
+      this.repackScratchBytes = scratchBytes;
+    }
+    this.repackCmd ??= new CommandList(this.core, 1);
+    this.repackCmd.reset();
+    this.repackCmd.push(REPACK_OP, ...repackArgs(t.type, t.dims, t.ptr + t.byteSize - rawBytes, t.ptr, this.repackScratch));
+    this.core.run(this.repackCmd, 0, 1, 1);
+  }
+
   static async create(opts: NativeBackendOptions = {}): Promise<NativeBackend> {
     const core = await NativeCore.create({ threads: Math.max(1, opts.threads ?? defaultThreads()), simd: opts.simd, reserveMiB: opts.reserveMiB, libraryFile: opts.libraryFile });
-    return new NativeBackend(core, new CommandList(core, 8192));
+    const simdTiles = core.lib.level === 'avx2' || core.lib.level === 'avx512';
+    return new NativeBackend(core, new CommandList(core, 8192), opts.repack ?? simdTiles);
   }
 
   get nThreads(): number {

@@ -8,7 +8,7 @@
 //!
 //! [`Q8KRows`]: crate::ops::quant_k::Q8KRows
 
-use super::{f16x8, reduce8, splat32, store, tile_rows, u32x8, LANES, PREFETCH};
+use super::{f16x8, reduce8, splat32, store, u32x8, LANES, PREFETCH};
 use crate::f16::f16_to_f32;
 use crate::ops::matmul::Mm;
 use crate::ops::quant::read_u16;
@@ -178,13 +178,13 @@ unsafe fn update<K: Block>(acc: __m256, v: __m256i, mv: __m256i, dw: __m256, dm:
 /// is summed on its own (the activations come from L1 again for each row).
 #[inline(always)]
 unsafe fn rows8<K: Block, const PF: usize>(m: &Mm, r0: usize, n: usize, t: usize) {
-    let p = tile_rows(m, r0, n);
+    let (p, stride) = krows::<K>(m, r0, n);
     let act = m.q8k();
     let mut acc = _mm256_setzero_ps();
     for b in 0..m.n_in / QK_K {
         let q = act.blk(t, b) as *const u8;
         let bs = _mm256_loadu_si256(q.add(Q8KRows::BSUMS) as *const __m256i);
-        let o = b * K::BYTES;
+        let o = b * stride;
         let mut v = [_mm256_setzero_si256(); LANES];
         let mut mv = [_mm256_setzero_si256(); LANES];
         for i in 0..LANES {
@@ -227,7 +227,7 @@ unsafe fn toks8<K: Block>(m: &Mm, r: usize, t0: usize) {
     }
     let mut acc = _mm256_setzero_ps();
     for b in 0..m.n_in / QK_K {
-        let blk = m.row(r).add(b * K::BYTES);
+        let blk = m.kblk(r, b, K::BYTES);
         let h = K::head(blk);
         let mut v = [_mm256_setzero_si256(); LANES];
         groups!(S, {
@@ -301,7 +301,7 @@ unsafe fn decode_multi<K: Block, const NT: usize>(m: &Mm, rows: Range<usize>, t0
 /// so the results are bit-identical.
 #[inline(always)]
 unsafe fn rows8_multi<K: Block, const NT: usize>(m: &Mm, r0: usize, n: usize, t0: usize) {
-    let p = tile_rows(m, r0, n);
+    let (p, stride) = krows::<K>(m, r0, n);
     let act = m.q8k();
     let mut acc = [_mm256_setzero_ps(); NT];
     for b in 0..m.n_in / QK_K {
@@ -309,7 +309,7 @@ unsafe fn rows8_multi<K: Block, const NT: usize>(m: &Mm, r0: usize, n: usize, t0
         for (j, qj) in q.iter_mut().enumerate() {
             *qj = act.blk(t0 + j, b) as *const u8;
         }
-        let o = b * K::BYTES;
+        let o = b * stride;
         let mut v = [[_mm256_setzero_si256(); LANES]; NT];
         let mut mv = [[_mm256_setzero_si256(); LANES]; NT];
         for i in 0..LANES {
@@ -358,6 +358,19 @@ pub unsafe fn decode<K: Block, const PF: usize>(m: &Mm, rows: Range<usize>, t: u
         rows8::<K, PF>(m, r, n, t);
         r += n;
     }
+}
+
+/// The super-block 0 of each lane's row in a decode tile at `r0` with `n` (1..=8) real rows (the
+/// missing ones repeat the last) and the stride between a row's super-blocks: `BYTES` row-major, or
+/// `4·BYTES` with the 4-row interleave (`m.x4()`, ops/repack.rs: block b of row r at its group's
+/// `(4b + r%4)`-th block), where an 8-row tile reads 2 streams instead of 8.
+#[inline(always)]
+unsafe fn krows<K: Block>(m: &Mm, r0: usize, n: usize) -> ([*const u8; 8], usize) {
+    let mut p = [m.row(r0); 8];
+    for (i, q) in p.iter_mut().enumerate() {
+        *q = m.kblk(r0 + i.min(n - 1), 0, K::BYTES);
+    }
+    (p, if m.x4() { 4 * K::BYTES } else { K::BYTES })
 }
 
 /// Prefetches the cache lines of the super-block at `p`.

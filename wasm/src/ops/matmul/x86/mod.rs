@@ -45,8 +45,8 @@ pub unsafe fn compute(m: &Mm, rows: Range<usize>) -> bool {
     match m.wtype {
         quant::Q4_0 => q::drive::<q::Q4_0>(m, rows),
         quant::Q8_0 => q::drive::<q::Q8_0>(m, rows),
-        quant::Q4_K => k::drive::<k::Q4K>(m, rows),
-        quant::Q6_K => k::drive::<k::Q6K>(m, rows),
+        quant::Q4_K | quant::Q4_KX4 => k::drive::<k::Q4K>(m, rows),
+        quant::Q6_K | quant::Q6_KX4 => k::drive::<k::Q6K>(m, rows),
         _ => return false,
     }
     true

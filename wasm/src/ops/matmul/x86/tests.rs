@@ -61,3 +61,39 @@ fn avx2_kernels_match_scalar_twins_bitwise() {
         }
     }
 }
+
+/// The K-quant tiles over the 4-row interleave (`type | X4`, repacked in place by ops/repack.rs
+/// as the native backend does at load) give exactly the bits of the scalar twin on the original
+/// row-major weights: decode (1 token), batched decode (2..7), prefill (8+) and mixed.
+#[test]
+fn avx2_k_tiles_over_the_4_row_interleave_match_row_major_bitwise() {
+    if !(is_x86_feature_detected!("avx2") && cfg!(target_feature = "avx2")) {
+        eprintln!("skipped: not built with AVX2 (RUSTFLAGS='-C target-cpu=x86-64-v3')");
+        return;
+    }
+    let mut rng = Rng(0x4A11_7E57_0000_0004);
+    for t in [Q4_K, Q6_K] {
+        for &n_in in &[256usize, 2048 + 256] {
+            for &(n_out, n_tok) in &[(4usize, 1usize), (12, 1), (20, 3), (8, 4), (36, 7), (16, 9), (28, 19)] {
+                let w = weights(t, n_out, n_in, &mut rng);
+                let mut wx = w.clone();
+                let mut tmp = vec![0u8; w.len() / n_out * 4];
+                unsafe { crate::ops::repack::k_x4(t, wx.as_mut_ptr(), tmp.as_mut_ptr(), n_in, n_out) };
+                let x: Vec<f32> = (0..n_tok * n_in).map(|i| (rng.unit() * if i % 13 == 0 { 8.0 } else { 1.0 }) as f32).collect();
+                let mut scratch = vec![0u8; n_tok * n_in * 2];
+                let (mut want, mut got) = (vec![f32::NAN; n_tok * n_out], vec![f32::NAN; n_tok * n_out]);
+                for (out, wt, ty, scalar) in [(&mut want, &w, t, true), (&mut got, &wx, quant::X4 | t, false)] {
+                    let m = mm(ty, wt, &x, out, &mut scratch, n_in, n_out, n_tok);
+                    let sync = Barrier::new();
+                    unsafe { convert(&m, &Ctx { ith: 0, nth: 1, scalar, sync: &sync }) };
+                    for ith in 0..2 {
+                        unsafe { compute(&m, split_range(n_out, ith, 2), scalar) };
+                    }
+                }
+                for i in 0..n_tok * n_out {
+                    assert_eq!(got[i].to_bits(), want[i].to_bits(), "type {t}x4 n_in {n_in} n_out {n_out} n_tok {n_tok} at {i}: {} vs {}", got[i], want[i]);
+                }
+            }
+        }
+    }
+}
