@@ -8,8 +8,8 @@ import { REPACK_OP, repackArgs, repackPlan } from '../wasm/repack.ts';
 import type { CoreTensor } from '../recorder.ts';
 import { GgmlType } from '../../gguf/types.ts';
 
-/** Types the AVX2 tiles read in the 4-row interleave (wasm/src/ops/matmul/x86/k.rs): repacked at load where they run. */
-const X4_TYPES = new Set<GgmlType>([GgmlType.Q4_K, GgmlType.Q6_K]);
+/** Types the AVX2 tiles read in a 4-row layout (Q4_0X4; the K-quants interleaved: wasm/src/ops/matmul/x86): repacked at load where they run. */
+const X4_TYPES = new Set<GgmlType>([GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q6_K]);
 
 export interface NativeBackendOptions {
   /** Threads counting the caller (default: the number of cores). */
@@ -20,7 +20,7 @@ export interface NativeBackendOptions {
   reserveMiB?: number;
   /** A library file to open instead of the committed one (A/B benchmarks of two builds). */
   libraryFile?: string;
-  /** Repack Q4_K/Q6_K matrices at load into the 4-row interleave (default: where the AVX2 tiles run). */
+  /** Repack Q4_0/Q4_K/Q6_K matrices at load into their 4-row layouts (default: where the AVX2 tiles run). */
   repack?: boolean;
 }
 

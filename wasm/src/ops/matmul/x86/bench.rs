@@ -58,8 +58,8 @@ fn bench_decode_gemv() {
                 let t0 = Instant::now();
                 unsafe {
                     match t {
-                        Q4_0 => super::q::decode::<super::q::Q4_0, 0>(&m, 0..n_out, 0),
-                        Q8_0 => super::q::decode::<super::q::Q8_0, 0>(&m, 0..n_out, 0),
+                        Q4_0 => super::q::decode::<super::q::Q4_0, 0, false>(&m, 0..n_out, 0),
+                        Q8_0 => super::q::decode::<super::q::Q8_0, 0, false>(&m, 0..n_out, 0),
                         Q4_K => super::k::decode::<super::k::Q4K, 0>(&m, 0..n_out, 0),
                         _ => super::k::decode::<super::k::Q6K, 0>(&m, 0..n_out, 0),
                     }

@@ -43,8 +43,9 @@ pub const PREFETCH: usize = 1;
 /// the caller runs the scalar twin).
 pub unsafe fn compute(m: &Mm, rows: Range<usize>) -> bool {
     match m.wtype {
-        quant::Q4_0 => q::drive::<q::Q4_0>(m, rows),
-        quant::Q8_0 => q::drive::<q::Q8_0>(m, rows),
+        quant::Q4_0 => q::drive::<q::Q4_0, false>(m, rows),
+        quant::Q4_0X4 => q::drive::<q::Q4_0, true>(m, rows),
+        quant::Q8_0 => q::drive::<q::Q8_0, false>(m, rows),
         quant::Q4_K | quant::Q4_KX4 => k::drive::<k::Q4K>(m, rows),
         quant::Q6_K | quant::Q6_KX4 => k::drive::<k::Q6K>(m, rows),
         _ => return false,
@@ -97,15 +98,4 @@ pub unsafe fn store(m: &Mm, v: __m256, n: usize, at: impl Fn(usize) -> (usize, u
         let (t, r) = at(i);
         m.set_out(t, r, x);
     }
-}
-
-/// The 8 row pointers of a decode tile at `r0` with `n` (1..=8) real rows: the missing ones
-/// repeat the last (their lanes are dropped).
-#[inline(always)]
-pub unsafe fn tile_rows(m: &Mm, r0: usize, n: usize) -> [*const u8; 8] {
-    let mut p = [m.row(r0); 8];
-    for (i, q) in p.iter_mut().enumerate() {
-        *q = m.row(r0 + i.min(n - 1));
-    }
-    p
 }

@@ -3,7 +3,8 @@
 //! `isum` the exact integer dot (Q4_0: `Σ n·q` plus the activations' `−8·Σq`), like the twins
 //! in q4_0.rs and q8_0.rs.
 
-use super::{f16x8, reduce8, splat32, store, tile_rows, u32x8, LANES, PREFETCH};
+use super::{f16x8, reduce8, splat32, store, u32x8, LANES, PREFETCH};
+use crate::ops::matmul::q4_0x4::GROUP_BLOCK;
 use crate::ops::matmul::Mm;
 use crate::ops::quant::{read_u16, Q8Rows, Q4_0_BYTES, Q8_0_BYTES, QK};
 use core::arch::x86_64::*;
@@ -60,14 +61,68 @@ impl Block for Q8_0 {
     }
 }
 
+/// Row `r`'s block 0: (its quant bytes, its scale) — Q4_0/Q8_0 row-major (`{ f16 d; values }`
+/// blocks), or with `X4` Q4_0X4 (ops/repack.rs: per block of 4 rows `{ f32 d[4]; u8 qs[4][16] }`).
+#[inline(always)]
+unsafe fn lane<const X4: bool>(m: &Mm, r: usize) -> (*const u8, *const u8) {
+    if X4 {
+        let g = m.row(r & !3);
+        (g.add(16 + 16 * (r & 3)), g.add(4 * (r & 3)))
+    } else {
+        let p = m.row(r);
+        (p.add(2), p)
+    }
+}
+
+/// Bytes from one block of a row to its next: the block, or with `X4` the 4 rows' block.
+#[inline(always)]
+const fn stride<K: Block, const X4: bool>() -> usize {
+    if X4 {
+        GROUP_BLOCK
+    } else {
+        K::BYTES
+    }
+}
+
+/// The weight scale at `d` as f32: f32 with `X4`, else f16 (exact either way).
+#[inline(always)]
+unsafe fn scale1<const X4: bool>(d: *const u8) -> f32 {
+    if X4 {
+        (d as *const f32).read_unaligned()
+    } else {
+        _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(read_u16(d) as i32)))
+    }
+}
+
+/// A decode tile's lanes (rows `r0..r0+n`, n in 1..=8; the missing ones repeat the last).
+#[inline(always)]
+unsafe fn lanes8<const X4: bool>(m: &Mm, r0: usize, n: usize) -> ([*const u8; 8], [*const u8; 8]) {
+    let (mut q, mut d) = ([m.row(r0); 8], [m.row(r0); 8]);
+    for i in 0..LANES {
+        (q[i], d[i]) = lane::<X4>(m, r0 + i.min(n - 1));
+    }
+    (q, d)
+}
+
+/// The 8 lanes' weight scales of block offset `o`.
+#[inline(always)]
+unsafe fn scales8<const X4: bool>(d: &[*const u8; 8], o: usize) -> __m256 {
+    if X4 {
+        let f = |i: usize| (d[i].add(o) as *const f32).read_unaligned();
+        _mm256_setr_ps(f(0), f(1), f(2), f(3), f(4), f(5), f(6), f(7))
+    } else {
+        f16x8(&d.map(|p| p.add(o)))
+    }
+}
+
 /// Decode tile: rows `r0..r0+n` (n ≤ 8) × token `t`; lane i = row i.
 #[inline(always)]
-unsafe fn rows8<K: Block, const PF: usize>(m: &Mm, r0: usize, n: usize, t: usize) {
-    let p = tile_rows(m, r0, n);
+unsafe fn rows8<K: Block, const PF: usize, const X4: bool>(m: &Mm, r0: usize, n: usize, t: usize) {
+    let (p, dp) = lanes8::<X4>(m, r0, n);
     let mut q = m.q8().blk(t, 0) as *const u8;
     let mut acc = _mm256_setzero_ps();
     for b in 0..m.n_in / QK {
-        let o = b * K::BYTES;
+        let o = b * stride::<K, X4>();
         let a = _mm256_loadu_si256(q as *const __m256i);
         let mut v = [_mm256_setzero_si256(); LANES];
         for i in 0..LANES {
@@ -76,14 +131,13 @@ unsafe fn rows8<K: Block, const PF: usize>(m: &Mm, r0: usize, n: usize, t: usize
             } else if PF > 1 {
                 _mm_prefetch::<_MM_HINT_T0>(p[i].add(o + PF) as *const i8);
             }
-            v[i] = K::dot(&K::load_w(p[i].add(o + 2)), a);
+            v[i] = K::dot(&K::load_w(p[i].add(o)), a);
         }
         let mut s = reduce8(&v);
         if K::OFFSET8 {
             s = _mm256_add_epi32(s, splat32(q.add(Q8Rows::OFF)));
         }
-        let d = [p[0].add(o), p[1].add(o), p[2].add(o), p[3].add(o), p[4].add(o), p[5].add(o), p[6].add(o), p[7].add(o)];
-        let sc = _mm256_mul_ps(f16x8(&d), _mm256_castsi256_ps(splat32(q.add(Q8Rows::D))));
+        let sc = _mm256_mul_ps(scales8::<X4>(&dp, o), _mm256_castsi256_ps(splat32(q.add(Q8Rows::D))));
         acc = _mm256_add_ps(acc, _mm256_mul_ps(sc, _mm256_cvtepi32_ps(s)));
         q = q.add(Q8Rows::BLOCK);
     }
@@ -93,17 +147,17 @@ unsafe fn rows8<K: Block, const PF: usize>(m: &Mm, r0: usize, n: usize, t: usize
 /// Prefill tile: row `r` × tokens `t0..t0+8`; lane j = token j. The weight block is unpacked
 /// once for the 8 tokens.
 #[inline(always)]
-unsafe fn toks8<K: Block>(m: &Mm, r: usize, t0: usize) {
+unsafe fn toks8<K: Block, const X4: bool>(m: &Mm, r: usize, t0: usize) {
     let tb = m.n_in / QK * Q8Rows::BLOCK;
     let q0 = m.q8().blk(t0, 0) as *const u8;
     let mut q = [q0; LANES];
     for (j, qj) in q.iter_mut().enumerate() {
         *qj = q0.add(j * tb);
     }
-    let mut w = m.row(r);
+    let (mut w, mut dp) = lane::<X4>(m, r);
     let mut acc = _mm256_setzero_ps();
     for _ in 0..m.n_in / QK {
-        let wv = K::load_w(w.add(2));
+        let wv = K::load_w(w);
         let mut v = [_mm256_setzero_si256(); LANES];
         for j in 0..LANES {
             v[j] = K::dot(&wv, _mm256_loadu_si256(q[j] as *const __m256i));
@@ -112,13 +166,14 @@ unsafe fn toks8<K: Block>(m: &Mm, r: usize, t0: usize) {
         if K::OFFSET8 {
             s = _mm256_add_epi32(s, u32x8(&q, Q8Rows::OFF));
         }
-        let dw = _mm256_broadcastss_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(read_u16(w) as i32)));
+        let dw = _mm256_set1_ps(scale1::<X4>(dp));
         let sc = _mm256_mul_ps(dw, _mm256_castsi256_ps(u32x8(&q, Q8Rows::D)));
         acc = _mm256_add_ps(acc, _mm256_mul_ps(sc, _mm256_cvtepi32_ps(s)));
         for qj in q.iter_mut() {
             *qj = qj.add(Q8Rows::BLOCK);
         }
-        w = w.add(K::BYTES);
+        w = w.add(stride::<K, X4>());
+        dp = dp.add(stride::<K, X4>());
     }
     store(m, acc, LANES, |j| (t0 + j, r));
 }
@@ -219,17 +274,18 @@ impl PanelDot for Q8_0 {
 
 /// Prefill tile over a panel: row `r` × tokens `t0..t0+8`; lane j = token j.
 #[inline(always)]
-unsafe fn panel8<K: PanelDot>(m: &Mm, pn: &Panel, r: usize, t0: usize) {
-    let mut w = m.row(r);
+unsafe fn panel8<K: PanelDot, const X4: bool>(m: &Mm, pn: &Panel, r: usize, t0: usize) {
+    let (mut w, mut dp) = lane::<X4>(m, r);
     let mut acc = _mm256_setzero_ps();
     for b in 0..m.n_in / QK {
-        let mut s = K::pdot(w.add(2), &pn.a[b]);
+        let mut s = K::pdot(w, &pn.a[b]);
         if K::OFFSET8 {
             s = _mm256_add_epi32(s, pn.off[b]);
         }
-        let dw = _mm256_broadcastss_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(read_u16(w) as i32)));
+        let dw = _mm256_set1_ps(scale1::<X4>(dp));
         acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_mul_ps(dw, pn.d[b]), _mm256_cvtepi32_ps(s)));
-        w = w.add(K::BYTES);
+        w = w.add(stride::<K, X4>());
+        dp = dp.add(stride::<K, X4>());
     }
     store(m, acc, LANES, |j| (t0 + j, r));
 }
@@ -238,7 +294,7 @@ unsafe fn panel8<K: PanelDot>(m: &Mm, pn: &Panel, r: usize, t0: usize) {
 /// the 8 tokens' activations, transposed once into a [`Panel`] on the stack, stay in L1 while
 /// the chunk's rows pass), decode tiles for the rest.
 #[inline(never)]
-pub unsafe fn drive<K: PanelDot>(m: &Mm, rows: Range<usize>) {
+pub unsafe fn drive<K: PanelDot, const X4: bool>(m: &Mm, rows: Range<usize>) {
     let n8 = m.n_tok / LANES * LANES;
     if n8 > 0 && m.n_in / QK <= PANEL_BLOCKS {
         // ~80 KiB of stack (worker threads have 4 MiB); every block used is filled first.
@@ -246,13 +302,13 @@ pub unsafe fn drive<K: PanelDot>(m: &Mm, rows: Range<usize>) {
         for t0 in (0..n8).step_by(LANES) {
             pn.fill(m, t0);
             for r in rows.clone() {
-                panel8::<K>(m, pn, r, t0);
+                panel8::<K, X4>(m, pn, r, t0);
             }
         }
     } else {
         for t0 in (0..n8).step_by(LANES) {
             for r in rows.clone() {
-                toks8::<K>(m, r, t0);
+                toks8::<K, X4>(m, r, t0);
             }
         }
     }
@@ -261,10 +317,10 @@ pub unsafe fn drive<K: PanelDot>(m: &Mm, rows: Range<usize>) {
     while t < m.n_tok {
         let k = (m.n_tok - t).min(MULTI_MAX);
         match k {
-            1 => decode::<K, PREFETCH>(m, rows.clone(), t),
-            2 => decode_multi::<K, 2>(m, rows.clone(), t),
-            3 => decode_multi::<K, 3>(m, rows.clone(), t),
-            _ => decode_multi::<K, 4>(m, rows.clone(), t),
+            1 => decode::<K, PREFETCH, X4>(m, rows.clone(), t),
+            2 => decode_multi::<K, 2, X4>(m, rows.clone(), t),
+            3 => decode_multi::<K, 3, X4>(m, rows.clone(), t),
+            _ => decode_multi::<K, 4, X4>(m, rows.clone(), t),
         }
         t += k;
     }
@@ -275,11 +331,11 @@ const MULTI_MAX: usize = 4;
 
 /// Decode tiles over `rows` for tokens `t0..t0+NT`.
 #[inline(never)]
-unsafe fn decode_multi<K: Block, const NT: usize>(m: &Mm, rows: Range<usize>, t0: usize) {
+unsafe fn decode_multi<K: Block, const NT: usize, const X4: bool>(m: &Mm, rows: Range<usize>, t0: usize) {
     let mut r = rows.start;
     while r < rows.end {
         let n = (rows.end - r).min(LANES);
-        rows8_multi::<K, NT>(m, r, n, t0);
+        rows8_multi::<K, NT, X4>(m, r, n, t0);
         r += n;
     }
 }
@@ -288,22 +344,21 @@ unsafe fn decode_multi<K: Block, const NT: usize>(m: &Mm, rows: Range<usize>, t0
 /// Each weight block is unpacked once for the NT tokens (a batch of sequences' decode steps);
 /// per token the arithmetic and its order are [`rows8`]'s, so the results are bit-identical.
 #[inline(always)]
-unsafe fn rows8_multi<K: Block, const NT: usize>(m: &Mm, r0: usize, n: usize, t0: usize) {
-    let p = tile_rows(m, r0, n);
+unsafe fn rows8_multi<K: Block, const NT: usize, const X4: bool>(m: &Mm, r0: usize, n: usize, t0: usize) {
+    let (p, dp) = lanes8::<X4>(m, r0, n);
     let mut q = [core::ptr::null::<u8>(); NT];
     for (j, qj) in q.iter_mut().enumerate() {
         *qj = m.q8().blk(t0 + j, 0) as *const u8;
     }
     let mut acc = [_mm256_setzero_ps(); NT];
     for b in 0..m.n_in / QK {
-        let o = b * K::BYTES;
-        let mut w = [K::load_w(p[0].add(o + 2)); LANES];
+        let o = b * stride::<K, X4>();
+        let mut w = [K::load_w(p[0].add(o)); LANES];
         for i in 0..LANES {
             _mm_prefetch::<_MM_HINT_T0>(p[i].add(o + LANES * m.row_bytes) as *const i8);
-            w[i] = K::load_w(p[i].add(o + 2));
+            w[i] = K::load_w(p[i].add(o));
         }
-        let d = [p[0].add(o), p[1].add(o), p[2].add(o), p[3].add(o), p[4].add(o), p[5].add(o), p[6].add(o), p[7].add(o)];
-        let dw = f16x8(&d);
+        let dw = scales8::<X4>(&dp, o);
         for j in 0..NT {
             let a = _mm256_loadu_si256(q[j] as *const __m256i);
             let mut v = [_mm256_setzero_si256(); LANES];
@@ -326,11 +381,11 @@ unsafe fn rows8_multi<K: Block, const NT: usize>(m: &Mm, r0: usize, n: usize, t0
 
 /// Decode tiles over `rows` for token `t`, prefetching `PF` bytes ahead in every row (0: none).
 #[inline(never)]
-pub unsafe fn decode<K: Block, const PF: usize>(m: &Mm, rows: Range<usize>, t: usize) {
+pub unsafe fn decode<K: Block, const PF: usize, const X4: bool>(m: &Mm, rows: Range<usize>, t: usize) {
     let mut r = rows.start;
     while r < rows.end {
         let n = (rows.end - r).min(LANES);
-        rows8::<K, PF>(m, r, n, t);
+        rows8::<K, PF, X4>(m, r, n, t);
         r += n;
     }
 }

@@ -97,3 +97,37 @@ fn avx2_k_tiles_over_the_4_row_interleave_match_row_major_bitwise() {
         }
     }
 }
+
+/// The Q4_0 tiles over Q4_0X4 (repacked by ops/repack.rs as the native backend does at load) give
+/// exactly the bits of the scalar twin on the original Q4_0 rows: decode, batched decode, prefill
+/// (panel: n_in ≤ 8192; row by row beyond) and mixed, over row ranges split for 2 threads.
+#[test]
+fn avx2_q4_0_tiles_over_q4_0x4_match_q4_0_bitwise() {
+    if !(is_x86_feature_detected!("avx2") && cfg!(target_feature = "avx2")) {
+        eprintln!("skipped: not built with AVX2 (RUSTFLAGS='-C target-cpu=x86-64-v3')");
+        return;
+    }
+    let mut rng = Rng(0x0A4_0000_0000_0404);
+    for &n_in in &[32usize, 96, 2048 + 32 * 3, 8192 + 32] {
+        for &(n_out, n_tok) in &[(4usize, 1usize), (12, 1), (20, 3), (8, 4), (36, 7), (16, 9), (28, 19), (44, 2)] {
+            let w = weights(Q4_0, n_out, n_in, &mut rng);
+            let mut wx = vec![0u8; n_in / 32 * quant::Q4_0X4_BYTES * n_out];
+            let mut tmp = vec![0u8; n_in / 32 * 80];
+            unsafe { crate::ops::repack::q4_0_x4(w.as_ptr(), wx.as_mut_ptr(), tmp.as_mut_ptr(), n_in, n_out) };
+            let x: Vec<f32> = (0..n_tok * n_in).map(|i| (rng.unit() * if i % 13 == 0 { 8.0 } else { 1.0 }) as f32).collect();
+            let mut scratch = vec![0u8; n_tok * n_in * 2];
+            let (mut want, mut got) = (vec![f32::NAN; n_tok * n_out], vec![f32::NAN; n_tok * n_out]);
+            for (out, wt, ty, scalar) in [(&mut want, &w, Q4_0, true), (&mut got, &wx, quant::Q4_0X4, false)] {
+                let m = mm(ty, wt, &x, out, &mut scratch, n_in, n_out, n_tok);
+                let sync = Barrier::new();
+                unsafe { convert(&m, &Ctx { ith: 0, nth: 1, scalar, sync: &sync }) };
+                for ith in 0..2 {
+                    unsafe { compute(&m, split_range(n_out, ith, 2), scalar) };
+                }
+            }
+            for i in 0..n_tok * n_out {
+                assert_eq!(got[i].to_bits(), want[i].to_bits(), "Q4_0X4 n_in {n_in} n_out {n_out} n_tok {n_tok} at {i}: {} vs {}", got[i], want[i]);
+            }
+        }
+    }
+}
