@@ -5,6 +5,7 @@
  * so machine noise hits both alike; the report gives each one's median tokens/s and the ratio tuned/default.
  * The tuner keeps the default for a shape unless a candidate's median matmul time beats it by 3%.
  *
+ * The tuner times the WASM MATMUL split, so both engines run the WASM backend (auto may take native, which has none).
  * Usage: npm run bench:tune -- [--shape 1b|tiny] [--type Q4_0] [--threads 2] [--prompt 128] [--predict 32] [--reps 5] [--budget 2000] [--model PATH]
  */
 import { parseArgs } from 'node:util';
@@ -35,9 +36,9 @@ const log = (m: string) => console.error(m);
 const path = values.model ?? (await syntheticModel(values.shape as ShapeName, values.type as BenchType, log)).path;
 log(`model ${path}, ${threads} threads, prompt ${nPrompt}, predict ${nPredict}, ${reps} reps`);
 
-const untuned = await createEngine({ model: path, threads, numBatch: nPrompt, tune: false });
+const untuned = await createEngine({ model: path, threads, numBatch: nPrompt, backend: 'wasm', tune: false });
 const t0 = performance.now();
-const tuned = await createEngine({ model: path, threads, numBatch: nPrompt, tune: { storage: new MemoryStorage(), budgetMs, force: true } });
+const tuned = await createEngine({ model: path, threads, numBatch: nPrompt, backend: 'wasm', tune: { storage: new MemoryStorage(), budgetMs, force: true } });
 const loadMs = performance.now() - t0;
 const tr = tuned.backendInfo.tuning!;
 console.log(`tuning: ${tr.source}, ${tr.reason} (tuned engine loaded in ${Math.round(loadMs)} ms)`);
