@@ -29,10 +29,42 @@ fn weights(t: u32, n_out: usize, n_in: usize, rng: &mut Rng) -> Vec<u8> {
     bytes
 }
 
+/// Whether the AVX2 kernels are built and this CPU runs them (else the tests say so and pass).
+fn avx2() -> bool {
+    let on = is_x86_feature_detected!("avx2") && cfg!(target_feature = "avx2");
+    if !on {
+        eprintln!("skipped: not built with AVX2 (RUSTFLAGS='-C target-cpu=x86-64-v3')");
+    }
+    on
+}
+
+/// Activations for `n_tok` tokens: uniform, every 13th value ×8 (block maxima of mixed scale).
+fn activations(n_tok: usize, n_in: usize, rng: &mut Rng) -> Vec<f32> {
+    (0..n_tok * n_in).map(|i| (rng.unit() * if i % 13 == 0 { 8.0 } else { 1.0 }) as f32).collect()
+}
+
+/// The scalar twin over `(t_want, w_want)` and the AVX2 kernels over `(t_got, w_got)` (the same
+/// matrix, maybe in another layout) on the same activations; phase 2 as 2 threads, whose uneven
+/// row ranges exercise the partial tiles. Asserts every output has the same bits.
+fn assert_same_bits(want_w: (u32, &[u8]), got_w: (u32, &[u8]), x: &[f32], n_in: usize, n_out: usize, n_tok: usize) {
+    let mut scratch = vec![0u8; n_tok * n_in * 2];
+    let (mut want, mut got) = (vec![f32::NAN; n_tok * n_out], vec![f32::NAN; n_tok * n_out]);
+    for (out, (ty, w), scalar) in [(&mut want, want_w, true), (&mut got, got_w, false)] {
+        let m = mm(ty, w, x, out, &mut scratch, n_in, n_out, n_tok);
+        let sync = Barrier::new();
+        unsafe { convert(&m, &Ctx { ith: 0, nth: 1, scalar, sync: &sync }) };
+        for ith in 0..2 {
+            unsafe { compute(&m, split_range(n_out, ith, 2), scalar) };
+        }
+    }
+    for i in 0..n_tok * n_out {
+        assert_eq!(got[i].to_bits(), want[i].to_bits(), "types {}/{} n_in {n_in} n_out {n_out} n_tok {n_tok} at {i}: {} vs {}", want_w.0, got_w.0, got[i], want[i]);
+    }
+}
+
 #[test]
 fn avx2_kernels_match_scalar_twins_bitwise() {
-    if !(is_x86_feature_detected!("avx2") && cfg!(target_feature = "avx2")) {
-        eprintln!("skipped: not built with AVX2 (RUSTFLAGS='-C target-cpu=x86-64-v3')");
+    if !avx2() {
         return;
     }
     let mut rng = Rng(0x51CE_D00D_1234_5678);
@@ -42,21 +74,8 @@ fn avx2_kernels_match_scalar_twins_bitwise() {
         for &n_in in ins {
             for &(n_out, n_tok) in &[(1usize, 1usize), (5, 2), (8, 1), (13, 8), (24, 9), (17, 19), (20, 3), (19, 4), (11, 7), (9, 12)] {
                 let w = weights(t, n_out, n_in, &mut rng);
-                let x: Vec<f32> = (0..n_tok * n_in).map(|i| (rng.unit() * if i % 13 == 0 { 8.0 } else { 1.0 }) as f32).collect();
-                let mut scratch = vec![0u8; n_tok * n_in * 2];
-                let (mut want, mut got) = (vec![f32::NAN; n_tok * n_out], vec![f32::NAN; n_tok * n_out]);
-                for (out, scalar) in [(&mut want, true), (&mut got, false)] {
-                    let m = mm(t, &w, &x, out, &mut scratch, n_in, n_out, n_tok);
-                    let sync = Barrier::new();
-                    unsafe { convert(&m, &Ctx { ith: 0, nth: 1, scalar, sync: &sync }) };
-                    // Phase 2 as 2 threads: uneven row ranges exercise the partial tiles.
-                    for ith in 0..2 {
-                        unsafe { compute(&m, split_range(n_out, ith, 2), scalar) };
-                    }
-                }
-                for i in 0..n_tok * n_out {
-                    assert_eq!(got[i].to_bits(), want[i].to_bits(), "type {t} n_in {n_in} n_out {n_out} n_tok {n_tok} at {i}: {} vs {}", got[i], want[i]);
-                }
+                let x = activations(n_tok, n_in, &mut rng);
+                assert_same_bits((t, &w), (t, &w), &x, n_in, n_out, n_tok);
             }
         }
     }
@@ -67,8 +86,7 @@ fn avx2_kernels_match_scalar_twins_bitwise() {
 /// row-major weights: decode (1 token), batched decode (2..7), prefill (8+) and mixed.
 #[test]
 fn avx2_k_tiles_over_the_4_row_interleave_match_row_major_bitwise() {
-    if !(is_x86_feature_detected!("avx2") && cfg!(target_feature = "avx2")) {
-        eprintln!("skipped: not built with AVX2 (RUSTFLAGS='-C target-cpu=x86-64-v3')");
+    if !avx2() {
         return;
     }
     let mut rng = Rng(0x4A11_7E57_0000_0004);
@@ -79,20 +97,8 @@ fn avx2_k_tiles_over_the_4_row_interleave_match_row_major_bitwise() {
                 let mut wx = w.clone();
                 let mut tmp = vec![0u8; w.len() / n_out * 4];
                 unsafe { crate::ops::repack::k_x4(t, wx.as_mut_ptr(), tmp.as_mut_ptr(), n_in, n_out) };
-                let x: Vec<f32> = (0..n_tok * n_in).map(|i| (rng.unit() * if i % 13 == 0 { 8.0 } else { 1.0 }) as f32).collect();
-                let mut scratch = vec![0u8; n_tok * n_in * 2];
-                let (mut want, mut got) = (vec![f32::NAN; n_tok * n_out], vec![f32::NAN; n_tok * n_out]);
-                for (out, wt, ty, scalar) in [(&mut want, &w, t, true), (&mut got, &wx, quant::X4 | t, false)] {
-                    let m = mm(ty, wt, &x, out, &mut scratch, n_in, n_out, n_tok);
-                    let sync = Barrier::new();
-                    unsafe { convert(&m, &Ctx { ith: 0, nth: 1, scalar, sync: &sync }) };
-                    for ith in 0..2 {
-                        unsafe { compute(&m, split_range(n_out, ith, 2), scalar) };
-                    }
-                }
-                for i in 0..n_tok * n_out {
-                    assert_eq!(got[i].to_bits(), want[i].to_bits(), "type {t}x4 n_in {n_in} n_out {n_out} n_tok {n_tok} at {i}: {} vs {}", got[i], want[i]);
-                }
+                let x = activations(n_tok, n_in, &mut rng);
+                assert_same_bits((t, &w), (quant::X4 | t, &wx), &x, n_in, n_out, n_tok);
             }
         }
     }
@@ -103,8 +109,7 @@ fn avx2_k_tiles_over_the_4_row_interleave_match_row_major_bitwise() {
 /// (panel: n_in ≤ 8192; row by row beyond) and mixed, over row ranges split for 2 threads.
 #[test]
 fn avx2_q4_0_tiles_over_q4_0x4_match_q4_0_bitwise() {
-    if !(is_x86_feature_detected!("avx2") && cfg!(target_feature = "avx2")) {
-        eprintln!("skipped: not built with AVX2 (RUSTFLAGS='-C target-cpu=x86-64-v3')");
+    if !avx2() {
         return;
     }
     let mut rng = Rng(0x0A4_0000_0000_0404);
@@ -114,20 +119,8 @@ fn avx2_q4_0_tiles_over_q4_0x4_match_q4_0_bitwise() {
             let mut wx = vec![0u8; n_in / 32 * quant::Q4_0X4_BYTES * n_out];
             let mut tmp = vec![0u8; n_in / 32 * 80];
             unsafe { crate::ops::repack::q4_0_x4(w.as_ptr(), wx.as_mut_ptr(), tmp.as_mut_ptr(), n_in, n_out) };
-            let x: Vec<f32> = (0..n_tok * n_in).map(|i| (rng.unit() * if i % 13 == 0 { 8.0 } else { 1.0 }) as f32).collect();
-            let mut scratch = vec![0u8; n_tok * n_in * 2];
-            let (mut want, mut got) = (vec![f32::NAN; n_tok * n_out], vec![f32::NAN; n_tok * n_out]);
-            for (out, wt, ty, scalar) in [(&mut want, &w, Q4_0, true), (&mut got, &wx, quant::Q4_0X4, false)] {
-                let m = mm(ty, wt, &x, out, &mut scratch, n_in, n_out, n_tok);
-                let sync = Barrier::new();
-                unsafe { convert(&m, &Ctx { ith: 0, nth: 1, scalar, sync: &sync }) };
-                for ith in 0..2 {
-                    unsafe { compute(&m, split_range(n_out, ith, 2), scalar) };
-                }
-            }
-            for i in 0..n_tok * n_out {
-                assert_eq!(got[i].to_bits(), want[i].to_bits(), "Q4_0X4 n_in {n_in} n_out {n_out} n_tok {n_tok} at {i}: {} vs {}", got[i], want[i]);
-            }
+            let x = activations(n_tok, n_in, &mut rng);
+            assert_same_bits((Q4_0, &w), (quant::Q4_0X4, &wx), &x, n_in, n_out, n_tok);
         }
     }
 }
