@@ -10,7 +10,7 @@ import { GgmlType } from '../gguf/types.ts';
 import { Op } from './wasm/abi.ts';
 import { CommandList } from './wasm/commands.ts';
 import { MatmulChunks } from './wasm/chunks.ts';
-import { RepackedRowsError } from './wasm/repack.ts';
+import { RepackedRowsError, repackArgs } from './wasm/repack.ts';
 
 /** What the recorder needs of a core's memory: u32 pointer words and host views of them. */
 export interface CoreMemory {
@@ -110,12 +110,31 @@ export abstract class RecordingBackend implements Backend {
     return new CoreTensor(type, dims, size, this.mem.alloc(size, 64));
   }
 
-  /** A layout the core reads this weight in instead of `type`, or null (the WASM backend: repack.ts). */
+  /** A layout the core reads this weight in instead of `type`, or null (default; wasm/repack.ts has the layouts). */
   protected repackPlan(_type: GgmlType, _dims: readonly number[]): { coreType: number; bytes: number; scratch: number } | null {
     return null;
   }
+  /** Runs a command list on this thread alone, now (REPACK as each weight loads); a backend whose repackPlan returns a plan implements it. */
+  protected runNow(_list: CommandList): void {
+    throw new Error(`${this.name}: repackPlan returned a plan but runNow is not implemented`);
+  }
+
+  /** One-command list for REPACK; its scratch grows as needed. */
+  private repackCmd: CommandList | null = null;
+  private repackScratch = 0;
+  private repackScratchBytes = 0;
+
   /** Rewrites `t`, whose `rawBytes` loaded bytes sit at the tail of its allocation, into `t.coreType` in place. */
-  protected repack(_t: CoreTensor, _rawBytes: number, _scratchBytes: number): void {}
+  private repack(t: CoreTensor, rawBytes: number, scratchBytes: number): void {
+    if (scratchBytes > this.repackScratchBytes) {
+      this.repackScratch = this.mem.alloc(scratchBytes, 64);
+      this.repackScratchBytes = scratchBytes;
+    }
+    this.repackCmd ??= new CommandList(this.mem, 1);
+    this.repackCmd.reset();
+    this.repackCmd.push(Op.REPACK, ...repackArgs(t.type, t.dims, t.ptr + t.byteSize - rawBytes, t.ptr, this.repackScratch));
+    this.runNow(this.repackCmd);
+  }
 
   async weight(type: GgmlType, dims: number[], fill: (dest: Uint8Array) => Promise<void>): Promise<Tensor> {
     const plan = this.repackPlan(type, dims);

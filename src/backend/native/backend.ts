@@ -4,8 +4,7 @@ import { CommandList } from '../wasm/commands.ts';
 import { defaultThreads } from '../wasm/backend.ts';
 import type { SimdLevel } from './abi.ts';
 import { NativeCore } from './core.ts';
-import { REPACK_OP, repackArgs, repackPlan } from '../wasm/repack.ts';
-import type { CoreTensor } from '../recorder.ts';
+import { repackPlan } from '../wasm/repack.ts';
 import { GgmlType } from '../../gguf/types.ts';
 
 /** Types the AVX2 tiles read in a 4-row layout (Q4_0X4; the K-quants interleaved: wasm/src/ops/matmul/x86): repacked at load where they run. */
@@ -35,24 +34,12 @@ export class NativeBackend extends RecordingBackend {
     super(core, cmds);
   }
 
-  /** One-command list for REPACK, run as each weight loads; its scratch grows as needed. */
-  private repackCmd: CommandList | null = null;
-  private repackScratch = 0;
-  private repackScratchBytes = 0;
-
   protected override repackPlan(type: GgmlType, dims: readonly number[]) {
     return this.repackOn && X4_TYPES.has(type) ? repackPlan(type, dims) : null;
   }
 
-  protected override repack(t: CoreTensor, rawBytes: number, scratchBytes: number): void {
-    if (scratchBytes > this.repackScratchBytes) {
-      this.repackScratch = this.core.alloc(scratchBytes, 64);
-      this.repackScratchBytes = scratchBytes;
-    }
-    this.repackCmd ??= new CommandList(this.core, 1);
-    this.repackCmd.reset();
-    this.repackCmd.push(REPACK_OP, ...repackArgs(t.type, t.dims, t.ptr + t.byteSize - rawBytes, t.ptr, this.repackScratch));
-    this.core.run(this.repackCmd, 0, 1, 1);
+  protected override runNow(list: CommandList): void {
+    this.core.run(list, 0, list.count, 1);
   }
 
   static async create(opts: NativeBackendOptions = {}): Promise<NativeBackend> {

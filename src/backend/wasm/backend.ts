@@ -1,8 +1,8 @@
 /** The WASM backend: ops recorded into a command list in WASM memory, executed by the thread pool. */
 import { availableParallelism } from 'node:os';
-import { CoreTensor, RecordingBackend } from '../recorder.ts';
+import { RecordingBackend } from '../recorder.ts';
 import type { GgmlType } from '../../gguf/types.ts';
-import { REPACK_OP, repackArgs, repackPlan } from './repack.ts';
+import { repackPlan } from './repack.ts';
 import { CommandList } from './commands.ts';
 import { WasmCore, type CoreVariant } from './core.ts';
 import { ThreadPool } from './pool.ts';
@@ -26,26 +26,14 @@ export class WasmBackend extends RecordingBackend {
     private readonly repackOn: boolean,
   ) {
     super(core, cmds);
-    this.repackCmd = new CommandList(core, 1);
   }
-
-  /** One-command list for REPACK, run on this thread as each weight loads; its scratch grows as needed. */
-  private readonly repackCmd: CommandList;
-  private repackScratch = 0;
-  private repackScratchBytes = 0;
 
   protected override repackPlan(type: GgmlType, dims: readonly number[]) {
     return this.repackOn ? repackPlan(type, dims) : null;
   }
 
-  protected override repack(t: CoreTensor, rawBytes: number, scratchBytes: number): void {
-    if (scratchBytes > this.repackScratchBytes) {
-      this.repackScratch = this.core.alloc(scratchBytes, 64);
-      this.repackScratchBytes = scratchBytes;
-    }
-    this.repackCmd.reset();
-    this.repackCmd.push(REPACK_OP, ...repackArgs(t.type, t.dims, t.ptr + t.byteSize - rawBytes, t.ptr, this.repackScratch));
-    this.core.run(this.repackCmd);
+  protected override runNow(list: CommandList): void {
+    this.core.run(list);
   }
 
   static async create(opts: WasmBackendOptions = {}): Promise<WasmBackend> {
