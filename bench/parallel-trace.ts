@@ -3,7 +3,9 @@
  * sequences, rows) and of each client's tokens, on the same engine and clients as bench/parallel.ts.
  *
  *   npm run build && node dist/bench/parallel-trace.js [--shape 1b] [--type Q4_0] [--threads 2] [--clients 4]
- *       [--predict 32] [--prompt 8] [--reps 2] [--replay 0|1] [--cpu 0|1] [--profile 1|0] [--http 0|1]
+ *       [--predict 32] [--prompt 8] [--reps 2] [--replay 0|1] [--cpu 0|1] [--profile 1|0] [--http 0|1] [--backend wasm|native|auto]
+ *
+ * --backend: as bench/parallel.ts (default wasm, the server's default).
  *
  * --http 1: the clients stream /api/generate from the HTTP server (a real socket), as bench/parallel.ts does.
  *
@@ -24,6 +26,7 @@ import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import { createEngine, type Engine } from '../src/engine.ts';
 import { createApp } from '../src/server/app.ts';
+import { parseBackendRequest } from '../src/hardware/select.ts';
 import type { Batch, Model } from '../src/model/model.ts';
 import { syntheticModel, type ShapeName } from './models.ts';
 
@@ -53,6 +56,7 @@ async function main(): Promise<void> {
   const predict = Number(f.predict ?? 32);
   const promptLen = Number(f.prompt ?? 8);
   const reps = Number(f.reps ?? 2);
+  const backend = parseBackendRequest(f.backend ?? 'wasm', '--backend');
   const path = (await syntheticModel((f.shape as ShapeName) ?? '1b', (f.type as 'Q4_0') ?? 'Q4_0', log)).path;
   // --http 1: the clients go through the HTTP server (streamed /api/generate on a real socket), as bench/parallel.ts.
   const http = f.http === '1';
@@ -62,7 +66,7 @@ async function main(): Promise<void> {
   if (http) {
     const dir = mkdtempSync(join(tmpdir(), 'tessera-parallel-trace-'));
     symlinkSync(path, join(dir, 'bench.gguf'));
-    const app = createApp({ modelsDir: dir, ollamaModelsDir: undefined, threads, numParallel: clients, log: 'off', storage: 'off', keepAliveMs: Infinity });
+    const app = createApp({ modelsDir: dir, ollamaModelsDir: undefined, threads, numParallel: clients, backend, log: 'off', storage: 'off', keepAliveMs: Infinity });
     const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
       const sv = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(sv));
     });
@@ -97,7 +101,7 @@ async function main(): Promise<void> {
       rmSync(dir, { recursive: true, force: true });
     };
   } else {
-    e = await createEngine({ model: path, threads, numParallel: clients, numCtx: 512 });
+    e = await createEngine({ model: path, threads, numParallel: clients, numCtx: 512, backend });
     closeAll = () => e.close();
   }
   const V = e.info.nVocab;

@@ -7,7 +7,7 @@
  */
 import type { AttentionParams, Backend, KvLayerView, RopeParams, Tensor } from './backend.ts';
 import { GgmlType } from '../gguf/types.ts';
-import { Op } from './wasm/abi.ts';
+import { matmulScratchBytes, Op } from './wasm/abi.ts';
 import { CommandList } from './wasm/commands.ts';
 import { MatmulChunks } from './wasm/chunks.ts';
 import { RepackedRowsError, repackArgs } from './wasm/repack.ts';
@@ -194,7 +194,7 @@ export abstract class RecordingBackend implements Backend {
 
   reserve(opts: { maxTokens: number; maxRowLen: number; maxKv: number }): void {
     // Only grows: a second model on this backend (a vision encoder next to a text model) keeps the larger scratch.
-    const bytes = opts.maxTokens * opts.maxRowLen * 4; // ≥ Q8 blocks (40/32 B), Q8_K (292/256 B) and F16/BF16 (2 B) per value
+    const bytes = matmulScratchBytes(opts.maxTokens, opts.maxRowLen);
     if (bytes > this.scratchBytes) {
       this.scratch = this.mem.alloc(bytes, 64);
       this.allocated += bytes;

@@ -8,7 +8,7 @@
  * rounds them up to whole tiles) or exceed n_out.
  */
 import { describe, expect, it } from 'vitest';
-import { CoreType } from '../../src/backend/wasm/abi.ts';
+import { CoreType, matmulScratchBytes } from '../../src/backend/wasm/abi.ts';
 import { Op, availableVariants, loadCore, randomF32, readF32, runOp, writeBytes, writeF32 } from '../helpers/core.ts';
 import { activationsAs, dequantRows, randomWeights, type WType } from './quant-ref.ts';
 
@@ -28,7 +28,7 @@ describe.each(availableVariants())('MATMUL chunk_rows (tuning word) leaves resul
         const xs = randomF32(nTok * nIn, 5 + k, -2, 2);
         const x = writeF32(core, xs);
         const out = core.alloc(nTok * nOut * 4);
-        const scratch = core.alloc(nTok * nIn * 4);
+        const scratch = core.alloc(matmulScratchBytes(nTok, nIn));
         const run = async (chunk: number, threads: number, scalar: boolean) => {
           core.f32(out, nTok * nOut).fill(NaN);
           await runOp(core, Op.MATMUL, [type, w, x, out, nIn, nOut, nTok, scratch, chunk], { threads, scalar });

@@ -14,6 +14,7 @@ import { describe, expect, it } from 'vitest';
 import type { TestCore } from '../helpers/core.ts';
 import { Op, availableVariants, loadCore, randomF32, readF32, runOp, writeBytes, writeF32, writeI32 } from '../helpers/core.ts';
 import { K_TYPES, kDequantRows, kRandomWeights, kRowBytes, q8kActivations } from './quant-k-ref.ts';
+import { matmulScratchBytes } from '../../src/backend/wasm/abi.ts';
 
 /** [n_in, n_out, n_tok]: decode (1) and prefill shapes, partial decode tiles (n_out 1, 3, 17), token remainders. */
 const SHAPES: [number, number, number][] = [
@@ -60,7 +61,7 @@ for (const variant of availableVariants()) {
           for (let i = 0; i < xs.length; i += 97) xs[i] *= 16;
           const x = writeF32(c, xs);
           const out = c.alloc(nTok * nOut * 4);
-          const scratch = c.alloc(nTok * nIn * 2) + 3;
+          const scratch = c.alloc(matmulScratchBytes(nTok, nIn)) + 3;
           const args = [type, w, x, out, nIn, nOut, nTok, scratch];
           const { val, mag } = kDequantRows(type, wBytes, 0, nOut, nIn);
           const wantScratch = new Uint8Array((nTok * nIn * 292) / 256);

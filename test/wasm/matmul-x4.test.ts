@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { WasmBackend } from '../../src/backend/wasm/backend.ts';
 import { Q4_0X4, RepackedRowsError, X4 } from '../../src/backend/wasm/repack.ts';
 import { GgmlType } from '../../src/gguf/types.ts';
-import { CoreType } from '../../src/backend/wasm/abi.ts';
+import { CoreType, matmulScratchBytes } from '../../src/backend/wasm/abi.ts';
 import type { TestVariant } from '../helpers/core.ts';
 import { Op, availableVariants, loadCore, randomF32, readF32, runOp, writeBytes, writeF32, writeI32 } from '../helpers/core.ts';
 import { randomWeights } from './quant-ref.ts';
@@ -52,7 +52,7 @@ for (const variant of ['simd', 'relaxed'] as TestVariant[]) {
         for (let i = 0; i < xs.length; i += 97) xs[i] *= 16;
         const x = writeF32(c, xs);
         const out = c.alloc(nTok * nOut * 4);
-        const scratch = c.alloc(nTok * nIn * 2);
+        const scratch = c.alloc(matmulScratchBytes(nTok, nIn));
         const run = async (type: number, w: number, opts: { threads?: number; scalar?: boolean } = {}) => {
           c.f32(out, nTok * nOut).fill(NaN);
           await runOp(c, Op.MATMUL, [type, w, x, out, nIn, nOut, nTok, scratch], opts);
@@ -90,7 +90,7 @@ for (const variant of ['simd', 'relaxed'] as TestVariant[]) {
           const xs = randomF32(nTok * nIn, k + 11, -2, 2);
           const x = writeF32(c, xs);
           const out = c.alloc(nTok * nOut * 4);
-          const scratch = c.alloc(nTok * nIn * 2);
+          const scratch = c.alloc(matmulScratchBytes(nTok, nIn));
           const run = async (t: number, w: number, opts: { threads?: number; scalar?: boolean } = {}) => {
             c.f32(out, nTok * nOut).fill(NaN);
             await runOp(c, Op.MATMUL, [t, w, x, out, nIn, nOut, nTok, scratch], opts);

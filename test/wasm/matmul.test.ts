@@ -17,7 +17,7 @@ import { describe, expect, it } from 'vitest';
 import { CommandList } from '../../src/backend/wasm/commands.ts';
 import type { TestCore, TestVariant } from '../helpers/core.ts';
 import { Op, availableVariants, loadCore, poolFor, randomF32, readF32, runOp, writeBytes, writeF32 } from '../helpers/core.ts';
-import { CoreType } from '../../src/backend/wasm/abi.ts';
+import { CoreType, matmulScratchBytes } from '../../src/backend/wasm/abi.ts';
 import { kRandomWeights } from './quant-k-ref.ts';
 import { WTYPES, activationsAs, blockMins, dequantRows, hasMin, q8_1Sums, randomWeights, type WType } from './quant-ref.ts';
 
@@ -101,7 +101,7 @@ for (const variant of ['simd', 'relaxed', 'native'] as TestVariant[]) {
           for (let i = 0; i < xs.length; i += 97) xs[i] *= 16; // outliers set the Q8 block scales
           const x = writeF32(c, xs);
           const out = c.alloc(nTok * nOut * 4);
-          const scratch = c.alloc(Math.max((nTok * nIn * 34) / 32, nTok * nIn * 2)) + 2;
+          const scratch = c.alloc(matmulScratchBytes(nTok, nIn)) + 2;
           const args = [type, w, x, out, nIn, nOut, nTok, scratch];
           const min = hasMin(type as WType);
           const [want, mag] = reference(dequantRows(type as WType, wBytes, 0, nOut, nIn, min), activationsAs(type as WType, xs, nIn), nIn, nOut, nTok);
@@ -147,7 +147,7 @@ describe.each([5, 130])('MATMUL chains in one command list, n_tok %i', async (nT
   const c = await loadCore('simd');
   const nIn = 256;
   const x = writeF32(c, randomF32(nTok * nIn, 77, -2, 2));
-  const scratch = c.alloc(nTok * nIn * 2);
+  const scratch = c.alloc(matmulScratchBytes(nTok, nIn));
   const weights = (type: WType, nOut: number, seed: number) => writeBytes(c, randomWeights(type, nOut, nIn, seed));
   const out = (n: number) => c.alloc(nTok * n * 4);
   const [q, k, v, g, u] = [out(256), out(64), out(64), out(256), out(256)];

@@ -7,6 +7,11 @@ export const ABI_VERSION = 2;
 
 /** u32 words per command: word 0 the op code, words 1..15 its arguments. */
 export const CMD_WORDS = 16;
+
+/** Bytes of MATMUL's `scratch` that cover `nTok` rows of `nIn` values for every weight type (ABI.md, MATMUL: Q8 blocks with their wasm i16 copy take up to 3.5 per value, Q8_K 292/256, F16/BF16 2). */
+export function matmulScratchBytes(nTok: number, nIn: number): number {
+  return nTok * nIn * 4;
+}
 /** Bytes of a barrier block (`sync` argument of tsr_graph_run), zeroed at allocation. */
 export const SYNC_BYTES = 64;
 /** Stack given to every instance (main thread and each worker); see wasm/README.md "Stacks". */

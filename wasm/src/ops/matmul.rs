@@ -9,7 +9,9 @@
 //!   ([`Q8Rows`], `n_tok·n_in/32·40` bytes) for Q8_0/Q4_0/Q5_0/IQ4_NL (ggml's Q8_0), the
 //!   same with `s` instead of `−8·Σq` for Q4_1/Q5_1 (ggml's Q8_1), Q8_K blocks ([`Q8KRows`],
 //!   `n_tok·n_in/256·292` bytes) for Q2_K/Q3_K/Q4_K/Q5_K/Q6_K/IQ4_XS, f16 `[n_tok][n_in]` for F16,
-//!   bf16 `[n_tok][n_in]` for BF16, unused for F32 (so `n_tok·n_in·2` bytes cover every type).
+//!   bf16 `[n_tok][n_in]` for BF16, unused for F32; on wasm32, the 8-bit blocks of whole groups of 4
+//!   tokens also get an i16 copy for the prefill tiles ([`Q8Rows`]'s `wide`: 288 bytes per block of 4
+//!   tokens), so `n_tok·n_in·3.5` bytes cover every type.
 //!
 //! Phase 1: the threads convert `x` (split over all its blocks). Barrier. Phase 2: the threads
 //! split the output rows. Each weight type (one file each) provides a scalar twin (the path
@@ -106,7 +108,20 @@ impl Mm {
     pub fn q8(&self) -> Q8Rows {
         // simd128's Q4_0 kernel reads the activations in even/odd order (q4_0.rs).
         let even_odd = (self.wtype == quant::Q4_0 || self.wtype == quant::Q4_0X4) && !crate::simd::RELAXED && cfg!(target_arch = "wasm32");
-        Q8Rows { base: self.scratch, n: self.n_in, even_odd, q8_1: quant32::has_min(self.wtype) }
+        // The prefill tiles read an i16 copy (wasm32, whole groups of 4 tokens).
+        let (wide, wide_toks) = if self.wide() {
+            (unsafe { self.scratch.add(Q8Rows::bytes(self.n_tok, self.n_in)) }, self.n_tok / PREFILL_TOKS * PREFILL_TOKS)
+        } else {
+            (core::ptr::null_mut(), 0)
+        };
+        Q8Rows { base: self.scratch, n: self.n_in, even_odd, q8_1: quant32::has_min(self.wtype), wide, wide_toks }
+    }
+
+    /// Whether the Q8 activations get their i16 copy ([`Q8Rows::wide`]): on wasm32 when the
+    /// batch has a whole group of 4 tokens (the prefill tiles' unit).
+    #[inline(always)]
+    pub fn wide(&self) -> bool {
+        cfg!(target_arch = "wasm32") && self.n_tok >= PREFILL_TOKS
     }
 
     /// The K-quants' activations (Q8_K blocks of 256).
@@ -275,7 +290,10 @@ fn act_kind(wtype: u32) -> u32 {
 /// Bytes of scratch phase 1 writes.
 fn scratch_bytes(wtype: u32, n_tok: usize, n_in: usize) -> usize {
     match wtype & 0xFF {
-        quant::Q4_0 | quant::Q8_0 | quant32::Q4_1 | quant32::Q5_0 | quant32::Q5_1 | quant32::IQ4_NL => Q8Rows::bytes(n_tok, n_in),
+        quant::Q4_0 | quant::Q8_0 | quant32::Q4_1 | quant32::Q5_0 | quant32::Q5_1 | quant32::IQ4_NL => {
+            let wide = if cfg!(target_arch = "wasm32") && n_tok >= PREFILL_TOKS { Q8Rows::wide_bytes(n_tok, n_in) } else { 0 };
+            Q8Rows::bytes(n_tok, n_in) + wide
+        }
         quant::Q2_K | quant::Q3_K | quant::Q4_K | quant::Q5_K | quant::Q6_K | quant::IQ4_XS => Q8KRows::bytes(n_tok, n_in),
         quant::F16 | quant::BF16 => n_tok * n_in * 2,
         _ => 0,
@@ -290,7 +308,8 @@ pub unsafe fn convert(m: &Mm, cx: &Ctx) {
             let q8 = m.q8();
             let share = cx.split(m.n_tok * nb);
             for_each_row_part(share, nb, |t, b0, b1| {
-                quant::quantize_row_q8_0(m.x.add(t * m.n_in), &q8, t, b0, b1, cx.scalar)
+                quant::quantize_row_q8_0(m.x.add(t * m.n_in), &q8, t, b0, b1, cx.scalar);
+                q8.widen(t, b0, b1);
             });
         }
         quant::Q2_K | quant::Q3_K | quant::Q4_K | quant::Q5_K | quant::Q6_K | quant::IQ4_XS => {

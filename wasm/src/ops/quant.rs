@@ -96,6 +96,14 @@ pub fn round_even(x: f32) -> f32 {
 ///   unrounded f32 `d`, rounded to f16 as ggml stores it (see [`Q8Rows::s`]).
 ///
 /// One pointer per token walks values, scale and sum together. Size: [`Q8Rows::bytes`].
+///
+/// `wide` (null when absent): an i16 copy for the wasm prefill tiles, which read every
+/// activation block once per weight row: they then load it as it is instead of widening it on
+/// each load (a plain load takes a load port only; a widening one also a shuffle slot), and
+/// find the 4 tokens of a tile together. Written when a batch has whole groups of 4 tokens,
+/// for those groups (`wide_toks` tokens). Per group `g` (tokens `4g..4g+4`) and block `b`, at
+/// [`Q8Rows::wide_grp`]: `{ i16 qs[4][32] (each token's values in `qs` order), f32 d[4],
+/// i32/f32 off[4] }`, [`Q8Rows::WIDE_GROUP`] bytes. Size: [`Q8Rows::wide_bytes`].
 #[derive(Clone, Copy)]
 pub struct Q8Rows {
     pub base: *mut u8,
@@ -103,6 +111,9 @@ pub struct Q8Rows {
     pub even_odd: bool,
     /// The slot at [`Q8Rows::OFF`] holds `s` (f32) instead of `off` (i32).
     pub q8_1: bool,
+    pub wide: *mut u8,
+    /// Tokens with an i16 copy (a multiple of 4).
+    pub wide_toks: usize,
 }
 
 impl Q8Rows {
@@ -119,6 +130,37 @@ impl Q8Rows {
     #[inline(always)]
     pub unsafe fn blk(&self, t: usize, b: usize) -> *mut u8 {
         self.base.add((t * (self.n / QK) + b) * Self::BLOCK)
+    }
+    /// Bytes of one block of a group of 4 tokens in the i16 copy.
+    pub const WIDE_GROUP: usize = 4 * 64 + 32;
+    /// Byte offsets of the 4 tokens' `d` and `off` in a group block.
+    pub const WIDE_D: usize = 256;
+    pub const WIDE_OFF: usize = 272;
+    /// Bytes of the i16 copy of `n_tok` rows of `n` values (whole groups of 4 tokens).
+    pub const fn wide_bytes(n_tok: usize, n: usize) -> usize {
+        n_tok / 4 * (n / QK) * Self::WIDE_GROUP
+    }
+    /// Block `b` of token group `g` of the i16 copy (`wide` must be set).
+    #[inline(always)]
+    pub unsafe fn wide_grp(&self, g: usize, b: usize) -> *mut u8 {
+        self.wide.add((g * (self.n / QK) + b) * Self::WIDE_GROUP)
+    }
+    /// Writes the i16 copy of blocks `b0..b1` of row `t` (nothing past `wide_toks`).
+    #[inline]
+    pub unsafe fn widen(&self, t: usize, b0: usize, b1: usize) {
+        if t >= self.wide_toks {
+            return;
+        }
+        let j = t % 4;
+        for b in b0..b1 {
+            let (src, grp) = (self.blk(t, b), self.wide_grp(t / 4, b));
+            let dst = grp.add(64 * j) as *mut i16;
+            for k in 0..QK {
+                dst.add(k).write_unaligned(*(src as *const i8).add(k) as i16);
+            }
+            (grp.add(Self::WIDE_D + 4 * j) as *mut u32).write_unaligned((src.add(Self::D) as *const u32).read_unaligned());
+            (grp.add(Self::WIDE_OFF + 4 * j) as *mut u32).write_unaligned((src.add(Self::OFF) as *const u32).read_unaligned());
+        }
     }
     /// Position in `qs` of element `j` (0..32) of a block.
     #[inline(always)]
@@ -376,7 +418,7 @@ mod tests {
         }
         // Odd base address: the layout is unaligned.
         let mut buf = [0u8; Q8Rows::bytes(2, 64) + 1];
-        let mut rows = Q8Rows { base: unsafe { buf.as_mut_ptr().add(1) }, n, even_odd: false, q8_1: false };
+        let mut rows = Q8Rows { base: unsafe { buf.as_mut_ptr().add(1) }, n, even_odd: false, q8_1: false, wide: core::ptr::null_mut(), wide_toks: 0 };
         for even_odd in [false, true] {
             rows.even_odd = even_odd;
             unsafe {
@@ -403,7 +445,7 @@ mod tests {
         }
         assert_eq!(Q8Rows::bytes(2, 64), 160);
         // Every position is hit once in the even/odd order.
-        let eo = Q8Rows { base: core::ptr::null_mut(), n: 32, even_odd: true, q8_1: false };
+        let eo = Q8Rows { base: core::ptr::null_mut(), n: 32, even_odd: true, q8_1: false, wide: core::ptr::null_mut(), wide_toks: 0 };
         let mut seen = [false; 32];
         (0..32).for_each(|j| seen[eo.pos(j)] = true);
         assert!(seen.iter().all(|&s| s));

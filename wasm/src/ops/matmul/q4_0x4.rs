@@ -128,15 +128,19 @@ pub mod simd {
             let mut q = act.blk(t0, 0) as *const u8;
             let mut acc = [f32x4_splat(0.0); R];
             let mut sink = i32x4_splat(0);
+            // With WIDE_A, the i16 copy: this token group's block at `g`.
+            let mut g = act.wide as *const u8;
+            g = if P::WIDE_A { act.wide_grp(t0 / 4, 0) } else { g };
             for _ in 0..m.n_in / QK {
                 let qs = [q, q.add(tb), q.add(2 * tb), q.add(3 * tb)];
-                let dx = gather_u32(&qs, Q8Rows::D);
-                let off = gather_u32(&qs, Q8Rows::OFF);
+                let a = |j: usize| if P::WIDE_A { P::load_a_wide(g.add(64 * j) as *const i16) } else { P::load_a(qs[j] as *const i8) };
+                let dx = if P::WIDE_A { v128_load(g.add(Q8Rows::WIDE_D) as *const v128) } else { gather_u32(&qs, Q8Rows::D) };
+                let off = if P::WIDE_A { v128_load(g.add(Q8Rows::WIDE_OFF) as *const v128) } else { gather_u32(&qs, Q8Rows::OFF) };
                 unroll!(i < R, {
                     let wv = P::load_w(w.add(16 + 16 * (k + i)));
-                    let h01 = sum2(P::dot(&wv, &P::load_a(qs[0] as *const i8)), P::dot(&wv, &P::load_a(qs[1] as *const i8)));
+                    let h01 = sum2(P::dot(&wv, &a(0)), P::dot(&wv, &a(1)));
                     pin(&mut sink, h01);
-                    let h23 = sum2(P::dot(&wv, &P::load_a(qs[2] as *const i8)), P::dot(&wv, &P::load_a(qs[3] as *const i8)));
+                    let h23 = sum2(P::dot(&wv, &a(2)), P::dot(&wv, &a(3)));
                     let mut v = sum2x2(h01, h23);
                     if P::SHR > 0 {
                         v = i32x4_shr(v, P::SHR);
@@ -147,6 +151,7 @@ pub mod simd {
                     pin(&mut sink, v);
                 });
                 q = q.add(Q8Rows::BLOCK);
+                g = g.wrapping_add(Q8Rows::WIDE_GROUP);
                 w = w.add(GROUP_BLOCK);
             }
             unroll!(i < R, {

@@ -39,6 +39,16 @@ pub trait QBlock {
     /// `p`: the block after its 2-byte scale `d`.
     unsafe fn load_w(p: *const u8) -> Self::W;
     unsafe fn load_a(q: *const i8) -> Self::A;
+    /// `load_a` is the 32 stored bytes sign-extended to i16 ([`load_i16x32`]): the prefill
+    /// tiles then read the i16 copy instead ([`Q8Rows::wide`], [`load_a_wide`](Self::load_a_wide)).
+    ///
+    /// [`load_i16x32`]: super::wasm::load_i16x32
+    const WIDE_A: bool = false;
+    /// With WIDE_A: the activation block from its i16 copy at `q` (what `load_a` gives).
+    #[inline(always)]
+    unsafe fn load_a_wide(_q: *const i16) -> Self::A {
+        unreachable!("load_a_wide without WIDE_A")
+    }
     /// Four i32 lanes whose sum is `Σ_j w_j·q_j` (exact).
     fn dot(w: &Self::W, a: &Self::A) -> v128;
 }
@@ -136,11 +146,21 @@ impl<K: QBlock> Tiles for QTiles<K> {
         let mut q = act.blk(t0, 0) as *const u8;
         let mut acc = [f32x4_splat(0.0); R];
         let mut sink = i32x4_splat(0);
+        // With WIDE_A, the i16 copy: this token group's block at `g`.
+        let mut g = act.wide as *const u8;
+        g = if K::WIDE_A { act.wide_grp(t0 / 4, 0) } else { g };
         for _ in 0..m.n_in / QK {
             let qs = [q, q.add(tb), q.add(2 * tb), q.add(3 * tb)];
-            let dx = gather_u32(&qs, Q8Rows::D);
+            let a = |j: usize| if K::WIDE_A { K::load_a_wide(g.add(64 * j) as *const i16) } else { K::load_a(qs[j] as *const i8) };
+            let dx = if K::WIDE_A { v128_load(g.add(Q8Rows::WIDE_D) as *const v128) } else { gather_u32(&qs, Q8Rows::D) };
             // −8·Σq (times 2^OFF_SHL), or s (f32) for MIN types, of the 4 tokens.
-            let off = if K::OFFSET8 || K::MIN { gather_u32(&qs, Q8Rows::OFF) } else { i32x4_splat(0) };
+            let off = if !(K::OFFSET8 || K::MIN) {
+                i32x4_splat(0)
+            } else if K::WIDE_A {
+                v128_load(g.add(Q8Rows::WIDE_OFF) as *const v128)
+            } else {
+                gather_u32(&qs, Q8Rows::OFF)
+            };
             let off = if K::OFFSET8 { i32x4_shl(off, K::OFF_SHL) } else { off };
             let mut wr = [w; R];
             unroll!(i < R, {
@@ -158,9 +178,9 @@ impl<K: QBlock> Tiles for QTiles<K> {
             };
             unroll!(i < R, {
                 let wv = K::load_w(wr[i].add(2));
-                let h01 = sum2(K::dot(&wv, &K::load_a(qs[0] as *const i8)), K::dot(&wv, &K::load_a(qs[1] as *const i8)));
+                let h01 = sum2(K::dot(&wv, &a(0)), K::dot(&wv, &a(1)));
                 pin(&mut sink, h01);
-                let h23 = sum2(K::dot(&wv, &K::load_a(qs[2] as *const i8)), K::dot(&wv, &K::load_a(qs[3] as *const i8)));
+                let h23 = sum2(K::dot(&wv, &a(2)), K::dot(&wv, &a(3)));
                 let mut v = sum2x2(h01, h23);
                 if K::SHR > 0 {
                     v = i32x4_shr(v, K::SHR);
@@ -175,6 +195,7 @@ impl<K: QBlock> Tiles for QTiles<K> {
                 pin(&mut sink, v);
             });
             q = q.add(Q8Rows::BLOCK);
+            g = g.wrapping_add(Q8Rows::WIDE_GROUP);
             w = w.add(K::BYTES);
         }
         unroll!(i < R, {

@@ -50,6 +50,13 @@ pub unsafe fn load_i16x32(p: *const i8) -> [v128; 4] {
     [i16x8_load_extend_i8x8(p), i16x8_load_extend_i8x8(p.add(8)), i16x8_load_extend_i8x8(p.add(16)), i16x8_load_extend_i8x8(p.add(24))]
 }
 
+/// 32 i16 values at `p` (the [`Q8Rows::wide`](crate::ops::quant::Q8Rows::wide) copy of a block): what
+/// [`load_i16x32`] gives for the block's bytes, by plain loads.
+#[inline(always)]
+pub unsafe fn load_i16x32_wide(p: *const i16) -> [v128; 4] {
+    [core::ptr::read_volatile(p as *const v128), core::ptr::read_volatile(p.add(8) as *const v128), core::ptr::read_volatile(p.add(16) as *const v128), core::ptr::read_volatile(p.add(24) as *const v128)]
+}
+
 /// [`load_i16x32`] with the addresses as `wrapping_add`s, which LLVM leaves as `i32.add`s
 /// instead of folding them into the loads' offset immediates: V8 (x64) computes `memory
 /// start + offset` of an extending load as a value of its own and hoists it out of the loop;
