@@ -15,5 +15,5 @@ if [ ! -f "$dir/CMakeLists.txt" ]; then
 fi
 cmake -S "$dir" -B "$dir/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
   -DLLAMA_BUILD_SERVER=OFF -DBUILD_SHARED_LIBS=OFF >/dev/null
-cmake --build "$dir/build" -j"$(nproc)" --target llama-bench llama-quantize
-echo "built: $dir/build/bin/llama-bench $dir/build/bin/llama-quantize"
+cmake --build "$dir/build" -j"$(nproc)" --target llama-bench llama-quantize llama-batched-bench
+echo "built: $dir/build/bin/llama-bench $dir/build/bin/llama-quantize $dir/build/bin/llama-batched-bench"

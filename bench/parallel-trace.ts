@@ -7,7 +7,8 @@
  *
  * --backend: as bench/parallel.ts (default wasm, the server's default).
  *
- * --http 1: the clients stream /api/generate from the HTTP server (a real socket), as bench/parallel.ts does.
+ * --http 1: the clients stream /api/generate from the HTTP server (a real socket), as bench/parallel.ts does, from
+ * a child process (--clients-process 0: from this one).
  *
  * Per run: the window in which every client decodes (last client's first token .. first client's last), the
  * forwards in it (mean time, sequences each) and the gaps between them (scheduler, sampling, consumers, event loop).
@@ -28,6 +29,7 @@ import { createEngine, type Engine } from '../src/engine.ts';
 import { createApp } from '../src/server/app.ts';
 import { parseBackendRequest } from '../src/hardware/select.ts';
 import type { Batch, Model } from '../src/model/model.ts';
+import { runHttpClients } from './http-clients.ts';
 import { syntheticModel, type ShapeName } from './models.ts';
 
 function flags(argv: string[]): Record<string, string> {
@@ -61,7 +63,9 @@ async function main(): Promise<void> {
   // --http 1: the clients go through the HTTP server (streamed /api/generate on a real socket), as bench/parallel.ts.
   const http = f.http === '1';
   let e: Engine;
-  let httpClient: ((seed: number) => Promise<number[]>) | null = null;
+  let httpClient: ((seeds: number[]) => Promise<number[][]>) | null = null;
+  // --clients-process 0: the HTTP clients run in this process (default: a child, as bench/parallel.ts).
+  const separate = f['clients-process'] !== '0';
   let closeAll: () => Promise<void>;
   if (http) {
     const dir = mkdtempSync(join(tmpdir(), 'tessera-parallel-trace-'));
@@ -71,29 +75,12 @@ async function main(): Promise<void> {
       const sv = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(sv));
     });
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    httpClient = async (seed: number) => {
-      const res = await fetch(`${base}/api/generate`, {
-        method: 'POST',
-        body: JSON.stringify({ model: 'bench', prompt: `Client ${seed} asks: once upon a time, in a land far away, there was`, raw: true, stream: true, options: { temperature: 0, num_predict: predict } }),
-      });
-      const reader = res.body!.getReader();
-      const dec = new TextDecoder();
-      const times: number[] = [];
-      let buf = '';
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        buf += dec.decode(value, { stream: true });
-        let i: number;
-        while ((i = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, i);
-          buf = buf.slice(i + 1);
-          if (line.trim() && !JSON.parse(line).done) times.push(performance.now());
-        }
-      }
-      return times;
-    };
-    await httpClient(0); // loads the model
+    // The clients' times come back on the epoch clock: placed on this process's performance.now().
+    httpClient = async (seeds: number[]) =>
+      (await runHttpClients(base, seeds.map((k) => `Client ${k} asks: once upon a time, in a land far away, there was`), predict, separate)).map((r) =>
+        r.times.map((t) => t - performance.timeOrigin),
+      );
+    await httpClient([0]); // loads the model
     e = app.state.loader.list()[0]!.engine;
     closeAll = async () => {
       await new Promise<void>((r) => server.close(() => r()));
@@ -206,11 +193,12 @@ async function main(): Promise<void> {
     for await (const c of e.generate({ prompt, options: { temperature: 0, num_predict: predict } })) if (c.token >= 0) times.push(performance.now());
     return times;
   };
-  const client = (prompt: number[], seed: number) => (httpClient ? httpClient(seed) : libClient(prompt));
-  await client(tokens(promptLen, 1, V), 1);
+  const seedsOf = (r: number) => Array.from({ length: clients }, (_, k) => 200 + r * clients + k);
+  const runClients = (seeds: number[]) => (httpClient ? httpClient(seeds) : Promise.all(seeds.map((k) => libClient(tokens(promptLen, k, V)))));
+  await runClients([1]);
   for (let r = 0; r < reps; r++) {
     fwds.length = 0;
-    const runs = await Promise.all(Array.from({ length: clients }, (_, k) => client(tokens(promptLen, 200 + r * clients + k, V), 200 + r * clients + k)));
+    const runs = await runClients(seedsOf(r));
     const lo = Math.max(...runs.map((t) => t[0]));
     const hi = Math.min(...runs.map((t) => t[t.length - 1]));
     const inWin = fwds.filter((x) => x.t0 >= lo && x.t1 <= hi);
@@ -234,7 +222,7 @@ async function main(): Promise<void> {
   if (f.profile === '0') return void (await closeAll());
   // Profiled: a short 4-client run (its decode steps), then Engine.bench's forward of N rows and of 1 row.
   profiling = true;
-  await Promise.all(Array.from({ length: clients }, (_, k) => client(tokens(promptLen, 900 + k, V), 900 + k)));
+  await runClients(Array.from({ length: clients }, (_, k) => 900 + k));
   await e.bench({ promptTokens: tokens(clients, 999, V), nPredict: 8 });
   profiling = false;
   const keys = new Set([...profs.batch.keys(), ...profs.fwdN.keys(), ...profs.fwd1.keys()]);

@@ -4,6 +4,10 @@
  *
  *   npm run bench:parallel -- [--shape 1b|tiny] [--type Q4_0] [--threads 2] [--clients 4] [--predict 64]
  *                             [--prompt 8] [--reps 2] [--model PATH] [--http 0|1] [--backend wasm|native|auto]
+ *                             [--clients-process 1|0]
+ *
+ * The HTTP clients run in a child process (bench/http-clients.ts), as a load generator would: the server's process
+ * then carries only the server (its event loop, garbage and GC threads). --clients-process 0 runs them in this one.
  *
  * Each client asks for a greedy generation of `--predict` tokens after a `--prompt`-token prompt (different prompts).
  * Two aggregate decode rates, both printed:
@@ -32,6 +36,7 @@ import { createEngine, type Engine } from '../src/engine.ts';
 import { parseBackendRequest } from '../src/hardware/select.ts';
 import { createApp } from '../src/server/app.ts';
 import { syntheticModel, type ShapeName } from './models.ts';
+import { runHttpClients, type ClientRun } from './http-clients.ts';
 import { formatTable } from './table.ts';
 
 function flags(argv: string[]): Record<string, string> {
@@ -49,13 +54,6 @@ const log = (m: string) => console.error(m);
 /** Deterministic token ids in [3, nVocab). */
 function tokens(n: number, seed: number, nVocab: number): number[] {
   return Array.from({ length: n }, (_, i) => 3 + ((i * 7919 + seed * 104729 + ((i * i) % 97)) % (nVocab - 3)));
-}
-
-/** One client's run: when each token came (ms; HTTP: each streamed chunk), when it ended, tokens generated. */
-interface ClientRun {
-  times: number[];
-  end: number;
-  n: number;
 }
 
 interface Result {
@@ -96,34 +94,6 @@ async function libClient(e: Engine, prompt: number[], predict: number): Promise<
   return { times, end: performance.now(), n: times.length };
 }
 
-async function httpClient(base: string, prompt: string, predict: number): Promise<ClientRun> {
-  const res = await fetch(`${base}/api/generate`, {
-    method: 'POST',
-    body: JSON.stringify({ model: 'bench', prompt, raw: true, stream: true, options: { temperature: 0, num_predict: predict } }),
-  });
-  if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
-  const reader = res.body!.getReader();
-  const dec = new TextDecoder();
-  const times: number[] = [];
-  let buf = '';
-  let n = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    buf += dec.decode(value, { stream: true });
-    let i: number;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      if (!line.trim()) continue;
-      const o = JSON.parse(line);
-      if (o.done) n = o.eval_count;
-      else times.push(performance.now()); // one chunk per token, or fewer (text held back): never more tokens
-    }
-  }
-  return { times, end: performance.now(), n };
-}
-
 async function main(): Promise<void> {
   const f = flags(process.argv.slice(2));
   const threads = Number(f.threads ?? 2);
@@ -132,6 +102,8 @@ async function main(): Promise<void> {
   const promptLen = Number(f.prompt ?? 8);
   const reps = Number(f.reps ?? 2);
   const http = (f.http ?? '1') !== '0';
+  // The HTTP clients run in a process of their own (as a load generator does) unless --clients-process 0.
+  const separate = (f['clients-process'] ?? '1') !== '0';
   // The server's default backend is wasm; the library's is auto (native where its SIMD build loads). Default here: wasm.
   const backend = parseBackendRequest(f.backend ?? 'wasm', '--backend');
   const path = f.model ?? (await syntheticModel((f.shape as ShapeName) ?? '1b', (f.type as 'Q4_0') ?? 'Q4_0', log)).path;
@@ -202,12 +174,12 @@ async function main(): Promise<void> {
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     try {
       const text = (k: number) => `Client ${k} asks: once upon a time, in a land far away, there was`;
-      await httpClient(base, text(0), 4); // load + warm-up
+      await runHttpClients(base, [text(0)], 4, separate); // load + warm-up
       const ones: Result[] = [];
       const many: Result[] = [];
       for (let r = 0; r < reps; r++) {
-        ones.push(aggregate([await httpClient(base, text(100 + r), predict)]));
-        many.push(aggregate(await Promise.all(Array.from({ length: clients }, (_, k) => httpClient(base, text(200 + r * clients + k), predict)))));
+        ones.push(aggregate(await runHttpClients(base, [text(100 + r)], predict, separate)));
+        many.push(aggregate(await runHttpClients(base, Array.from({ length: clients }, (_, k) => text(200 + r * clients + k)), predict, separate)));
         log(`http rep ${r + 1}: 1 client ${ones[r].tokPerS.toFixed(2)} tok/s, ${clients} clients ${many[r].tokPerS.toFixed(2)} tok/s (end to end ${ones[r].e2eTokPerS.toFixed(2)}, ${many[r].e2eTokPerS.toFixed(2)})`);
       }
       const st = app.state.loader.list()[0]?.engine.slotStats();

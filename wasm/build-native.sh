@@ -3,7 +3,7 @@
 # "Native library") for this machine's OS/architecture into wasm/dist/native/<os>-<arch>/, one
 # library per SIMD level, chosen at load time by tsr_native_cpu_level() of the baseline one:
 #   linux-x64:   libtessera-x86-64.so (baseline, SSE2), libtessera-x86-64-v3.so (AVX2+FMA),
-#                libtessera-x86-64-v4.so (AVX-512)
+#                libtessera-x86-64-v4.so (AVX-512 with VNNI)
 #   linux-arm64: libtessera-armv8.so (NEON)
 # Usage: wasm/build-native.sh           build
 #        wasm/build-native.sh --check   rebuild into a temp dir, fail if it differs from wasm/dist/native
@@ -42,7 +42,11 @@ mkdir -p "$out"
 for level in "${levels[@]}"; do
   cpu=$level
   [[ $level == armv8 ]] && cpu=generic
-  RUSTFLAGS="-C target-cpu=$cpu -C strip=symbols -Zlocation-detail=none --remap-path-prefix=$here=tessera-core" \
+  features=""
+  # The AVX-512 library also uses VNNI (vpdpbusd: the u8×i8 dots in one instruction; Cascade Lake,
+  # Ice Lake, Zen 4 and later); an AVX-512 CPU without it (Skylake-X) runs the AVX2 library.
+  [[ $level == x86-64-v4 ]] && features="-C target-feature=+avx512vnni"
+  RUSTFLAGS="-C target-cpu=$cpu $features -C strip=symbols -Zlocation-detail=none --remap-path-prefix=$here=tessera-core" \
   CARGO_TARGET_DIR="$target_root/$level" \
     "$cargo" build --offline --release --quiet --features native --lib
   install -m 644 "$target_root/$level/release/libtessera_core.$ext" "$out/libtessera-$level.$ext"

@@ -162,7 +162,8 @@ describe('continuous batching', () => {
     const gen = e.generate({ prompt: promptOf(10, 10, V), options: { temperature: 0, num_predict: 30 }, signal: ac.signal });
     const it2 = gen[Symbol.asyncIterator]();
     const next = it2.next();
-    await new Promise((r) => setTimeout(r, 5));
+    // Until it queues behind the first (a few ms; longer on a loaded machine).
+    for (let i = 0; i < 2000 && e.slotStats()!.queued === 0; i++) await new Promise((r) => setTimeout(r, 1));
     expect(e.slotStats()!.queued).toBe(1);
     ac.abort();
     expect((await next).done).toBe(true);

@@ -28,7 +28,8 @@ pub(crate) fn set_base(b: usize) {
     BASE.with(|c| c.set(b));
 }
 
-/// What the kernels were compiled for: 0 scalar (baseline x86-64), 1 AVX2+FMA, 2 AVX-512, 3 NEON.
+/// What the kernels were compiled for: 0 scalar (baseline x86-64), 1 AVX2+FMA, 2 AVX-512 (with
+/// VNNI), 3 NEON.
 pub const fn simd_level() -> u32 {
     if cfg!(all(target_arch = "x86_64", target_feature = "avx512f", target_feature = "avx512bw")) {
         2
@@ -47,7 +48,8 @@ pub fn cpu_level() -> u32 {
     {
         use std::arch::is_x86_feature_detected as has;
         let v3 = has!("avx2") && has!("fma") && has!("bmi2") && has!("f16c");
-        let v4 = v3 && has!("avx512f") && has!("avx512bw") && has!("avx512vl") && has!("avx512dq");
+        // The x86-64-v4 library is also built with AVX-512 VNNI (wasm/build-native.sh).
+        let v4 = v3 && has!("avx512f") && has!("avx512bw") && has!("avx512vl") && has!("avx512dq") && has!("avx512vnni");
         return if v4 { 2 } else if v3 { 1 } else { 0 };
     }
     #[cfg(target_arch = "aarch64")]

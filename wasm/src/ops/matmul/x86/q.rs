@@ -40,8 +40,25 @@ impl Block for Q4_0 {
     }
     #[inline(always)]
     unsafe fn dot(w: &__m256i, a: __m256i) -> __m256i {
-        _mm256_madd_epi16(_mm256_maddubs_epi16(*w, a), _mm256_set1_epi16(1))
+        udot(*w, a)
     }
+}
+
+/// 8 i32 lanes, lane k = `Σ_{i<4} u[4k+i]·a[4k+i]` (u8 × i8, exact): one `vpdpbusd` with
+/// AVX-512 VNNI (the x86-64-v4 library), else `maddubs` + `madd` (pairs in i16: exact for
+/// every caller here, |pair| ≤ 2·128·127 < 2^15; the same sums either way).
+#[inline(always)]
+unsafe fn udot(u: __m256i, a: __m256i) -> __m256i {
+    udot_add(_mm256_setzero_si256(), u, a)
+}
+
+/// `acc + udot(u, a)`.
+#[inline(always)]
+unsafe fn udot_add(acc: __m256i, u: __m256i, a: __m256i) -> __m256i {
+    #[cfg(target_feature = "avx512vnni")]
+    return _mm256_dpbusd_epi32(acc, u, a);
+    #[cfg(not(target_feature = "avx512vnni"))]
+    _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, a), _mm256_set1_epi16(1)))
 }
 
 impl Block for Q8_0 {
@@ -57,7 +74,7 @@ impl Block for Q8_0 {
     /// `|w|·(a·sign w)`: exact since the activations are in −127..127 (their negation fits).
     #[inline(always)]
     unsafe fn dot(w: &(__m256i, __m256i), a: __m256i) -> __m256i {
-        _mm256_madd_epi16(_mm256_maddubs_epi16(w.0, _mm256_sign_epi8(a, w.1)), _mm256_set1_epi16(1))
+        udot(w.0, _mm256_sign_epi8(a, w.1))
     }
 }
 
@@ -244,17 +261,31 @@ pub trait PanelDot: Block {
 
 impl PanelDot for Q4_0 {
     /// Bytes `4k..4k+4` hold elements `4k..` (low nibbles, values `a[k]`) and `16+4k..`
-    /// (high, `a[4+k]`). The 8 `maddubs` sum in i16: |Σ| ≤ 8·2·15·127 < 2^15.
+    /// (high, `a[4+k]`). The 8 `maddubs` sum in i16: |Σ| ≤ 8·2·15·127 < 2^15 (with VNNI,
+    /// `vpdpbusd` sums in i32).
     #[inline(always)]
     unsafe fn pdot(p: *const u8, a: &[__m256i; 8]) -> __m256i {
         let m = _mm256_set1_epi8(0x0F);
-        let mut s = _mm256_setzero_si256();
-        for k in 0..4 {
-            let d = bcast4(p.add(4 * k));
-            s = _mm256_add_epi16(s, _mm256_maddubs_epi16(_mm256_and_si256(d, m), a[k]));
-            s = _mm256_add_epi16(s, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16::<4>(d), m), a[4 + k]));
+        #[cfg(target_feature = "avx512vnni")]
+        {
+            let mut s = _mm256_setzero_si256();
+            for k in 0..4 {
+                let d = bcast4(p.add(4 * k));
+                s = _mm256_dpbusd_epi32(s, _mm256_and_si256(d, m), a[k]);
+                s = _mm256_dpbusd_epi32(s, _mm256_and_si256(_mm256_srli_epi16::<4>(d), m), a[4 + k]);
+            }
+            s
         }
-        _mm256_madd_epi16(s, _mm256_set1_epi16(1))
+        #[cfg(not(target_feature = "avx512vnni"))]
+        {
+            let mut s = _mm256_setzero_si256();
+            for k in 0..4 {
+                let d = bcast4(p.add(4 * k));
+                s = _mm256_add_epi16(s, _mm256_maddubs_epi16(_mm256_and_si256(d, m), a[k]));
+                s = _mm256_add_epi16(s, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16::<4>(d), m), a[4 + k]));
+            }
+            _mm256_madd_epi16(s, _mm256_set1_epi16(1))
+        }
     }
 }
 
@@ -265,8 +296,7 @@ impl PanelDot for Q8_0 {
         let mut s = _mm256_setzero_si256();
         for (k, ak) in a.iter().enumerate() {
             let d = bcast4(p.add(4 * k));
-            let x = _mm256_maddubs_epi16(_mm256_sign_epi8(d, d), _mm256_sign_epi8(*ak, d));
-            s = _mm256_add_epi32(s, _mm256_madd_epi16(x, _mm256_set1_epi16(1)));
+            s = udot_add(s, _mm256_sign_epi8(d, d), _mm256_sign_epi8(*ak, d));
         }
         s
     }
