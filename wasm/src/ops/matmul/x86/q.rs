@@ -365,8 +365,73 @@ unsafe fn decode_multi<K: Block, const NT: usize, const X4: bool>(m: &Mm, rows: 
     let mut r = rows.start;
     while r < rows.end {
         let n = (rows.end - r).min(LANES);
-        rows8_multi::<K, NT, X4>(m, r, n, t0);
+        if X4 && K::OFFSET8 && r % 4 == 0 && n % 4 == 0 {
+            // Q4_0X4 (the only OFFSET8 type): whole groups of 4 rows.
+            rows8_multi_x4::<NT>(m, r, n, t0);
+        } else {
+            rows8_multi::<K, NT, X4>(m, r, n, t0);
+        }
         r += n;
+    }
+}
+
+/// [`rows8_multi`] for Q4_0X4, lane i = row i without a horizontal reduction: per block the 8
+/// rows' 16 nibble bytes are transposed so that vector k holds bytes `4k..4k+4` of every row
+/// (lane i = row i), and each token's 4 activations `4k..` (low nibbles) and `16+4k..` (high)
+/// are broadcast against them (`vpdpbusd` with VNNI, `maddubs`+`madd` without), as llama.cpp's
+/// repacked GEMM kernels do. The integer sums are the same exact `isum`s, and the f32 steps
+/// per output those of [`rows8`], so the bits are too. `r0` a multiple of 4, `n` 4 or 8 (with 4,
+/// the one group is read twice and its second copy's lanes dropped).
+#[inline(always)]
+unsafe fn rows8_multi_x4<const NT: usize>(m: &Mm, r0: usize, n: usize, t0: usize) {
+    let g0 = m.row(r0);
+    let g1 = if n > 4 { m.row(r0 + 4) } else { g0 };
+    let ahead = LANES * m.row_bytes;
+    let mut q = [core::ptr::null::<u8>(); NT];
+    for (j, qj) in q.iter_mut().enumerate() {
+        *qj = m.q8().blk(t0 + j, 0) as *const u8;
+    }
+    let mut acc = [_mm256_setzero_ps(); NT];
+    let mask = _mm256_set1_epi8(0x0F);
+    for b in 0..m.n_in / QK {
+        let (p0, p1) = (g0.add(b * GROUP_BLOCK), g1.add(b * GROUP_BLOCK));
+        _mm_prefetch::<_MM_HINT_T0>(p0.add(ahead) as *const i8);
+        _mm_prefetch::<_MM_HINT_T0>(p1.add(ahead) as *const i8);
+        // Scales: lanes 0..3 the first group's rows, 4..7 the second's.
+        let dw = _mm256_set_m128(_mm_loadu_ps(p1 as *const f32), _mm_loadu_ps(p0 as *const f32));
+        // Rows' nibble bytes: [row 0 | row 1], [row 2 | row 3] of each group.
+        let (a01, a23) = (_mm256_loadu_si256(p0.add(16) as *const __m256i), _mm256_loadu_si256(p0.add(48) as *const __m256i));
+        let (b01, b23) = (_mm256_loadu_si256(p1.add(16) as *const __m256i), _mm256_loadu_si256(p1.add(48) as *const __m256i));
+        // [row i | row 4+i] per 128-bit half, then a 4×4 transpose of i32 words in each half.
+        let x0 = _mm256_permute2x128_si256::<0x20>(a01, b01);
+        let x1 = _mm256_permute2x128_si256::<0x31>(a01, b01);
+        let x2 = _mm256_permute2x128_si256::<0x20>(a23, b23);
+        let x3 = _mm256_permute2x128_si256::<0x31>(a23, b23);
+        let (t0_, t1_) = (_mm256_unpacklo_epi32(x0, x1), _mm256_unpackhi_epi32(x0, x1));
+        let (t2_, t3_) = (_mm256_unpacklo_epi32(x2, x3), _mm256_unpackhi_epi32(x2, x3));
+        let wk = [
+            _mm256_unpacklo_epi64(t0_, t2_),
+            _mm256_unpackhi_epi64(t0_, t2_),
+            _mm256_unpacklo_epi64(t1_, t3_),
+            _mm256_unpackhi_epi64(t1_, t3_),
+        ];
+        let lo = wk.map(|w| _mm256_and_si256(w, mask));
+        let hi = wk.map(|w| _mm256_and_si256(_mm256_srli_epi16::<4>(w), mask));
+        for j in 0..NT {
+            let a = q[j];
+            let mut s = _mm256_setzero_si256();
+            for k in 0..4 {
+                s = udot_add(s, lo[k], splat32(a.add(4 * k)));
+                s = udot_add(s, hi[k], splat32(a.add(16 + 4 * k)));
+            }
+            s = _mm256_add_epi32(s, splat32(a.add(Q8Rows::OFF)));
+            let sc = _mm256_mul_ps(dw, _mm256_castsi256_ps(splat32(a.add(Q8Rows::D))));
+            acc[j] = _mm256_add_ps(acc[j], _mm256_mul_ps(sc, _mm256_cvtepi32_ps(s)));
+            q[j] = a.add(Q8Rows::BLOCK);
+        }
+    }
+    for (j, a) in acc.iter().enumerate() {
+        store(m, *a, n, |i| (t0 + j, r0 + i));
     }
 }
 
