@@ -4,7 +4,10 @@
  *
  *   npm run bench:parallel -- [--shape 1b|tiny] [--type Q4_0] [--threads 2] [--clients 4] [--predict 64]
  *                             [--prompt 8] [--reps 2] [--model PATH] [--http 0|1] [--backend wasm|native|auto]
- *                             [--clients-process 1|0]
+ *                             [--clients-process 1|0] [--peer 1|0]
+ *
+ * The peer (--peer 1, default, once bench/build-llama-bench.sh has built it): llama.cpp's llama-batched-bench on the
+ * same file and threads, aggregate decode tok/s (its S_TG) of 1 and N parallel sequences after the same prompt length.
  *
  * The HTTP clients run in a child process (bench/http-clients.ts), as a load generator would: the server's process
  * then carries only the server (its event loop, garbage and GC threads). --clients-process 0 runs them in this one.
@@ -27,7 +30,8 @@
  * speed-up if nothing else cost time. (The earlier bound timed the N-row forward with the last row's logits only,
  * one output matmul row instead of N; it is printed beside.) bench/parallel-trace.ts shows where a run's time goes.
  */
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +41,7 @@ import { parseBackendRequest } from '../src/hardware/select.ts';
 import { createApp } from '../src/server/app.ts';
 import { syntheticModel, type ShapeName } from './models.ts';
 import { runHttpClients, type ClientRun } from './http-clients.ts';
+import { llamaBenchPath } from './paths.ts';
 import { formatTable } from './table.ts';
 
 function flags(argv: string[]): Record<string, string> {
@@ -191,6 +196,29 @@ async function main(): Promise<void> {
       rmSync(dir, { recursive: true, force: true });
     }
   }
+
+  // The peer: llama.cpp's own continuous-batching benchmark on the same file and threads (built by
+  // bench/build-llama-bench.sh), aggregate decode tok/s (S_TG) of 1 and N parallel sequences.
+  const peer = llamaBenchPath('llama-batched-bench');
+  if ((f.peer ?? '1') !== '0' && existsSync(peer)) {
+    try {
+      const out = execFileSync(peer, ['-m', path, '-c', String(Math.max(512, clients * (promptLen + predict) * 2)), '-b', '512', '-ub', '512',
+        '-npp', String(promptLen), '-ntg', String(predict), '-npl', `1,${clients}`, '-t', String(threads)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 600_000 });
+      // | PP | TG | B | N_KV | T_PP s | S_PP t/s | T_TG s | S_TG t/s | T s | S t/s |
+      const tg = new Map<number, number>();
+      for (const line of out.split('\n')) {
+        const c = line.split('|').map((x) => x.trim()).filter((x) => x !== '');
+        if (c.length >= 10 && /^\d+$/.test(c[2])) tg.set(Number(c[2]), Number(c[7]));
+      }
+      const [one, many] = [tg.get(1), tg.get(clients)];
+      if (one && many) {
+        rows.push(['llama.cpp batched-bench', '1', one.toFixed(2), '', '', '', '']);
+        rows.push(['llama.cpp batched-bench', String(clients), many.toFixed(2), '', '', (many / one).toFixed(2), '']);
+      } else log(`llama-batched-bench: no S_TG rows for 1 and ${clients} in its output`);
+    } catch (e) {
+      log(`llama-batched-bench failed: ${(e as Error).message.split('\n')[0]}`);
+    }
+  } else if ((f.peer ?? '1') !== '0') log(`no ${peer}: run bench/build-llama-bench.sh for the llama.cpp peer row`);
 
   const load1 = loadavg();
   console.log(`\nContinuous batching: ${path.split('/').pop()}, ${threads} threads, ${predict} tokens per client, prompt ${promptLen} tokens`);

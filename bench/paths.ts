@@ -39,7 +39,7 @@ export function repoRoot(): string {
   }
 }
 
-/** Where bench/build-llama-bench.sh puts llama.cpp's native llama-bench. */
-export function llamaBenchPath(): string {
-  return join(process.env.TESSERA_LLAMA_CPP_DIR ?? join(homedir(), '.cache', 'tessera', 'llama.cpp'), 'build', 'bin', 'llama-bench');
+/** Where bench/build-llama-bench.sh puts llama.cpp's native llama-bench (or another of its tools: `llama-batched-bench`). */
+export function llamaBenchPath(tool = 'llama-bench'): string {
+  return join(process.env.TESSERA_LLAMA_CPP_DIR ?? join(homedir(), '.cache', 'tessera', 'llama.cpp'), 'build', 'bin', tool);
 }
