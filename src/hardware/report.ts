@@ -63,7 +63,7 @@ export interface Probes {
   native: () => Promise<NativeReport>;
 }
 
-/** Native library levels with SIMD quantized-matmul tiles (wasm/src/ops/matmul/x86: AVX2, also used by the AVX-512 build). */
+/** Native library levels with SIMD quantized-matmul tiles (wasm/src/ops/matmul/x86: AVX2, also used by the AVX-512 build, there with VNNI dots). */
 const NATIVE_SIMD_LEVELS = new Set(['avx2', 'avx512']);
 
 export const DEFAULT_PROBES: Probes = {
