@@ -129,7 +129,13 @@ impl Mm {
     pub fn q8k(&self) -> Q8KRows {
         // simd128's Q4_K kernel reads the activations in even/odd order (q4_k.rs).
         let even_odd = self.wtype & 0xFF == quant::Q4_K && !crate::simd::RELAXED && cfg!(target_arch = "wasm32");
-        Q8KRows { base: self.scratch, n: self.n_in, even_odd }
+        // The simd128 prefill tiles read an i16 copy (wasm32, whole groups of 4 tokens).
+        let (wide, wide_toks) = if self.wide() && !crate::simd::RELAXED {
+            (self.scratch.wrapping_add(Q8KRows::bytes(self.n_tok, self.n_in)), self.n_tok / PREFILL_TOKS * PREFILL_TOKS)
+        } else {
+            (core::ptr::null_mut(), 0)
+        };
+        Q8KRows { base: self.scratch, n: self.n_in, even_odd, wide, wide_toks }
     }
 
     /// Weight row `r`.
@@ -294,7 +300,10 @@ fn scratch_bytes(wtype: u32, n_tok: usize, n_in: usize) -> usize {
             let wide = if cfg!(target_arch = "wasm32") && n_tok >= PREFILL_TOKS { Q8Rows::wide_bytes(n_tok, n_in) } else { 0 };
             Q8Rows::bytes(n_tok, n_in) + wide
         }
-        quant::Q2_K | quant::Q3_K | quant::Q4_K | quant::Q5_K | quant::Q6_K | quant::IQ4_XS => Q8KRows::bytes(n_tok, n_in),
+        quant::Q2_K | quant::Q3_K | quant::Q4_K | quant::Q5_K | quant::Q6_K | quant::IQ4_XS => {
+            let wide = if cfg!(target_arch = "wasm32") && !crate::simd::RELAXED && n_tok >= PREFILL_TOKS { Q8KRows::wide_bytes(n_tok, n_in) } else { 0 };
+            Q8KRows::bytes(n_tok, n_in) + wide
+        }
         quant::F16 | quant::BF16 => n_tok * n_in * 2,
         _ => 0,
     }
@@ -317,7 +326,8 @@ pub unsafe fn convert(m: &Mm, cx: &Ctx) {
             let q8k = m.q8k();
             let share = cx.split(m.n_tok * nb);
             for_each_row_part(share, nb, |t, b0, b1| {
-                super::quant_k::quantize_row_q8_k(m.x.add(t * m.n_in), &q8k, t, b0, b1, cx.scalar)
+                super::quant_k::quantize_row_q8_k(m.x.add(t * m.n_in), &q8k, t, b0, b1, cx.scalar);
+                q8k.widen(t, b0, b1);
             });
         }
         quant::F16 | quant::BF16 => {

@@ -197,11 +197,18 @@ pub unsafe fn dequantize_row_k(t: u32, src: *const u8, dst: &mut [f32]) {
 /// With `even_odd`, each 16 values of `qs` are stored even elements first (0, 2, …, 14, 1, 3, …,
 /// 15 of the 16; see [`Q8KRows::pos`]), the order simd128's Q4_K kernel unpacks its nibbles in
 /// (matmul/q4_k.rs); `bsums` are unchanged by that order.
+///
+/// `wide` (null when absent): as [`Q8Rows`](super::quant::Q8Rows)' i16 copy, for the wasm
+/// prefill tiles (simd128 widens every activation load otherwise): for whole groups of 4 tokens
+/// (`wide_toks`), per group `g`, super-block `b` and 32-value group `s`, the 4 tokens' values
+/// `i16 [4][32]` (stored order, as `qs`), 256 bytes at [`Q8KRows::wide_at`].
 #[derive(Clone, Copy)]
 pub struct Q8KRows {
     pub base: *mut u8,
     pub n: usize,
     pub even_odd: bool,
+    pub wide: *mut u8,
+    pub wide_toks: usize,
 }
 
 impl Q8KRows {
@@ -216,6 +223,31 @@ impl Q8KRows {
     #[inline(always)]
     pub unsafe fn blk(&self, t: usize, b: usize) -> *mut u8 {
         self.base.add((t * (self.n / QK_K) + b) * Self::BLOCK)
+    }
+    /// Bytes of the i16 copy of `n_tok` rows of `n` values (whole groups of 4 tokens).
+    pub const fn wide_bytes(n_tok: usize, n: usize) -> usize {
+        n_tok / 4 * 4 * n * 2
+    }
+    /// The 4 tokens' values of 32-value group `s` of super-block `b` of token group `g`.
+    #[inline(always)]
+    pub unsafe fn wide_at(&self, g: usize, b: usize, s: usize) -> *mut u8 {
+        self.wide.add(((g * (self.n / QK_K) + b) * 8 + s) * 256)
+    }
+    /// Writes the i16 copy of super-blocks `b0..b1` of row `t` (nothing past `wide_toks`).
+    #[inline]
+    pub unsafe fn widen(&self, t: usize, b0: usize, b1: usize) {
+        if t >= self.wide_toks {
+            return;
+        }
+        for b in b0..b1 {
+            let src = self.blk(t, b) as *const i8;
+            for s in 0..8 {
+                let dst = self.wide_at(t / 4, b, s).add(64 * (t % 4)) as *mut i16;
+                for k in 0..32 {
+                    dst.add(k).write_unaligned(*src.add(32 * s + k) as i16);
+                }
+            }
+        }
     }
     /// Where element `j` (0..256) of a block is stored.
     #[inline(always)]
@@ -402,7 +434,7 @@ mod tests {
             *v = ((i * 37 % 101) as f32 - 50.0) * 0.013 + if i % 7 == 0 { 3.0 } else { 0.0 };
         }
         let mut buf = vec![0u8; Q8KRows::bytes(2, n) + 1];
-        let mut rows = Q8KRows { base: unsafe { buf.as_mut_ptr().add(1) }, n, even_odd: false };
+        let mut rows = Q8KRows { base: unsafe { buf.as_mut_ptr().add(1) }, n, even_odd: false, wide: core::ptr::null_mut(), wide_toks: 0 };
         for even_odd in [false, true] {
         rows.even_odd = even_odd;
         unsafe {
@@ -428,7 +460,7 @@ mod tests {
         }
         }
         // Every position is hit once in the even/odd order.
-        let eo = Q8KRows { base: core::ptr::null_mut(), n: 256, even_odd: true };
+        let eo = Q8KRows { base: core::ptr::null_mut(), n: 256, even_odd: true, wide: core::ptr::null_mut(), wide_toks: 0 };
         let mut seen = [false; 256];
         (0..256).for_each(|j| seen[eo.pos(j)] = true);
         assert!(seen.iter().all(|&s| s));

@@ -384,11 +384,18 @@ impl<K: KBlock> KTiles<K> {
                 let (wv, dot) = (K::scale_w::<S>(&h, &wv), |w: &Wv, a: &Av| super::wasm::dot_i16x32(w, a));
                 #[cfg(target_feature = "relaxed-simd")]
                 let dot = |w: &Wv, a: &Av| K::sdot::<S>(&h, w, a);
-                acc[0] = i32x4_add(acc[0], dot(&wv, &K::load_a(qs[0].add(32 * S) as *const i8)));
-                acc[1] = i32x4_add(acc[1], dot(&wv, &K::load_a(qs[1].add(32 * S) as *const i8)));
+                // simd128: token j's values from the i16 copy (what load_a widens), loaded as they are.
+                #[cfg(not(target_feature = "relaxed-simd"))]
+                let wq = act.wide_at(t0 / 4, b, S) as *const i16;
+                #[cfg(not(target_feature = "relaxed-simd"))]
+                let a = |j: usize| super::wasm::load_i16x32_wide(wq.wrapping_add(32 * j));
+                #[cfg(target_feature = "relaxed-simd")]
+                let a = |j: usize| K::load_a(qs[j].add(32 * S) as *const i8);
+                acc[0] = i32x4_add(acc[0], dot(&wv, &a(0)));
+                acc[1] = i32x4_add(acc[1], dot(&wv, &a(1)));
                 pin(&mut sink, acc[1]);
-                acc[2] = i32x4_add(acc[2], dot(&wv, &K::load_a(qs[2].add(32 * S) as *const i8)));
-                acc[3] = i32x4_add(acc[3], dot(&wv, &K::load_a(qs[3].add(32 * S) as *const i8)));
+                acc[2] = i32x4_add(acc[2], dot(&wv, &a(2)));
+                acc[3] = i32x4_add(acc[3], dot(&wv, &a(3)));
             });
             let v = sum2x2(sum2(acc[0], acc[1]), sum2(acc[2], acc[3]));
             let bs = Q8KRows::BSUMS;
