@@ -43,8 +43,8 @@ pub type Simd = simd::X4Tiles<super::q4_0::simd::Q4Block, super::q4_0::simd::Q4B
 
 #[cfg(target_arch = "wasm32")]
 pub mod simd {
-    use super::super::tiles::QBlock;
-    use super::super::wasm::{fma, gather_u32, pin, sum2, sum2x2};
+    use super::super::tiles::{QBlock, TileActs};
+    use super::super::wasm::{fma, pin, sum2, sum2x2};
     use super::super::{Mm, Tiles};
     use super::GROUP_BLOCK;
     use crate::ops::quant::{Q8Rows, QK};
@@ -124,18 +124,12 @@ pub mod simd {
             let act = m.q8();
             let k = r0 % 4;
             let mut w = m.row(r0 - k);
-            let tb = m.n_in / QK * Q8Rows::BLOCK;
-            let mut q = act.blk(t0, 0) as *const u8;
+            let mut acts = TileActs::<P>::new(&act, t0);
             let mut acc = [f32x4_splat(0.0); R];
             let mut sink = i32x4_splat(0);
-            // With WIDE_A, the i16 copy: this token group's block at `g`.
-            let mut g = act.wide as *const u8;
-            g = if P::WIDE_A { act.wide_grp(t0 / 4, 0) } else { g };
             for _ in 0..m.n_in / QK {
-                let qs = [q, q.add(tb), q.add(2 * tb), q.add(3 * tb)];
-                let a = |j: usize| if P::WIDE_A { P::load_a_wide(g.add(64 * j) as *const i16) } else { P::load_a(qs[j] as *const i8) };
-                let dx = if P::WIDE_A { v128_load(g.add(Q8Rows::WIDE_D) as *const v128) } else { gather_u32(&qs, Q8Rows::D) };
-                let off = if P::WIDE_A { v128_load(g.add(Q8Rows::WIDE_OFF) as *const v128) } else { gather_u32(&qs, Q8Rows::OFF) };
+                let a = |j: usize| acts.a(j);
+                let (dx, off) = (acts.dx(), acts.off());
                 unroll!(i < R, {
                     let wv = P::load_w(w.add(16 + 16 * (k + i)));
                     let h01 = sum2(P::dot(&wv, &a(0)), P::dot(&wv, &a(1)));
@@ -150,8 +144,7 @@ pub mod simd {
                     acc[i] = fma(f32x4_convert_i32x4(v), f32x4_mul(dw, dx), acc[i]);
                     pin(&mut sink, v);
                 });
-                q = q.add(Q8Rows::BLOCK);
-                g = g.wrapping_add(Q8Rows::WIDE_GROUP);
+                acts.next();
                 w = w.add(GROUP_BLOCK);
             }
             unroll!(i < R, {

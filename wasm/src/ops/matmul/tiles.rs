@@ -53,6 +53,63 @@ pub trait QBlock {
     fn dot(w: &Self::W, a: &Self::A) -> v128;
 }
 
+/// The activations of a prefill tile's 4 tokens (`t0..t0+4`), block by block: from the i16
+/// copy ([`Q8Rows`]'s `wide`) when `K::WIDE_A`, else from the 4 tokens' Q8 blocks.
+pub struct TileActs<K: QBlock> {
+    /// Token 0's Q8 block; token j's at `q + j·tb`.
+    q: *const u8,
+    tb: usize,
+    /// With WIDE_A: the token group's block in the i16 copy.
+    g: *const u8,
+    k: PhantomData<K>,
+}
+
+impl<K: QBlock> TileActs<K> {
+    #[inline(always)]
+    pub unsafe fn new(act: &Q8Rows, t0: usize) -> Self {
+        let g = if K::WIDE_A { act.wide_grp(t0 / 4, 0) as *const u8 } else { act.wide as *const u8 };
+        TileActs { q: act.blk(t0, 0), tb: act.n / QK * Q8Rows::BLOCK, g, k: PhantomData }
+    }
+    #[inline(always)]
+    fn qs(&self) -> [*const u8; 4] {
+        let (q, tb) = (self.q, self.tb);
+        [q, q.wrapping_add(tb), q.wrapping_add(2 * tb), q.wrapping_add(3 * tb)]
+    }
+    /// Token j's block as `K::dot` wants it.
+    #[inline(always)]
+    pub unsafe fn a(&self, j: usize) -> K::A {
+        if K::WIDE_A {
+            K::load_a_wide(self.g.add(64 * j) as *const i16)
+        } else {
+            K::load_a(self.qs()[j] as *const i8)
+        }
+    }
+    /// The 4 tokens' scales `d`.
+    #[inline(always)]
+    pub unsafe fn dx(&self) -> v128 {
+        if K::WIDE_A {
+            v128_load(self.g.add(Q8Rows::WIDE_D) as *const v128)
+        } else {
+            gather_u32(&self.qs(), Q8Rows::D)
+        }
+    }
+    /// The 4 tokens' `off` slots (`−8·Σq`, or `s` for Q8_1 kind).
+    #[inline(always)]
+    pub unsafe fn off(&self) -> v128 {
+        if K::WIDE_A {
+            v128_load(self.g.add(Q8Rows::WIDE_OFF) as *const v128)
+        } else {
+            gather_u32(&self.qs(), Q8Rows::OFF)
+        }
+    }
+    /// On to the next block.
+    #[inline(always)]
+    pub fn next(&mut self) {
+        self.q = self.q.wrapping_add(Q8Rows::BLOCK);
+        self.g = self.g.wrapping_add(Q8Rows::WIDE_GROUP);
+    }
+}
+
 pub struct QTiles<K: QBlock>(PhantomData<K>);
 
 impl<K: QBlock> QTiles<K> {
@@ -141,26 +198,14 @@ impl<K: QBlock> Tiles for QTiles<K> {
         let act = m.q8();
         let rb = m.row_bytes;
         let mut w = m.row(r0);
-        // Token j's blocks at q + j·tb.
-        let tb = m.n_in / QK * Q8Rows::BLOCK;
-        let mut q = act.blk(t0, 0) as *const u8;
+        let mut acts = TileActs::<K>::new(&act, t0);
         let mut acc = [f32x4_splat(0.0); R];
         let mut sink = i32x4_splat(0);
-        // With WIDE_A, the i16 copy: this token group's block at `g`.
-        let mut g = act.wide as *const u8;
-        g = if K::WIDE_A { act.wide_grp(t0 / 4, 0) } else { g };
         for _ in 0..m.n_in / QK {
-            let qs = [q, q.add(tb), q.add(2 * tb), q.add(3 * tb)];
-            let a = |j: usize| if K::WIDE_A { K::load_a_wide(g.add(64 * j) as *const i16) } else { K::load_a(qs[j] as *const i8) };
-            let dx = if K::WIDE_A { v128_load(g.add(Q8Rows::WIDE_D) as *const v128) } else { gather_u32(&qs, Q8Rows::D) };
+            let a = |j: usize| acts.a(j);
+            let dx = acts.dx();
             // −8·Σq (times 2^OFF_SHL), or s (f32) for MIN types, of the 4 tokens.
-            let off = if !(K::OFFSET8 || K::MIN) {
-                i32x4_splat(0)
-            } else if K::WIDE_A {
-                v128_load(g.add(Q8Rows::WIDE_OFF) as *const v128)
-            } else {
-                gather_u32(&qs, Q8Rows::OFF)
-            };
+            let off = if K::OFFSET8 || K::MIN { acts.off() } else { i32x4_splat(0) };
             let off = if K::OFFSET8 { i32x4_shl(off, K::OFF_SHL) } else { off };
             let mut wr = [w; R];
             unroll!(i < R, {
@@ -194,8 +239,7 @@ impl<K: QBlock> Tiles for QTiles<K> {
                 }
                 pin(&mut sink, v);
             });
-            q = q.add(Q8Rows::BLOCK);
-            g = g.wrapping_add(Q8Rows::WIDE_GROUP);
+            acts.next();
             w = w.add(K::BYTES);
         }
         unroll!(i < R, {
