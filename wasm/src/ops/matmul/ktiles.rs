@@ -392,9 +392,11 @@ impl<K: KBlock> KTiles<K> {
                 #[cfg(target_feature = "relaxed-simd")]
                 let a = |j: usize| K::load_a(qs[j].add(32 * S) as *const i8);
                 acc[0] = i32x4_add(acc[0], dot(&wv, &a(0)));
+                pin(&mut sink, acc[0]);
                 acc[1] = i32x4_add(acc[1], dot(&wv, &a(1)));
                 pin(&mut sink, acc[1]);
                 acc[2] = i32x4_add(acc[2], dot(&wv, &a(2)));
+                pin(&mut sink, acc[2]);
                 acc[3] = i32x4_add(acc[3], dot(&wv, &a(3)));
             });
             let v = sum2x2(sum2(acc[0], acc[1]), sum2(acc[2], acc[3]));
