@@ -38,6 +38,19 @@ macro_rules! unroll {
     };
 }
 
+/// In a [`QBlock`](tiles::QBlock) impl whose `load_a` is `load_i16x32` (A = 4 × i16x8): the
+/// prefill tiles may read the activations' i16 copy instead (`WIDE_A`, `load_a_wide`).
+#[allow(unused_macros)] // only the wasm32 tiles use it
+macro_rules! wide_a {
+    () => {
+        const WIDE_A: bool = true;
+        #[inline(always)]
+        unsafe fn load_a_wide(q: *const i16) -> [v128; 4] {
+            super::super::wasm::load_i16x32_wide(q)
+        }
+    };
+}
+
 mod blocks32;
 mod float;
 mod iq4_nl;

@@ -63,11 +63,7 @@ pub mod simd {
         unsafe fn load_a(q: *const i8) -> [v128; 4] {
             super::super::wasm::load_i16x32(q)
         }
-        const WIDE_A: bool = true;
-        #[inline(always)]
-        unsafe fn load_a_wide(q: *const i16) -> [v128; 4] {
-            super::super::wasm::load_i16x32_wide(q)
-        }
+        wide_a!();
         #[inline(always)]
         fn dot(w: &[v128; 4], a: &[v128; 4]) -> v128 {
             super::super::wasm::dot_i16x32(w, a)
