@@ -20,27 +20,14 @@
  *   and of 1 row (Engine.bench); profiled runs execute one command at a time, so shares are the point.
  */
 import type { OpProfile, WasmBackend } from '../src/backend/wasm/backend.ts';
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { serve } from '@hono/node-server';
 import { createEngine, type Engine } from '../src/engine.ts';
-import { createApp } from '../src/server/app.ts';
 import { parseBackendRequest } from '../src/hardware/select.ts';
 import type { Batch, Model } from '../src/model/model.ts';
 import { runHttpClients } from './http-clients.ts';
+import { clientPrompt, flags, startBenchServer, tokens } from './parallel-setup.ts';
 import { syntheticModel, type ShapeName } from './models.ts';
 
-function flags(argv: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (let i = 0; i < argv.length; i++) if (argv[i].startsWith('--')) out[argv[i].slice(2)] = argv[++i] ?? '';
-  return out;
-}
 const log = (m: string) => console.error(m);
-function tokens(n: number, seed: number, nVocab: number): number[] {
-  return Array.from({ length: n }, (_, i) => 3 + ((i * 7919 + seed * 104729 + ((i * i) % 97)) % (nVocab - 3)));
-}
 
 interface Fwd {
   /** Slots held by generations when the forward began (≥ nSeq: some had not asked for a step yet). */
@@ -68,25 +55,15 @@ async function main(): Promise<void> {
   const separate = f['clients-process'] !== '0';
   let closeAll: () => Promise<void>;
   if (http) {
-    const dir = mkdtempSync(join(tmpdir(), 'tessera-parallel-trace-'));
-    symlinkSync(path, join(dir, 'bench.gguf'));
-    const app = createApp({ modelsDir: dir, ollamaModelsDir: undefined, threads, numParallel: clients, backend, log: 'off', storage: 'off', keepAliveMs: Infinity });
-    const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
-      const sv = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(sv));
-    });
-    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const srv = await startBenchServer(path, { threads, numParallel: clients, backend });
     // The clients' times come back on the epoch clock: placed on this process's performance.now().
     httpClient = async (seeds: number[]) =>
-      (await runHttpClients(base, seeds.map((k) => `Client ${k} asks: once upon a time, in a land far away, there was`), predict, separate)).map((r) =>
+      (await runHttpClients(srv.base, seeds.map(clientPrompt), predict, separate)).map((r) =>
         r.times.map((t) => t - performance.timeOrigin),
       );
     await httpClient([0]); // loads the model
-    e = app.state.loader.list()[0]!.engine;
-    closeAll = async () => {
-      await new Promise<void>((r) => server.close(() => r()));
-      await app.close();
-      rmSync(dir, { recursive: true, force: true });
-    };
+    e = srv.app.state.loader.list()[0]!.engine;
+    closeAll = srv.close;
   } else {
     e = await createEngine({ model: path, threads, numParallel: clients, numCtx: 512, backend });
     closeAll = () => e.close();

@@ -31,35 +31,17 @@
  * one output matmul row instead of N; it is printed beside.) bench/parallel-trace.ts shows where a run's time goes.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { serve } from '@hono/node-server';
+import { existsSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { createEngine, type Engine } from '../src/engine.ts';
 import { parseBackendRequest } from '../src/hardware/select.ts';
-import { createApp } from '../src/server/app.ts';
 import { syntheticModel, type ShapeName } from './models.ts';
 import { runHttpClients, type ClientRun } from './http-clients.ts';
+import { clientPrompt, flags, startBenchServer, tokens } from './parallel-setup.ts';
 import { llamaBenchPath } from './paths.ts';
 import { formatTable } from './table.ts';
 
-function flags(argv: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (let i = 0; i < argv.length; i++) {
-    if (!argv[i].startsWith('--')) continue;
-    out[argv[i].slice(2)] = argv[i + 1] ?? '';
-    i++;
-  }
-  return out;
-}
-
 const log = (m: string) => console.error(m);
-
-/** Deterministic token ids in [3, nVocab). */
-function tokens(n: number, seed: number, nVocab: number): number[] {
-  return Array.from({ length: n }, (_, i) => 3 + ((i * 7919 + seed * 104729 + ((i * i) % 97)) % (nVocab - 3)));
-}
 
 interface Result {
   clients: number;
@@ -170,30 +152,21 @@ async function main(): Promise<void> {
 
   // HTTP server (a real socket), the same model as a loose file of a fresh models directory.
   if (http) {
-    const dir = mkdtempSync(join(tmpdir(), 'tessera-bench-parallel-'));
-    symlinkSync(path, join(dir, 'bench.gguf'));
-    const app = createApp({ modelsDir: dir, ollamaModelsDir: undefined, threads, numParallel: clients, backend, log: 'off', storage: 'off', keepAliveMs: Infinity });
-    const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
-      const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
-    });
-    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const srv = await startBenchServer(path, { threads, numParallel: clients, backend });
     try {
-      const text = (k: number) => `Client ${k} asks: once upon a time, in a land far away, there was`;
-      await runHttpClients(base, [text(0)], 4, separate); // load + warm-up
+      await runHttpClients(srv.base, [clientPrompt(0)], 4, separate); // load + warm-up
       const ones: Result[] = [];
       const many: Result[] = [];
       for (let r = 0; r < reps; r++) {
-        ones.push(aggregate(await runHttpClients(base, [text(100 + r)], predict, separate)));
-        many.push(aggregate(await runHttpClients(base, Array.from({ length: clients }, (_, k) => text(200 + r * clients + k)), predict, separate)));
+        ones.push(aggregate(await runHttpClients(srv.base, [clientPrompt(100 + r)], predict, separate)));
+        many.push(aggregate(await runHttpClients(srv.base, Array.from({ length: clients }, (_, k) => clientPrompt(200 + r * clients + k)), predict, separate)));
         log(`http rep ${r + 1}: 1 client ${ones[r].tokPerS.toFixed(2)} tok/s, ${clients} clients ${many[r].tokPerS.toFixed(2)} tok/s (end to end ${ones[r].e2eTokPerS.toFixed(2)}, ${many[r].e2eTokPerS.toFixed(2)})`);
       }
-      const st = app.state.loader.list()[0]?.engine.slotStats();
+      const st = srv.app.state.loader.list()[0]?.engine.slotStats();
       if (st) log(`http scheduler: ${st.batches} forwards, ${(st.batchSeqs / st.batches).toFixed(2)} sequences per forward`);
       report('http', ones, many);
     } finally {
-      await new Promise<void>((r) => server.close(() => r()));
-      await app.close();
-      rmSync(dir, { recursive: true, force: true });
+      await srv.close();
     }
   }
 
