@@ -12,10 +12,21 @@ import { WasmBackend } from '../../src/backend/wasm/backend.ts';
 import { Q4_0X4, RepackedRowsError, X4 } from '../../src/backend/wasm/repack.ts';
 import { GgmlType } from '../../src/gguf/types.ts';
 import { CoreType, matmulScratchBytes } from '../../src/backend/wasm/abi.ts';
-import type { TestVariant } from '../helpers/core.ts';
+import type { TestCore, TestVariant } from '../helpers/core.ts';
 import { Op, availableVariants, loadCore, randomF32, readF32, runOp, writeBytes, writeF32, writeI32 } from '../helpers/core.ts';
 import { randomWeights } from './quant-ref.ts';
 import { K_TYPES, kRandomWeights } from './quant-k-ref.ts';
+
+/** MATMUL of `nTok` rows of x (at `x`) against weights `w` of a type, fresh output each call: `run(type, w, opts)`. */
+function matmulRunner(c: TestCore, x: number, nIn: number, nOut: number, nTok: number) {
+  const out = c.alloc(nTok * nOut * 4);
+  const scratch = c.alloc(matmulScratchBytes(nTok, nIn));
+  return async (type: number, w: number, opts: { threads?: number; scalar?: boolean } = {}): Promise<Float32Array> => {
+    c.f32(out, nTok * nOut).fill(NaN);
+    await runOp(c, Op.MATMUL, [type, w, x, out, nIn, nOut, nTok, scratch], opts);
+    return readF32(c, out, nTok * nOut);
+  };
+}
 
 /** [n_in, n_out (multiple of 4), n_tok]. */
 const SHAPES: [number, number, number][] = [
@@ -51,13 +62,7 @@ for (const variant of ['simd', 'relaxed'] as TestVariant[]) {
         const xs = randomF32(nTok * nIn, k + 1, -2, 2);
         for (let i = 0; i < xs.length; i += 97) xs[i] *= 16;
         const x = writeF32(c, xs);
-        const out = c.alloc(nTok * nOut * 4);
-        const scratch = c.alloc(matmulScratchBytes(nTok, nIn));
-        const run = async (type: number, w: number, opts: { threads?: number; scalar?: boolean } = {}) => {
-          c.f32(out, nTok * nOut).fill(NaN);
-          await runOp(c, Op.MATMUL, [type, w, x, out, nIn, nOut, nTok, scratch], opts);
-          return readF32(c, out, nTok * nOut);
-        };
+        const run = matmulRunner(c, x, nIn, nOut, nTok);
         const want = await run(CoreType.Q4_0, q4);
         expect(want.every(Number.isFinite), shape).toBe(true);
         expect(bitsEqual(await run(Q4_0X4, x4), want), `SIMD ${shape}`).toBe(true);
@@ -89,13 +94,7 @@ for (const variant of ['simd', 'relaxed'] as TestVariant[]) {
           if (nIn > 256) expect(Buffer.compare(Buffer.from(c.u8(x4, wk.length)), Buffer.from(wk)), `layout ${shape}`).not.toBe(0);
           const xs = randomF32(nTok * nIn, k + 11, -2, 2);
           const x = writeF32(c, xs);
-          const out = c.alloc(nTok * nOut * 4);
-          const scratch = c.alloc(matmulScratchBytes(nTok, nIn));
-          const run = async (t: number, w: number, opts: { threads?: number; scalar?: boolean } = {}) => {
-            c.f32(out, nTok * nOut).fill(NaN);
-            await runOp(c, Op.MATMUL, [t, w, x, out, nIn, nOut, nTok, scratch], opts);
-            return readF32(c, out, nTok * nOut);
-          };
+          const run = matmulRunner(c, x, nIn, nOut, nTok);
           const want = await run(type, orig);
           expect(bitsEqual(await run(X4 | type, x4), want), `SIMD ${shape}`).toBe(true);
           expect(bitsEqual(await run(X4 | type, x4, { threads: 2 }), want), `2 threads ${shape}`).toBe(true);
