@@ -69,16 +69,7 @@ export function loadNativeLibrary(level: 'auto' | SimdLevel = 'auto'): Promise<N
       const open = async (lv: SimdLevel): Promise<NativeLibrary> => {
         const name = files[lv];
         if (!name) throw new NativeLoadError(`no ${lv} native library for ${platformKey()}`);
-        const file = await findFile(name);
-        let exports: NativeExports;
-        try {
-          exports = await openLibrary(file);
-        } catch (e) {
-          throw new NativeLoadError(`cannot open ${file}: ${(e as Error)?.message ?? e}`, e);
-        }
-        const v = exports.abiVersion();
-        if (v !== NATIVE_ABI_VERSION) throw new NativeLoadError(`${file} has native ABI ${v}, these bindings need ${NATIVE_ABI_VERSION}: rebuild with npm run build:native`);
-        return { exports, level: SIMD_LEVELS[exports.simdLevel()] ?? 'scalar', file };
+        return openNativeFile(await findFile(name));
       };
       if (level !== 'auto') {
         const lib = await open(level);
@@ -108,7 +99,7 @@ export async function openNativeFile(file: string): Promise<NativeLibrary> {
     throw new NativeLoadError(`cannot open ${file}: ${(e as Error)?.message ?? e}`, e);
   }
   const v = exports.abiVersion();
-  if (v !== NATIVE_ABI_VERSION) throw new NativeLoadError(`${file} has native ABI ${v}, these bindings need ${NATIVE_ABI_VERSION}`);
+  if (v !== NATIVE_ABI_VERSION) throw new NativeLoadError(`${file} has native ABI ${v}, these bindings need ${NATIVE_ABI_VERSION}: rebuild with npm run build:native`);
   return { exports, level: SIMD_LEVELS[exports.simdLevel()] ?? 'scalar', file };
 }
 
